@@ -1,0 +1,42 @@
+// swift-tools-version: 6.1
+// takeover — a userspace packet-processing takeover engine for Linux.
+//
+// Dependencies point one way: TakeoverCore ← TakeoverLinux ← TakeoverEngine ← executables.
+// TakeoverCore never calls the kernel and builds and tests with no root and no NIC.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "takeover",
+    products: [
+        .library(name: "TakeoverCore", targets: ["TakeoverCore"]),
+        .library(name: "TakeoverLinux", targets: ["TakeoverLinux"]),
+    ],
+    targets: [
+        // Pure Swift: addresses, frame views and builders, checksums, rings, session table, TCP tracker.
+        .target(name: "TakeoverCore", swiftSettings: strict),
+
+        // C shims. libpcap and linux/bpf.h both define `struct bpf_insn`, so they live in separate
+        // targets, and CTakeoverPcap hides pcap.h behind an opaque API (see its header).
+        .target(name: "CTakeoverPcap", linkerSettings: [.linkedLibrary("pcap")]),
+        .target(
+            name: "CTakeoverBPF",
+            linkerSettings: [.linkedLibrary("xdp"), .linkedLibrary("bpf")]),
+
+        // The only module that calls the kernel.
+        .target(
+            name: "TakeoverLinux",
+            dependencies: ["TakeoverCore", "CTakeoverPcap", "CTakeoverBPF"],
+            swiftSettings: strict),
+
+        .testTarget(name: "TakeoverCoreTests", dependencies: ["TakeoverCore"], swiftSettings: strict),
+        .testTarget(
+            name: "TakeoverLinuxTests", dependencies: ["TakeoverCore", "TakeoverLinux"],
+            swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,18 @@
+#ifndef TAKEOVER_CBPF_H
+#define TAKEOVER_CBPF_H
+// C shim for the kernel side of takeover: XDP/AF_XDP (libbpf, libxdp) and the socket options
+// (TCP_REPAIR, PACKET_ADD_MEMBERSHIP) that Glibc's Swift overlay does not spell out.
+#include <linux/bpf.h>
+#include <linux/if_link.h>
+#include <linux/if_xdp.h>
+#include <linux/if_packet.h>
+#include <linux/if_ether.h>
+#include <linux/tcp.h>
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include <xdp/xsk.h>
+
+/// Version of the shim, so a test can prove the C target links (libbpf and libxdp resolved).
+const char *takeover_cbpf_libbpf_version(void);
+
+#endif

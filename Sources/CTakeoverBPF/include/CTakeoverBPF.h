@@ -11,6 +11,8 @@
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include <xdp/xsk.h>
+#include "takeover_xdp.h"        // shared with bpf/takeover_xdp.bpf.c
+#include "takeover_xdp_object.h" // the embedded, compiled XDP program
 
 /// Version of the shim, so a test can prove the C target links (libbpf and libxdp resolved).
 const char *takeover_cbpf_libbpf_version(void);

@@ -185,6 +185,12 @@ public struct XDPAttachedProgram: Sendable, Equatable {
     public var name: String
     public var mode: XDPAttachMode
 
+    public init(id: UInt32, name: String, mode: XDPAttachMode) {
+        self.id = id
+        self.name = name
+        self.mode = mode
+    }
+
     /// Whether it is this project's program (recognised by name), e.g. one left by a crashed run.
     public var isTakeover: Bool { name == XDPProgram.programName }
 }

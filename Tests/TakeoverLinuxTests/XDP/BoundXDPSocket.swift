@@ -12,10 +12,7 @@ final class BoundXDPSocket: @unchecked Sendable {  // immutable after init; only
     /// collide (EBUSY) with each other — and with anyone else using this host's lo. The namespace lives as long
     /// as the socket, i.e. until the process exits; nothing to clean up.
     static let onPrivateLoopback: BoundXDPSocket = {
-        final class Outcome: @unchecked Sendable {  // written by the thread before `done` is signalled
-            var result: Result<BoundXDPSocket, any Error> = .failure(CancellationError())
-        }
-        let outcome = Outcome()
+        let outcome = ThreadOutcome<BoundXDPSocket>()
         let done = DispatchSemaphore(value: 0)
         // A thread of its own: unshare(CLONE_NEWNET) moves only the calling thread, which then exits.
         let thread = Thread {

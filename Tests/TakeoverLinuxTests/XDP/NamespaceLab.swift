@@ -55,18 +55,30 @@ final class NamespaceLab: @unchecked Sendable {  // names are immutable; `namesp
     /// Runs `body` on a thread of its own that has entered `namespace` (setns moves only the calling thread;
     /// the thread ends with `body`, so no other code ever runs in the namespace by accident). Interface indexes
     /// and libbpf's netlink sockets are per namespace, so attach, query and detach must all happen in `body`.
-    /// Make assertions on the returned value, not inside `body` (it runs outside the test's task).
-    static func inNamespace<T: Sendable>(_ namespace: String, _ body: @escaping @Sendable () throws -> T) throws -> T {
+    /// `withoutCapabilities` then empties the thread's effective capabilities (also per thread), to see what
+    /// an unprivileged caller gets. Make assertions on the returned value, not inside `body` (it runs outside
+    /// the test's task).
+    static func inNamespace<T: Sendable>(_ namespace: String?, withoutCapabilities: Bool = false,
+                                         _ body: @escaping @Sendable () throws -> T) throws -> T {
         let outcome = ThreadOutcome<T>()
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
             defer { done.signal() }
             outcome.result = Result {
-                let descriptor = open("/run/netns/\(namespace)", O_RDONLY | O_CLOEXEC)
-                guard descriptor >= 0 else { throw CommandFailure(command: ["open", namespace], status: errno, output: "") }
-                defer { close(descriptor) }
-                guard setNetworkNamespace(descriptor) == 0 else {
-                    throw CommandFailure(command: ["setns", namespace], status: errno, output: "")
+                if let namespace {
+                    let descriptor = open("/run/netns/\(namespace)", O_RDONLY | O_CLOEXEC)
+                    guard descriptor >= 0 else {
+                        throw CommandFailure(command: ["open", namespace], status: errno, output: "")
+                    }
+                    defer { close(descriptor) }
+                    guard setNetworkNamespace(descriptor) == 0 else {
+                        throw CommandFailure(command: ["setns", namespace], status: errno, output: "")
+                    }
+                }
+                if withoutCapabilities {
+                    guard dropEffectiveCapabilities() == 0 else {
+                        throw CommandFailure(command: ["capset"], status: errno, output: "")
+                    }
                 }
                 return try body()
             }
@@ -74,6 +86,20 @@ final class NamespaceLab: @unchecked Sendable {  // names are immutable; `namesp
         thread.start()
         done.wait()
         return try outcome.result.get()
+    }
+
+    /// capset(2) with an empty effective set for the calling thread, permitted set kept (the thread ends soon).
+    private static func dropEffectiveCapabilities() -> Int32 {
+        struct Header { var version: UInt32 = 0x2008_0522; var pid: Int32 = 0 }  // _LINUX_CAPABILITY_VERSION_3
+        struct Data { var effective: UInt32 = 0; var permitted: UInt32 = 0; var inheritable: UInt32 = 0 }
+        typealias CapabilityCall = @convention(c) (UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> Int32
+        guard let get = dlsym(nil, "capget"), let set = dlsym(nil, "capset") else { return -1 }
+        var header = Header()
+        var data = (Data(), Data())
+        guard unsafeBitCast(get, to: CapabilityCall.self)(&header, &data) == 0 else { return -1 }
+        data.0.effective = 0
+        data.1.effective = 0
+        return unsafeBitCast(set, to: CapabilityCall.self)(&header, &data)
     }
 
     /// setns(fd, CLONE_NEWNET): Glibc's Swift module hides setns (a _GNU_SOURCE declaration), so look it up.

@@ -208,3 +208,77 @@ struct XDPAttachTests {
         #expect(XDPError.interfaceNotFound("tkxmissing0").description == "no network interface named \"tkxmissing0\"")
     }
 }
+
+/// Errors an operator meets: another project's program, no privileges.
+@Suite("XDP refusals (root, namespaces)")
+struct XDPRefusalTests {
+    /// A program of another project, built here so its name is certainly not ours.
+    static func buildForeignProgram(in directory: URL) throws -> String {
+        let source = directory.appendingPathComponent("foreign.bpf.c")
+        let object = directory.appendingPathComponent("foreign.bpf.o")
+        try """
+        #include <linux/bpf.h>
+        #include <bpf/bpf_helpers.h>
+        SEC("xdp") int foreign_xdp(struct xdp_md *ctx) { return XDP_PASS; }
+        char LICENSE[] SEC("license") = "GPL";
+        """.write(to: source, atomically: true, encoding: .utf8)
+        try NamespaceLab.run(["clang", "-O2", "-g", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu",
+                              "-c", source.path, "-o", object.path])
+        return object.path
+    }
+
+    @Test func leavesAForeignProgramAlone() throws {
+        let lab = NamespaceLab(test: "foreign")
+        defer { lab.destroy() }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(lab.prefix)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let object = try Self.buildForeignProgram(in: directory)
+        let standby = try lab.addNamespace("s")
+        try NamespaceLab.run(["ip", "-n", standby, "link", "add", "br0", "type", "bridge"])
+        try NamespaceLab.run(["ip", "-n", standby, "link", "set", "dev", "br0", "xdpgeneric", "obj", object, "sec", "xdp"])
+
+        let (error, stillAttached) = try NamespaceLab.inNamespace(standby) {
+            let program = try XDPProgram()
+            var refusal: XDPError?
+            do { _ = try program.attach(toInterface: "br0") } catch let error as XDPError { refusal = error }
+            return (refusal, try XDPInterface.attachedPrograms(interface: "br0"))
+        }
+
+        guard case .foreignProgramAttached(let interface, let foreign) = try #require(error) else {
+            Issue.record("expected foreignProgramAttached, got \(String(describing: error))")
+            return
+        }
+        #expect(interface == "br0" && foreign.name == "foreign_xdp" && foreign.mode == .generic && !foreign.isTakeover)
+        #expect(stillAttached == [foreign])
+        #expect(error!.description.contains("foreign_xdp") && error!.description.contains("refusing"))
+    }
+
+    @Test func withoutCapabilitiesTheErrorSaysWhatIsNeeded() throws {
+        let lab = NamespaceLab(test: "caps")
+        defer { lab.destroy() }
+        let standby = try lab.addNamespace("s")
+        try NamespaceLab.run(["ip", "-n", standby, "link", "add", "br0", "type", "bridge"])
+
+        // Loading needs CAP_BPF; attaching a loaded program needs CAP_NET_ADMIN. Check both refusals.
+        let loaded = try XDPProgram()
+        let (loadError, attachError, attached) = try NamespaceLab.inNamespace(standby, withoutCapabilities: true) {
+            var loadError: XDPError?
+            var attachError: XDPError?
+            do { _ = try XDPProgram() } catch let error as XDPError { loadError = error }
+            do { _ = try loaded.attach(toInterface: "br0") } catch let error as XDPError { attachError = error }
+            return (loadError, attachError, try? XDPInterface.attachedPrograms(interface: "br0"))
+        }
+
+        for error in [loadError, attachError] {
+            guard case .insufficientPrivileges(let call) = try #require(error) else {
+                Issue.record("expected insufficientPrivileges, got \(String(describing: error))")
+                continue
+            }
+            #expect(call.errno == EPERM)
+            let text = error!.description
+            #expect(text.contains("CAP_BPF") && text.contains("CAP_NET_ADMIN") && text.contains("libpcap"), "\(text)")
+        }
+        #expect(attached?.isEmpty ?? true)
+    }
+}

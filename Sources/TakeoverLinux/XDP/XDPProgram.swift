@@ -31,7 +31,8 @@ public final class XDPProgram: Sendable {
     private let counterMap: Int32
     private let possibleCPUs: Int
 
-    /// Opens the embedded object with libbpf and loads it: verifier, maps created. Mode is `.off`.
+    /// Opens the embedded object with libbpf and loads it: verifier, maps created. Maps start zeroed: mode
+    /// `.off`, no MACs, nothing watched — call `configure` before switching to monitor or takeover.
     ///
     /// Throws `.insufficientPrivileges` without CAP_BPF (or CAP_SYS_ADMIN), `.systemCall` when the kernel
     /// rejects the program (libbpf prints the verifier log on standard error).
@@ -40,7 +41,7 @@ public final class XDPProgram: Sendable {
         openOptions.sz = MemoryLayout<bpf_object_open_opts>.stride
         var opened: OpaquePointer?
         var openFailure: SystemCallError?
-        "takeover_xdp".withCString { name in
+        TAKEOVER_XDP_PROGRAM_NAME.withCString { name in
             openOptions.object_name = name
             do throws(SystemCallError) {
                 try systemCall("bpf_object__open_mem") {

@@ -9,6 +9,9 @@ import Glibc
 /// Attaching never clobbers another project's program: a foreign program makes `attach` fail with
 /// `.foreignProgramAttached`. A takeover program left by a crashed run (recognised by name) is replaced —
 /// atomically when it sits in the mode we attach in, otherwise detached first.
+///
+/// Interface indexes and the netlink calls behind attach/detach belong to the calling thread's network
+/// namespace: detach (or release) from the namespace the attachment was made in.
 public final class XDPAttachment: Sendable, CustomStringConvertible {
     public let program: XDPProgram
     public let interfaceName: String

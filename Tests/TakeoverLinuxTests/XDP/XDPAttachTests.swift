@@ -31,10 +31,13 @@ struct XDPAttachTests {
 
     /// One ping to the watched address (the client sends an ARP request for it) and one to the address the
     /// client resolves to the peer's MAC (an ICMP frame addressed to the peer). Nobody answers; each ping
-    /// gives up after 1 s.
+    /// gives up after 0.5 s, by which time its frames have long passed the standby's XDP hook.
     static func clientTraffic(_ client: String) throws {
+        // Forget the failed resolution of the last round, so this ping sends an ARP request right away rather
+        // than whenever the kernel's retry timer fires. The peer-only entry is permanent and stays.
+        try NamespaceLab.run(["ip", "-n", client, "neigh", "flush", "to", "\(peerIPv4)"])
         for target in ["\(peerIPv4)", peerOnlyIPv4] {
-            try NamespaceLab.run(["ip", "netns", "exec", client, "ping", "-c", "1", "-W", "1", target],
+            try NamespaceLab.run(["ip", "netns", "exec", client, "ping", "-c", "1", "-W", "0.5", target],
                                  allowFailure: true)
         }
     }
@@ -46,6 +49,9 @@ struct XDPAttachTests {
         var attachedWhileRunning: [XDPAttachedProgram]
         var bpftoolWhileRunning: String
         var countsByMode: [(XDPMode, XDPCounters)]
+        /// With an AF_XDP socket on s0's queue 0: counters and frames received, per mode.
+        var socketCountsByMode: [(XDPMode, XDPCounters)]
+        var socketFramesByMode: [(XDPMode, [[UInt8]])]
         var attachedAfterDetach: [XDPAttachedProgram]
         var bpftoolAfterDetach: String
     }
@@ -70,10 +76,25 @@ struct XDPAttachTests {
                 try Self.clientTraffic(client)
                 counts.append((mode, try program.counters().since(before)))
             }
+            // Now with a socket on the queue the client's frames arrive on: redirects are delivered.
+            let socket = try BoundXDPSocket(interface: "s0", queue: 0)
+            socket.fillAllFrames()
+            try program.registerSocket(fileDescriptor: socket.fileDescriptor, queue: 0)
+            var socketCounts: [(XDPMode, XDPCounters)] = []
+            var socketFrames: [(XDPMode, [[UInt8]])] = []
+            for mode in [XDPMode.monitor, .takeover] {
+                try program.setMode(mode)
+                let before = try program.counters()
+                try Self.clientTraffic(client)
+                socketCounts.append((mode, try program.counters().since(before)))
+                socketFrames.append((mode, socket.receivedFrames(timeoutMilliseconds: 500)))
+            }
+            try program.unregisterSocket(queue: 0)
             try attachment.detach()
             return LifecycleObservations(
                 mode: attachment.mode, fallbackReason: attachment.fallbackReason, programID: program.programID,
                 attachedWhileRunning: attached, bpftoolWhileRunning: bpftool, countsByMode: counts,
+                socketCountsByMode: socketCounts, socketFramesByMode: socketFrames,
                 attachedAfterDetach: try XDPInterface.attachedPrograms(interface: "s0"),
                 bpftoolAfterDetach: try NamespaceLab.run(["bpftool", "net", "show", "dev", "s0"]))
         }
@@ -95,6 +116,27 @@ struct XDPAttachTests {
                 #expect(counted[.neighborNoSocket].packets >= 1, "takeover: \(counted)")  // ARP for the watched IP
                 #expect(counted[.takeoverRewritten].packets >= 1, "takeover: \(counted)")  // the ICMP to the peer
                 #expect(counted[.monitorNoSocket].packets == 0, "takeover: \(counted)")
+            }
+        }
+        let peerOctets = Self.peerMAC.octets
+        for ((mode, counted), (_, frames)) in zip(seen.socketCountsByMode, seen.socketFramesByMode) {
+            switch mode {
+            case .monitor:
+                #expect(counted[.monitorRedirected].packets >= 1 && counted[.monitorNoSocket].packets == 0, "\(counted)")
+                // The client's ICMP echo to the address it resolved to the peer's MAC.
+                #expect(frames.contains { frame in
+                    frame.count >= 34 && Array(frame[0..<6]) == peerOctets && frame[12] == 0x08 && frame[13] == 0x00
+                        && Array(frame[30..<34]) == [192, 0, 2, 3]
+                }, "monitor frames: \(frames)")
+            case .takeover:
+                #expect(counted[.neighborRedirected].packets >= 1 && counted[.neighborNoSocket].packets == 0, "\(counted)")
+                // The client's broadcast ARP request for the watched address.
+                #expect(frames.contains { frame in
+                    frame.count >= 42 && frame[0..<6].allSatisfy { $0 == 0xFF } && frame[12] == 0x08 && frame[13] == 0x06
+                        && frame[21] == 1 && Array(frame[38..<42]) == [192, 0, 2, 1]
+                }, "takeover frames: \(frames)")
+            case .off:
+                Issue.record("off is not run with a socket")
             }
         }
         #expect(seen.attachedAfterDetach.isEmpty)

@@ -14,6 +14,14 @@ struct DissectedPacket: CustomStringConvertible {
     subscript(_ name: String) -> String? { fields[name]?.first }
     func values(_ name: String) -> [String] { fields[name] ?? [] }
 
+    /// tshark's expert messages of warning severity or worse (malformed, bad checksum, …). Each expert item
+    /// contributes one message and one severity in the same visit, so the two lists pair up by index.
+    var expertWarnings: [String] {
+        let warning = 0x0060_0000  // PI_WARN in epan/proto.h; PI_ERROR is 0x0080_0000
+        return zip(values("_ws.expert.message"), values("_ws.expert.severity"))
+            .filter { (Int($0.1) ?? 0) >= warning }.map(\.0)
+    }
+
     var description: String {
         fields.keys.sorted().map { "\($0)=\(fields[$0]!.joined(separator: ","))" }.joined(separator: " ")
     }
@@ -111,8 +119,9 @@ enum Tshark {
     }
 }
 
-/// tshark's value for a checksum it verified and found correct (`*.checksum.status`).
-let tsharkChecksumGood = "2"
+/// tshark's value of `*.checksum.status` for a checksum it verified and found correct. In epan/proto.h
+/// (tshark 4.0): PROTO_CHECKSUM_E_BAD = 0, _GOOD = 1, _UNVERIFIED = 2, _NOT_PRESENT = 3.
+let tsharkChecksumGood = "1"
 
 enum Scapy {
     /// Debian's interpreter, which has python3-scapy (a pyenv `python3` may come first on PATH).

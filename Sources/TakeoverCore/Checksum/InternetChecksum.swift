@@ -184,11 +184,23 @@ public struct InternetChecksum: Hashable, Sendable, BitwiseCopyable {
             remaining -= 8
         }
         if remaining > 0 {
-            // The last 1–7 bytes land in the same byte positions a full load would give them, zero-padded,
-            // which is RFC 1071's padding of an odd final byte on either host byte order.
+            // The last 1–7 bytes as whole 16-bit lanes of one word (where a lane sits in the word does not
+            // matter to a lane-wise sum). A final odd byte is the first byte of its lane, zero-padded (RFC 1071):
+            // big-endian `byte << 8` read back in native order.
             var tail: UInt64 = 0
-            withUnsafeMutableBytes(of: &tail) { tailBytes in
-                tailBytes.baseAddress.unsafelyUnwrapped.copyMemory(from: cursor, byteCount: remaining)
+            var shift: UInt64 = 0
+            if remaining & 4 != 0 {
+                tail = UInt64(cursor.loadUnaligned(as: UInt32.self))
+                cursor += 4
+                shift = 32
+            }
+            if remaining & 2 != 0 {
+                tail |= UInt64(cursor.loadUnaligned(as: UInt16.self)) << shift
+                cursor += 2
+                shift += 16
+            }
+            if remaining & 1 != 0 {
+                tail |= UInt64(UInt16(bigEndian: UInt16(cursor.load(as: UInt8.self)) << 8)) << shift
             }
             add(tail)
         }

@@ -26,7 +26,9 @@ enum Lab {
             arp.gratuitousReply(mac: Lab.ourMAC, address: Lab.peerIPv4),
             arp.gratuitousReply(mac: Lab.ourMAC, address: Lab.peerIPv4, vlan: Lab.vlan),
         ]
-        let frames = try messages.map { message in try buildFrame { buffer throws(FrameBuildError) in try message.write(into: buffer) } }
+        let frames = try messages.map { message in
+            try buildFrame { buffer throws(FrameBuildError) in try message.write(into: buffer) }
+        }
         #expect(frames.map(\.count) == [60, 60, 60, 60, 64], "padded to the Ethernet minimum (plus the tag)")
         #expect(zip(messages, frames).allSatisfy { FrameBuilder.ARP.frameLength(vlan: $0.vlan) == $1.count })
 

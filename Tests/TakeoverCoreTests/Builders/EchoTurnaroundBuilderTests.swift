@@ -35,12 +35,14 @@ import Testing
 
     @Test func repliesDecodeWithGoodChecksums() throws {
         let requests = try Scapy.build([
-            "Ether(\(Self.client))/IP(\(Self.v4), ttl=55, id=0x4242)/ICMP(type=8, id=0x1234, seq=7)/Raw(b'takeover' * 5)",
+            "Ether(\(Self.client))/IP(\(Self.v4), ttl=55, id=0x4242)"
+                + "/ICMP(type=8, id=0x1234, seq=7)/Raw(b'takeover' * 5)",
             // Odd payload length, and one VLAN tag.
             "Ether(\(Self.client))/Dot1Q(vlan=42)/IP(\(Self.v4), ttl=3)/ICMP(type=8, id=1, seq=65535)/Raw(b'x' * 33)",
             // QinQ: a service tag outside a customer tag.
             "Ether(\(Self.client))/Dot1AD(vlan=100)/Dot1Q(vlan=42)/IP(\(Self.v4))/ICMP(type=8, id=9, seq=9)",
-            "Ether(\(Self.client))/IPv6(\(Self.v6), hlim=50)/ICMPv6EchoRequest(id=0x1234, seq=7, data=b'takeover' * 5)",
+            "Ether(\(Self.client))/IPv6(\(Self.v6), hlim=50)"
+                + "/ICMPv6EchoRequest(id=0x1234, seq=7, data=b'takeover' * 5)",
             "Ether(\(Self.client))/Dot1Q(vlan=42)/IPv6(\(Self.v6))/ICMPv6EchoRequest(id=2, seq=3, data=b'y' * 7)",
         ])
         let isIPv4 = [true, true, true, false, false]
@@ -120,8 +122,14 @@ import Testing
             ("Ether(\(Self.client))/IP(\(Self.v4), frag=100)/ICMP(type=8)", .fragmented),
             ("Ether(\(Self.client))/IPv6(\(Self.v6))/IPv6ExtHdrFragment()/ICMPv6EchoRequest()", .fragmented),
             ("Ether(\(Self.client))/IP(src='198.51.100.20', dst='224.0.0.1')/ICMP(type=8)", .multicastDestination),
-            ("Ether(\(Self.client))/IP(src='198.51.100.20', dst='255.255.255.255')/ICMP(type=8)", .multicastDestination),
-            ("Ether(\(Self.client))/IPv6(src='2001:db8:1::c', dst='ff02::1')/ICMPv6EchoRequest()", .multicastDestination),
+            (
+                "Ether(\(Self.client))/IP(src='198.51.100.20', dst='255.255.255.255')/ICMP(type=8)",
+                .multicastDestination
+            ),
+            (
+                "Ether(\(Self.client))/IPv6(src='2001:db8:1::c', dst='ff02::1')/ICMPv6EchoRequest()",
+                .multicastDestination
+            ),
         ]
         let frames = try Scapy.build(cases.map(\.scapy))
         for (frame, want) in zip(frames, cases) {

@@ -2,24 +2,51 @@ import TakeoverCore
 import Testing
 
 @Suite struct FrameBuilderBoundsTests {
-    typealias Build = @Sendable (UnsafeMutableRawBufferPointer) throws(FrameBuildError) -> Int
+    /// One builder under test and the frame length it promises.
+    struct Case: Sendable {
+        typealias Build = @Sendable (UnsafeMutableRawBufferPointer) throws(FrameBuildError) -> Int
+        let name: String
+        let required: Int
+        let build: Build
+        init(_ name: String, _ required: Int, _ build: @escaping Build) {
+            (self.name, self.required, self.build) = (name, required, build)
+        }
+        var asTuple: (String, Int, Build) { (name, required, build) }
+    }
 
-    /// Every builder, with and without a VLAN tag, and the length it promises.
-    static let builders: [(name: String, required: Int, build: Build)] = {
-        var all: [(String, Int, Build)] = []
+    /// Every builder, with and without a VLAN tag.
+    static let builders: [Case] = {
+        var all: [Case] = []
         for vlan in [nil, Lab.vlan] {
             let tag = vlan == nil ? "" : " tagged"
             let arps: [(String, FrameBuilder.ARP)] = [
-                ("ARP request", .request(senderMAC: Lab.ourMAC, senderAddress: Lab.peerIPv4, targetAddress: Lab.clientIPv4, vlan: vlan)),
-                ("ARP reply", .reply(senderMAC: Lab.ourMAC, senderAddress: Lab.peerIPv4, targetMAC: Lab.clientMAC, targetAddress: Lab.clientIPv4, vlan: vlan)),
-                ("gratuitous ARP request", .gratuitousRequest(mac: Lab.ourMAC, address: Lab.peerIPv4, vlan: vlan)),
-                ("gratuitous ARP reply", .gratuitousReply(mac: Lab.ourMAC, address: Lab.peerIPv4, vlan: vlan)),
+                (
+                    "ARP request",
+                    .request(senderMAC: Lab.ourMAC, senderAddress: Lab.peerIPv4, targetAddress: Lab.clientIPv4)
+                ),
+                (
+                    "ARP reply",
+                    .reply(
+                        senderMAC: Lab.ourMAC, senderAddress: Lab.peerIPv4, targetMAC: Lab.clientMAC,
+                        targetAddress: Lab.clientIPv4)
+                ),
+                ("gratuitous ARP request", .gratuitousRequest(mac: Lab.ourMAC, address: Lab.peerIPv4)),
+                ("gratuitous ARP reply", .gratuitousReply(mac: Lab.ourMAC, address: Lab.peerIPv4)),
             ]
-            for (name, arp) in arps {
-                all.append((name + tag, FrameBuilder.ARP.frameLength(vlan: vlan), { b throws(FrameBuildError) in try arp.write(into: b) }))
+            for (name, untagged) in arps {
+                var tagged = untagged
+                tagged.vlan = vlan
+                let arp = tagged
+                all.append(
+                    Case(name + tag, FrameBuilder.ARP.frameLength(vlan: vlan)) { b throws(FrameBuildError) in
+                        try arp.write(into: b)
+                    })
             }
-            let na = FrameBuilder.NeighborAdvertisement.unsolicited(senderMAC: Lab.ourMAC, target: Lab.peerIPv6, vlan: vlan)
-            all.append(("neighbor advertisement" + tag, FrameBuilder.NeighborAdvertisement.frameLength(vlan: vlan), { b throws(FrameBuildError) in try na.write(into: b) }))
+            let na = FrameBuilder.NeighborAdvertisement.unsolicited(
+                senderMAC: Lab.ourMAC, target: Lab.peerIPv6, vlan: vlan)
+            let naLength = FrameBuilder.NeighborAdvertisement.frameLength(vlan: vlan)
+            all.append(
+                Case("neighbor advertisement" + tag, naLength) { b throws(FrameBuildError) in try na.write(into: b) })
             for (family, source, destination) in [
                 ("IPv4", FlowAddress(Lab.peerIPv4), FlowAddress(Lab.clientIPv4)),
                 ("IPv6", FlowAddress(Lab.peerIPv6), FlowAddress(Lab.clientIPv6)),
@@ -28,8 +55,14 @@ import Testing
                     sourceMAC: Lab.ourMAC, destinationMAC: Lab.clientMAC, source: source, destination: destination,
                     sourcePort: 80, destinationPort: 40_000, sequence: 1, acknowledgment: 2, window: 3,
                     timestamp: .init(value: 4, echoReply: 5), vlan: vlan)
-                all.append(("\(family) RST" + tag, session.resetFrameLength, { b throws(FrameBuildError) in try session.writeReset(into: b) }))
-                all.append(("\(family) ACK" + tag, session.acknowledgmentFrameLength, { b throws(FrameBuildError) in try session.writeAcknowledgment(into: b) }))
+                all.append(
+                    Case("\(family) RST" + tag, session.resetFrameLength) { b throws(FrameBuildError) in
+                        try session.writeReset(into: b)
+                    })
+                all.append(
+                    Case("\(family) ACK" + tag, session.acknowledgmentFrameLength) { b throws(FrameBuildError) in
+                        try session.writeAcknowledgment(into: b)
+                    })
             }
         }
         return all
@@ -39,7 +72,7 @@ import Testing
     /// inside the short buffer nor past its end. At the exact size the frame fits.
     @Test func tooSmallBufferThrowsAndWritesNothing() {
         let marker: UInt8 = 0x5A
-        for (name, required, build) in Self.builders {
+        for (name, required, build) in Self.builders.map(\.asTuple) {
             for available in 0...required {
                 var backing = [UInt8](repeating: marker, count: required + 16)
                 let outcome = backing.withUnsafeMutableBytes { all -> Result<Int, FrameBuildError> in
@@ -60,7 +93,7 @@ import Testing
     /// The builders use unaligned stores: a frame written at any start address is the same frame, and a
     /// buffer larger than the frame gets the same bytes as one of the exact size.
     @Test func frameIsTheSameAtEveryAlignment() throws {
-        for (name, required, build) in Self.builders {
+        for (name, required, build) in Self.builders.map(\.asTuple) {
             var reference = [UInt8](repeating: 0, count: required)
             _ = try reference.withUnsafeMutableBytes { bytes in try build(bytes) }
             for start in 1..<8 {

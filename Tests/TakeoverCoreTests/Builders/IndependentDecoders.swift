@@ -66,7 +66,8 @@ func runTool(_ executable: String, _ arguments: [String]) throws -> Data {
 }
 
 func temporaryPath(suffix: String) -> String {
-    FileManager.default.temporaryDirectory.appendingPathComponent("takeover-builders-\(UUID().uuidString)\(suffix)").path
+    FileManager.default.temporaryDirectory.appendingPathComponent("takeover-builders-\(UUID().uuidString)\(suffix)")
+        .path
 }
 
 /// Writes `frames` to a fresh temporary pcap, runs `body` with its path, deletes it.
@@ -184,6 +185,8 @@ func buildFrame(
     let marker: UInt8 = 0xA5
     var buffer = [UInt8](repeating: marker, count: 256)
     let length = try buffer.withUnsafeMutableBytes { bytes throws(FrameBuildError) in try build(bytes) }
-    #expect(buffer[length...].allSatisfy { $0 == marker }, "wrote past the frame it reported", sourceLocation: sourceLocation)
+    #expect(
+        buffer[length...].allSatisfy { $0 == marker }, "wrote past the frame it reported",
+        sourceLocation: sourceLocation)
     return Array(buffer[..<length])
 }

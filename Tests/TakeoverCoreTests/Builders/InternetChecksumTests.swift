@@ -123,7 +123,9 @@ func checksum(_ bytes: [UInt8]) -> UInt16 {
             withUnsafeBytes(of: word16.bigEndian) { bytes += $0 }
             withUnsafeBytes(of: word32.bigEndian) { bytes += $0 }
             withUnsafeBytes(of: word64.bigEndian) { bytes += $0 }
-            #expect(sum.checksum == referenceChecksum(bytes), "integers added at \(data.count & 1 == 0 ? "even" : "odd") position")
+            #expect(
+                sum.checksum == referenceChecksum(bytes),
+                "integers added at \(data.count & 1 == 0 ? "even" : "odd") position")
         }
     }
 

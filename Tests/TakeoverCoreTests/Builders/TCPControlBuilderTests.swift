@@ -34,8 +34,10 @@ import Testing
         let frames = try builds.map { build, _ in try buildFrame(build) }
         #expect(frames.map(\.count) == builds.map(\.expectedLength))
         #expect(
-            [v4.resetFrameLength, v4.acknowledgmentFrameLength, v4Plain.acknowledgmentFrameLength,
-             v6.resetFrameLength, v6.acknowledgmentFrameLength, v4Tagged.resetFrameLength] == frames.map(\.count))
+            [
+                v4.resetFrameLength, v4.acknowledgmentFrameLength, v4Plain.acknowledgmentFrameLength,
+                v6.resetFrameLength, v6.acknowledgmentFrameLength, v4Tagged.resetFrameLength,
+            ] == frames.map(\.count))
 
         let packets = try Tshark.dissect(frames)
         try #require(packets.count == 6)

@@ -20,7 +20,9 @@ extension FrameBuilder {
         guard frame.count >= 14 else { throw .truncated }
         var etherTypeOffset = 12
         var etherType: UInt16 = frame.loadBigEndian(at: etherTypeOffset)
-        for _ in 0..<2 where etherType == EtherType.customerVLAN || etherType == EtherType.serviceVLAN {
+        var tags = 0
+        while tags < 2 && (etherType == EtherType.customerVLAN || etherType == EtherType.serviceVLAN) {
+            tags += 1
             etherTypeOffset += 4
             guard frame.count >= etherTypeOffset + 2 else { throw .truncated }
             etherType = frame.loadBigEndian(at: etherTypeOffset)

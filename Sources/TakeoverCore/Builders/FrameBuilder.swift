@@ -68,7 +68,7 @@ extension FrameBuilder {
         destination.write(to: buffer, at: 0)
         source.write(to: buffer, at: 6)
         if let vlan {
-            buffer.storeBigEndian(VLANTag.protocolIdentifier, at: 12)
+            buffer.storeBigEndian(EtherType.customerVLAN, at: 12)
             buffer.storeBigEndian(vlan.tagControlInformation, at: 14)
         }
         buffer.storeBigEndian(etherType, at: contentOffset - 2)

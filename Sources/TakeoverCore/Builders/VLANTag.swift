@@ -19,7 +19,4 @@ public struct VLANTag: Hashable, Sendable, BitwiseCopyable {
     public var tagControlInformation: UInt16 {
         UInt16(priority & 0x7) << 13 | (dropEligible ? 0x1000 : 0) | identifier & 0x0FFF
     }
-
-    /// The TPID that announces a customer VLAN tag.
-    @inlinable public static var protocolIdentifier: UInt16 { 0x8100 }
 }

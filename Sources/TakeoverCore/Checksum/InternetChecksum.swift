@@ -24,7 +24,7 @@
 /// sum.add(bytes: tcpHeader)
 /// tcpHeader.storeBigEndian(sum.checksum, at: 16)   // with the checksum field zero while summing
 /// ```
-public struct InternetChecksum: Hashable, Sendable, BitwiseCopyable {
+public struct InternetChecksum: Sendable, BitwiseCopyable {
     /// Sum of big-endian 16-bit words added so far, not yet folded; cannot overflow before 2^48 adds.
     @usableFromInline var accumulator: UInt64
     /// An odd number of bytes has been added, so the next byte is the low half of a 16-bit word.
@@ -86,6 +86,7 @@ public struct InternetChecksum: Hashable, Sendable, BitwiseCopyable {
 
     /// The value for the checksum field: the complement of `foldedSum`. Summing data that already holds a
     /// correct checksum gives `foldedSum == 0xFFFF`, i.e. `checksum == 0`, which is how receivers verify it.
+    /// (UDP alone sends a computed 0 as 0xFFFF, since 0 there means "no checksum"; RFC 768.)
     @inlinable
     public var checksum: UInt16 { ~foldedSum }
 

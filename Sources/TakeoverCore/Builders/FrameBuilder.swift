@@ -37,8 +37,8 @@ extension FrameBuilder {
     /// path do not always add), plus the tag's four so the frame is still 60 bytes when a switch strips it.
     @inlinable
     static func frameLength(contentLength: Int, vlan: VLANTag?) -> Int {
-        let tagLength = vlan == nil ? 0 : 4
-        return max(14 + tagLength + contentLength, 60 + tagLength)
+        let headerLength = ethernetHeaderLength(vlan: vlan)
+        return max(headerLength + contentLength, 60 + headerLength - 14)
     }
 
     /// Where a frame's content starts and where the frame ends.

@@ -87,16 +87,29 @@ extension FrameBuilder {
         into buffer: UnsafeMutableRawBufferPointer, at offset: Int, source: IPv4Address,
         destination: IPv4Address, protocolNumber: UInt8, payloadLength: Int, timeToLive: UInt8
     ) {
-        buffer.storeBigEndian(UInt16(0x4500), at: offset)  // version 4, IHL 5, DSCP/ECN 0
-        buffer.storeBigEndian(UInt16(truncatingIfNeeded: ipv4HeaderLength + payloadLength), at: offset + 2)
-        buffer.storeBigEndian(UInt16(0), at: offset + 4)  // identification
-        buffer.storeBigEndian(UInt16(0x4000), at: offset + 6)  // DF, fragment offset 0
-        buffer.storeBigEndian(UInt16(timeToLive) << 8 | UInt16(protocolNumber), at: offset + 8)
-        buffer.storeBigEndian(UInt16(0), at: offset + 10)  // checksum, zero while summing
+        let versionAndLength: UInt16 = 0x4500  // version 4, IHL 5, DSCP/ECN 0
+        let totalLength = UInt16(truncatingIfNeeded: ipv4HeaderLength + payloadLength)
+        let identification: UInt16 = 0
+        let flagsAndOffset: UInt16 = 0x4000  // DF, fragment offset 0
+        let timeToLiveAndProtocol = UInt16(timeToLive) << 8 | UInt16(protocolNumber)
+        buffer.storeBigEndian(versionAndLength, at: offset)
+        buffer.storeBigEndian(totalLength, at: offset + 2)
+        buffer.storeBigEndian(identification, at: offset + 4)
+        buffer.storeBigEndian(flagsAndOffset, at: offset + 6)
+        buffer.storeBigEndian(timeToLiveAndProtocol, at: offset + 8)
         source.write(to: buffer, at: offset + 12)
         destination.write(to: buffer, at: offset + 16)
-        let header = UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + ipv4HeaderLength)])
-        buffer.storeBigEndian(InternetChecksum.checksum(of: header), at: offset + 10)
+        // Summed from the values just written rather than read back: a wide load over freshly stored
+        // narrow fields stalls on store-to-load forwarding.
+        var sum = InternetChecksum()
+        sum.add(versionAndLength)
+        sum.add(totalLength)
+        sum.add(identification)
+        sum.add(flagsAndOffset)
+        sum.add(timeToLiveAndProtocol)
+        sum.add(source)
+        sum.add(destination)
+        buffer.storeBigEndian(sum.checksum, at: offset + 10)
     }
 
     /// Writes a 40-byte IPv6 header (traffic class and flow label 0) at `offset`. The caller has checked
@@ -111,18 +124,6 @@ extension FrameBuilder {
         buffer.storeBigEndian(UInt16(nextHeader) << 8 | UInt16(hopLimit), at: offset + 6)
         source.write(to: buffer, at: offset + 8)
         destination.write(to: buffer, at: offset + 24)
-    }
-
-    /// Computes the checksum of an upper-layer message of `length` bytes at `offset` (its checksum field at
-    /// `checksumOffset` still zero) seeded with `pseudoHeader`, and stores it.
-    @inlinable
-    static func storeChecksum(
-        in buffer: UnsafeMutableRawBufferPointer, over offset: Int, length: Int, at checksumOffset: Int,
-        pseudoHeader: InternetChecksum
-    ) {
-        var sum = pseudoHeader
-        sum.add(bytes: UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + length)]))
-        buffer.storeBigEndian(sum.checksum, at: checksumOffset)
     }
 }
 

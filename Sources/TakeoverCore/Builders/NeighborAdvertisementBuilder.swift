@@ -88,17 +88,24 @@ extension FrameBuilder {
                 into: buffer, at: layout.contentOffset, source: source, destination: destination,
                 nextHeader: IPProtocolNumber.icmpv6, payloadLength: Self.messageLength, hopLimit: 255)
             let icmp = layout.contentOffset + FrameBuilder.ipv6HeaderLength
-            buffer.storeBigEndian(UInt16(136) << 8, at: icmp)  // type 136, code 0
-            buffer.storeBigEndian(UInt16(0), at: icmp + 2)
-            buffer.storeBigEndian(flags.rawValue & 0xE000_0000, at: icmp + 4)
+            let typeAndCode = UInt16(136) << 8
+            let flagsWord = flags.rawValue & 0xE000_0000
+            let optionTypeAndLength = UInt16(2) << 8 | 1  // target link-layer address, 8 bytes
+            buffer.storeBigEndian(typeAndCode, at: icmp)
+            buffer.storeBigEndian(flagsWord, at: icmp + 4)
             target.write(to: buffer, at: icmp + 8)
-            buffer.storeBigEndian(UInt16(2 << 8 | 1), at: icmp + 24)  // target link-layer address, 8 bytes
+            buffer.storeBigEndian(optionTypeAndLength, at: icmp + 24)
             senderMAC.write(to: buffer, at: icmp + 26)
-            FrameBuilder.storeChecksum(
-                in: buffer, over: icmp, length: Self.messageLength, at: icmp + 2,
-                pseudoHeader: .ipv6PseudoHeader(
-                    source: source, destination: destination, nextHeader: IPProtocolNumber.icmpv6,
-                    length: UInt32(Self.messageLength)))
+            // Summed from the values, not read back (see `FrameBuilder.writeIPv4Header`).
+            var sum = InternetChecksum.ipv6PseudoHeader(
+                source: source, destination: destination, nextHeader: IPProtocolNumber.icmpv6,
+                length: UInt32(Self.messageLength))
+            sum.add(typeAndCode)
+            sum.add(flagsWord)
+            sum.add(target)
+            sum.add(optionTypeAndLength)
+            sum.add(senderMAC)
+            buffer.storeBigEndian(sum.checksum, at: icmp + 2)
             return layout.frameLength
         }
     }

@@ -115,20 +115,33 @@ extension FrameBuilder {
                     length: UInt32(tcpLength))
             }
             let tcp = ip + ipHeaderLength
+            let acknowledgment = flags.contains(.ack) ? self.acknowledgment : 0
+            let offsetAndFlags = UInt16(tcpLength / 4) << 12 | flags.rawValue
             buffer.storeBigEndian(sourcePort, at: tcp)
             buffer.storeBigEndian(destinationPort, at: tcp + 2)
             buffer.storeBigEndian(sequence, at: tcp + 4)
-            buffer.storeBigEndian(flags.contains(.ack) ? acknowledgment : 0, at: tcp + 8)
-            buffer.storeBigEndian(UInt16(tcpLength / 4) << 12 | flags.rawValue, at: tcp + 12)
+            buffer.storeBigEndian(acknowledgment, at: tcp + 8)
+            buffer.storeBigEndian(offsetAndFlags, at: tcp + 12)
             buffer.storeBigEndian(window, at: tcp + 14)
-            buffer.storeBigEndian(UInt32(0), at: tcp + 16)  // checksum (zero while summing), urgent pointer
+            buffer.storeBigEndian(UInt16(0), at: tcp + 18)  // urgent pointer
+            // Summed from the values, not read back (see `FrameBuilder.writeIPv4Header`).
+            var sum = pseudoHeader
+            sum.add(sourcePort)
+            sum.add(destinationPort)
+            sum.add(sequence)
+            sum.add(acknowledgment)
+            sum.add(offsetAndFlags)
+            sum.add(window)
             if let timestamp {
-                buffer.storeBigEndian(UInt32(0x0101_080A), at: tcp + 20)  // NOP, NOP, kind 8, length 10
+                let optionHeader: UInt32 = 0x0101_080A  // NOP, NOP, kind 8, length 10
+                buffer.storeBigEndian(optionHeader, at: tcp + 20)
                 buffer.storeBigEndian(timestamp.value, at: tcp + 24)
                 buffer.storeBigEndian(timestamp.echoReply, at: tcp + 28)
+                sum.add(optionHeader)
+                sum.add(timestamp.value)
+                sum.add(timestamp.echoReply)
             }
-            FrameBuilder.storeChecksum(
-                in: buffer, over: tcp, length: tcpLength, at: tcp + 16, pseudoHeader: pseudoHeader)
+            buffer.storeBigEndian(sum.checksum, at: tcp + 16)
             return layout.frameLength
         }
     }

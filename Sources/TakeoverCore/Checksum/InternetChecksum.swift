@@ -80,6 +80,13 @@ public struct InternetChecksum: Sendable, BitwiseCopyable {
         add(address.low)
     }
 
+    /// Adds a MAC address as the next six bytes (the ICMPv6 link-layer address options carry one).
+    @inlinable @inline(__always)
+    public mutating func add(_ address: MACAddress) {
+        add(UInt16(truncatingIfNeeded: address.rawValue >> 32))
+        add(UInt32(truncatingIfNeeded: address.rawValue))
+    }
+
     /// The one's-complement sum of everything added, folded to 16 bits (not yet complemented).
     @inlinable
     public var foldedSum: UInt16 { Self.fold(accumulator) }

@@ -1,38 +1,26 @@
 import TakeoverCore
 import Testing
 
-/// Addresses the builder tests share: documentation ranges only (RFC 5737, RFC 3849) and locally
-/// administered MACs.
-enum Lab {
-    static let ourMAC = MACAddress("02:00:00:00:00:0b")!
-    static let peerMAC = MACAddress("02:00:00:00:00:0a")!
-    static let clientMAC = MACAddress("02:00:00:00:00:0c")!
-    static let peerIPv4 = IPv4Address(192, 0, 2, 10)
-    static let clientIPv4 = IPv4Address(198, 51, 100, 20)
-    static let peerIPv6 = IPv6Address("2001:db8::a")!
-    static let clientIPv6 = IPv6Address("2001:db8:1::c")!
-    static let vlan = VLANTag(identifier: 42, priority: 5)
-}
-
 @Suite struct ARPFrameBuilderTests {
     @Test func tsharkDecodesEveryForm() throws {
         let arp = FrameBuilder.ARP.self
         let messages: [FrameBuilder.ARP] = [
-            arp.request(senderMAC: Lab.ourMAC, senderAddress: Lab.peerIPv4, targetAddress: Lab.clientIPv4),
+            arp.request(
+                senderMAC: BuilderLab.ourMAC, senderAddress: BuilderLab.peerIPv4, targetAddress: BuilderLab.clientIPv4),
             arp.reply(
-                senderMAC: Lab.ourMAC, senderAddress: Lab.peerIPv4, targetMAC: Lab.clientMAC,
-                targetAddress: Lab.clientIPv4),
-            arp.gratuitousRequest(mac: Lab.ourMAC, address: Lab.peerIPv4),
-            arp.gratuitousReply(mac: Lab.ourMAC, address: Lab.peerIPv4),
-            arp.gratuitousReply(mac: Lab.ourMAC, address: Lab.peerIPv4, vlan: Lab.vlan),
+                senderMAC: BuilderLab.ourMAC, senderAddress: BuilderLab.peerIPv4, targetMAC: BuilderLab.clientMAC,
+                targetAddress: BuilderLab.clientIPv4),
+            arp.gratuitousRequest(mac: BuilderLab.ourMAC, address: BuilderLab.peerIPv4),
+            arp.gratuitousReply(mac: BuilderLab.ourMAC, address: BuilderLab.peerIPv4),
+            arp.gratuitousReply(mac: BuilderLab.ourMAC, address: BuilderLab.peerIPv4, vlan: BuilderLab.vlan),
         ]
         let frames = try messages.map { message in
-            try buildFrame { buffer throws(FrameBuildError) in try message.write(into: buffer) }
+            try BuilderLab.build { buffer throws(FrameBuildError) in try message.write(into: buffer) }
         }
         #expect(frames.map(\.count) == [60, 60, 60, 60, 64], "padded to the Ethernet minimum (plus the tag)")
         #expect(zip(messages, frames).allSatisfy { FrameBuilder.ARP.frameLength(vlan: $0.vlan) == $1.count })
 
-        let packets = try Tshark.dissect(frames)
+        let packets = try Judge.tshark(frames)
         try #require(packets.count == 5)
         let expected: [(ethDst: String, opcode: String, targetMAC: String, targetIP: String, gratuitous: Bool)] = [
             ("ff:ff:ff:ff:ff:ff", "1", "00:00:00:00:00:00", "198.51.100.20", false),
@@ -58,7 +46,7 @@ enum Lab {
         #expect(packets[4]["vlan.priority"] == "5")
         #expect(packets[4]["vlan.etype"] == "0x0806")
 
-        let verdicts = try Scapy.verify(frames)
+        let verdicts = try Judge.scapy(frames)
         #expect(verdicts.map { $0.layers["ARP"]?["op"] } == ["1", "2", "1", "2", "2"])
         #expect(verdicts.map { $0.layers["ARP"]?["pdst"] } == expected.map(\.targetIP))
         #expect(verdicts[4].layers["Dot1Q"]?["vlan"] == "42")

@@ -23,7 +23,7 @@ import Testing
         var copy = frame
         let error = copy.withUnsafeMutableBytes { bytes -> EchoTurnaroundError? in
             do throws(EchoTurnaroundError) {
-                _ = try FrameBuilder.turnAroundEchoRequest(in: bytes, replyFrom: Lab.ourMAC)
+                _ = try FrameBuilder.turnAroundEchoRequest(in: bytes, replyFrom: BuilderLab.ourMAC)
                 return nil
             } catch {
                 return error
@@ -34,7 +34,7 @@ import Testing
     }
 
     @Test func repliesDecodeWithGoodChecksums() throws {
-        let requests = try Scapy.build([
+        let requests = try Judge.scapyBuild([
             "Ether(\(Self.client))/IP(\(Self.v4), ttl=55, id=0x4242)"
                 + "/ICMP(type=8, id=0x1234, seq=7)/Raw(b'takeover' * 5)",
             // Odd payload length, and one VLAN tag.
@@ -48,14 +48,14 @@ import Testing
         let isIPv4 = [true, true, true, false, false]
         let payloadLengths = [40, 33, 0, 40, 7]
         let replies = try requests.enumerated().map { index, request in
-            try Self.turnAround(request, replyFrom: index.isMultiple(of: 2) ? Lab.ourMAC : nil)
+            try Self.turnAround(request, replyFrom: index.isMultiple(of: 2) ? BuilderLab.ourMAC : nil)
         }
         for (index, (request, reply)) in zip(requests, replies).enumerated() {
             // Only headers change: the payload is where it was, as it was.
             #expect(request.suffix(payloadLengths[index]) == reply.suffix(payloadLengths[index]))
         }
 
-        let packets = try Tshark.dissect(replies)
+        let packets = try Judge.tshark(replies)
         try #require(packets.count == replies.count)
         for (index, packet) in packets.enumerated() {
             #expect(packet["eth.dst"] == "02:00:00:00:00:0c", "\(packet)")
@@ -64,17 +64,17 @@ import Testing
                 #expect(packet["ip.src"] == "192.0.2.10")
                 #expect(packet["ip.dst"] == "198.51.100.20")
                 #expect(packet["ip.ttl"] == "64")
-                #expect(packet["ip.checksum.status"] == tsharkChecksumGood)
+                #expect(packet["ip.checksum.status"] == Judge.checksumGood)
                 #expect(packet["icmp.type"] == "0")
                 #expect(packet["icmp.code"] == "0")
-                #expect(packet["icmp.checksum.status"] == tsharkChecksumGood)
+                #expect(packet["icmp.checksum.status"] == Judge.checksumGood)
             } else {
                 #expect(packet["ipv6.src"] == "2001:db8::a")
                 #expect(packet["ipv6.dst"] == "2001:db8:1::c")
                 #expect(packet["ipv6.hlim"] == "64")
                 #expect(packet["icmpv6.type"] == "129")
                 #expect(packet["icmpv6.code"] == "0")
-                #expect(packet["icmpv6.checksum.status"] == tsharkChecksumGood)
+                #expect(packet["icmpv6.checksum.status"] == Judge.checksumGood)
             }
             #expect(packet.expertWarnings.isEmpty)
         }
@@ -88,7 +88,7 @@ import Testing
         #expect(packets[3]["icmpv6.echo.identifier"] == "0x1234")
         #expect(packets[3]["icmpv6.echo.sequence_number"] == "7")
 
-        let verdicts = try Scapy.verify(replies)
+        let verdicts = try Judge.scapy(replies)
         for (index, verdict) in verdicts.enumerated() {
             #expect(verdict.checksumsRecomputeIdentically, "scapy computes other checksums for reply \(index)")
         }
@@ -98,13 +98,13 @@ import Testing
     /// The update is incremental: a request with a wrong checksum yields a reply with a wrong one, which a
     /// receiver drops just as it would have dropped the request.
     @Test func keepsABadChecksumBad() throws {
-        let requests = try Scapy.build([
+        let requests = try Judge.scapyBuild([
             "Ether(\(Self.client))/IP(\(Self.v4))/ICMP(type=8, chksum=0x1234)",
             "Ether(\(Self.client))/IPv6(\(Self.v6))/ICMPv6EchoRequest(cksum=0x1234)",
         ])
-        let packets = try Tshark.dissect(try requests.map { try Self.turnAround($0) })
+        let packets = try Judge.tshark(try requests.map { try Self.turnAround($0) })
         #expect(packets[0]["icmp.checksum.status"] == "0")
-        #expect(packets[0]["ip.checksum.status"] == tsharkChecksumGood)
+        #expect(packets[0]["ip.checksum.status"] == Judge.checksumGood)
         #expect(packets[1]["icmpv6.checksum.status"] == "0")
     }
 
@@ -131,7 +131,7 @@ import Testing
                 .multicastDestination
             ),
         ]
-        let frames = try Scapy.build(cases.map(\.scapy))
+        let frames = try Judge.scapyBuild(cases.map(\.scapy))
         for (frame, want) in zip(frames, cases) {
             #expect(Self.refusal(of: frame) == want.error, "\(want.scapy)")
         }
@@ -139,7 +139,7 @@ import Testing
 
     /// Every proper prefix of a valid request is refused as truncated, untouched: no read or write past it.
     @Test func refusesEveryTruncation() throws {
-        let requests = try Scapy.build([
+        let requests = try Judge.scapyBuild([
             "Ether(\(Self.client))/Dot1Q(vlan=42)/IP(\(Self.v4))/ICMP(type=8)/Raw(b'abcdefgh')",
             "Ether(\(Self.client))/IPv6(\(Self.v6))/ICMPv6EchoRequest(data=b'abcdefgh')",
         ])
@@ -154,11 +154,11 @@ import Testing
     /// Damaged requests (random bytes overwritten, random lengths) never trap (debug builds check every
     /// raw-buffer access) and a refused one is left untouched.
     @Test func survivesDamagedFrames() throws {
-        let requests = try Scapy.build([
+        let requests = try Judge.scapyBuild([
             "Ether(\(Self.client))/Dot1Q(vlan=42)/IP(\(Self.v4))/ICMP(type=8)/Raw(b'abcdefgh')",
             "Ether(\(Self.client))/IPv6(\(Self.v6))/ICMPv6EchoRequest(data=b'abcdefgh')",
         ])
-        var generator = SeededGenerator(seed: 8)
+        var generator = BuilderLab.Random(seed: 8)
         var accepted = 0
         for round in 0..<20_000 {
             var frame = requests[round % 2]

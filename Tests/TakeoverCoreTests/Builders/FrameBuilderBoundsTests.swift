@@ -17,21 +17,24 @@ import Testing
     /// Every builder, with and without a VLAN tag.
     static let builders: [Case] = {
         var all: [Case] = []
-        for vlan in [nil, Lab.vlan] {
+        for vlan in [nil, BuilderLab.vlan] {
             let tag = vlan == nil ? "" : " tagged"
             let arps: [(String, FrameBuilder.ARP)] = [
                 (
                     "ARP request",
-                    .request(senderMAC: Lab.ourMAC, senderAddress: Lab.peerIPv4, targetAddress: Lab.clientIPv4)
+                    .request(
+                        senderMAC: BuilderLab.ourMAC, senderAddress: BuilderLab.peerIPv4,
+                        targetAddress: BuilderLab.clientIPv4)
                 ),
                 (
                     "ARP reply",
                     .reply(
-                        senderMAC: Lab.ourMAC, senderAddress: Lab.peerIPv4, targetMAC: Lab.clientMAC,
-                        targetAddress: Lab.clientIPv4)
+                        senderMAC: BuilderLab.ourMAC, senderAddress: BuilderLab.peerIPv4,
+                        targetMAC: BuilderLab.clientMAC,
+                        targetAddress: BuilderLab.clientIPv4)
                 ),
-                ("gratuitous ARP request", .gratuitousRequest(mac: Lab.ourMAC, address: Lab.peerIPv4)),
-                ("gratuitous ARP reply", .gratuitousReply(mac: Lab.ourMAC, address: Lab.peerIPv4)),
+                ("gratuitous ARP request", .gratuitousRequest(mac: BuilderLab.ourMAC, address: BuilderLab.peerIPv4)),
+                ("gratuitous ARP reply", .gratuitousReply(mac: BuilderLab.ourMAC, address: BuilderLab.peerIPv4)),
             ]
             for (name, untagged) in arps {
                 var tagged = untagged
@@ -43,16 +46,17 @@ import Testing
                     })
             }
             let na = FrameBuilder.NeighborAdvertisement.unsolicited(
-                senderMAC: Lab.ourMAC, target: Lab.peerIPv6, vlan: vlan)
+                senderMAC: BuilderLab.ourMAC, target: BuilderLab.peerIPv6, vlan: vlan)
             let naLength = FrameBuilder.NeighborAdvertisement.frameLength(vlan: vlan)
             all.append(
                 Case("neighbor advertisement" + tag, naLength) { b throws(FrameBuildError) in try na.write(into: b) })
             for (family, source, destination) in [
-                ("IPv4", FlowAddress(Lab.peerIPv4), FlowAddress(Lab.clientIPv4)),
-                ("IPv6", FlowAddress(Lab.peerIPv6), FlowAddress(Lab.clientIPv6)),
+                ("IPv4", FlowAddress(BuilderLab.peerIPv4), FlowAddress(BuilderLab.clientIPv4)),
+                ("IPv6", FlowAddress(BuilderLab.peerIPv6), FlowAddress(BuilderLab.clientIPv6)),
             ] {
                 let session = FrameBuilder.TCPControl(
-                    sourceMAC: Lab.ourMAC, destinationMAC: Lab.clientMAC, source: source, destination: destination,
+                    sourceMAC: BuilderLab.ourMAC, destinationMAC: BuilderLab.clientMAC, source: source,
+                    destination: destination,
                     sourcePort: 80, destinationPort: 40_000, sequence: 1, acknowledgment: 2, window: 3,
                     timestamp: .init(value: 4, echoReply: 5), vlan: vlan)
                 all.append(

@@ -5,22 +5,23 @@ import Testing
     @Test func tsharkDecodesUnsolicitedAndSolicitedForms() throws {
         let na = FrameBuilder.NeighborAdvertisement.self
         let messages: [FrameBuilder.NeighborAdvertisement] = [
-            na.unsolicited(senderMAC: Lab.ourMAC, target: Lab.peerIPv6),
+            na.unsolicited(senderMAC: BuilderLab.ourMAC, target: BuilderLab.peerIPv6),
             na.solicited(
-                senderMAC: Lab.ourMAC, target: Lab.peerIPv6, requesterMAC: Lab.clientMAC,
-                requesterAddress: Lab.clientIPv6),
+                senderMAC: BuilderLab.ourMAC, target: BuilderLab.peerIPv6, requesterMAC: BuilderLab.clientMAC,
+                requesterAddress: BuilderLab.clientIPv6),
             // Duplicate address detection asks from ::, so the answer goes to all nodes, not solicited.
             na.solicited(
-                senderMAC: Lab.ourMAC, target: Lab.peerIPv6, requesterMAC: Lab.clientMAC, requesterAddress: .any),
-            na.unsolicited(senderMAC: Lab.ourMAC, target: Lab.peerIPv6, vlan: Lab.vlan),
+                senderMAC: BuilderLab.ourMAC, target: BuilderLab.peerIPv6, requesterMAC: BuilderLab.clientMAC,
+                requesterAddress: .any),
+            na.unsolicited(senderMAC: BuilderLab.ourMAC, target: BuilderLab.peerIPv6, vlan: BuilderLab.vlan),
         ]
         let frames = try messages.map { message in
-            try buildFrame { buffer throws(FrameBuildError) in try message.write(into: buffer) }
+            try BuilderLab.build { buffer throws(FrameBuildError) in try message.write(into: buffer) }
         }
         #expect(frames.map(\.count) == [86, 86, 86, 90])
         #expect(zip(messages, frames).allSatisfy { na.frameLength(vlan: $0.vlan) == $1.count })
 
-        let packets = try Tshark.dissect(frames)
+        let packets = try Judge.tshark(frames)
         try #require(packets.count == 4)
         let expected: [(ethDst: String, ipDst: String, solicited: String)] = [
             ("33:33:00:00:00:01", "ff02::1", "0"),
@@ -37,7 +38,7 @@ import Testing
             #expect(packet["ipv6.plen"] == "32")
             #expect(packet["icmpv6.type"] == "136")
             #expect(packet["icmpv6.code"] == "0")
-            #expect(packet["icmpv6.checksum.status"] == tsharkChecksumGood)
+            #expect(packet["icmpv6.checksum.status"] == Judge.checksumGood)
             #expect(packet["icmpv6.nd.na.flag.r"] == "0")
             #expect(packet["icmpv6.nd.na.flag.s"] == want.solicited)
             #expect(packet["icmpv6.nd.na.flag.o"] == "1")
@@ -49,7 +50,7 @@ import Testing
         }
         #expect(packets[3]["vlan.id"] == "42")
 
-        let verdicts = try Scapy.verify(frames)
+        let verdicts = try Judge.scapy(frames)
         for verdict in verdicts {
             #expect(verdict.checksumFields == ["ICMPv6ND_NA.cksum"])
             #expect(verdict.checksumsRecomputeIdentically, "scapy computes another ICMPv6 checksum")
@@ -62,6 +63,6 @@ import Testing
     @Test func multicastMACOfAllNodes() {
         #expect(MACAddress.ipv6Multicast(.allNodes) == MACAddress("33:33:00:00:00:01"))
         #expect(
-            MACAddress.ipv6Multicast(Lab.peerIPv6.solicitedNodeMulticast) == MACAddress("33:33:ff:00:00:0a"))
+            MACAddress.ipv6Multicast(BuilderLab.peerIPv6.solicitedNodeMulticast) == MACAddress("33:33:ff:00:00:0a"))
     }
 }

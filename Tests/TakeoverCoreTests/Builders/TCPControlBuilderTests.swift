@@ -8,19 +8,22 @@ import Testing
         vlan: VLANTag? = nil
     ) -> FrameBuilder.TCPControl {
         FrameBuilder.TCPControl(
-            sourceMAC: Lab.ourMAC, destinationMAC: Lab.clientMAC, source: source, destination: destination,
+            sourceMAC: BuilderLab.ourMAC, destinationMAC: BuilderLab.clientMAC, source: source,
+            destination: destination,
             sourcePort: 443, destinationPort: 50_123, sequence: 0xFFFF_FFF0, acknowledgment: 0x1234_5678,
             window: 502, timestamp: timestamp, vlan: vlan)
     }
 
     @Test func tsharkDecodesResetsAndAcknowledgments() throws {
         let timestamp = FrameBuilder.TCPControl.Timestamp(value: 3_000_000_001, echoReply: 77)
-        let v4 = Self.session(FlowAddress(Lab.peerIPv4), FlowAddress(Lab.clientIPv4), timestamp: timestamp)
-        let v6 = Self.session(FlowAddress(Lab.peerIPv6), FlowAddress(Lab.clientIPv6), timestamp: timestamp)
+        let v4 = Self.session(
+            FlowAddress(BuilderLab.peerIPv4), FlowAddress(BuilderLab.clientIPv4), timestamp: timestamp)
+        let v6 = Self.session(
+            FlowAddress(BuilderLab.peerIPv6), FlowAddress(BuilderLab.clientIPv6), timestamp: timestamp)
         var v4Plain = v4
         v4Plain.timestamp = nil
         var v4Tagged = v4
-        v4Tagged.vlan = Lab.vlan
+        v4Tagged.vlan = BuilderLab.vlan
 
         typealias Build = (UnsafeMutableRawBufferPointer) throws(FrameBuildError) -> Int
         let builds: [(Build, expectedLength: Int)] = [
@@ -31,7 +34,7 @@ import Testing
             ({ b throws(FrameBuildError) in try v6.writeAcknowledgment(into: b) }, 86),
             ({ b throws(FrameBuildError) in try v4Tagged.writeReset(into: b) }, 64),
         ]
-        let frames = try builds.map { build, _ in try buildFrame(build) }
+        let frames = try builds.map { build, _ in try BuilderLab.build(build) }
         #expect(frames.map(\.count) == builds.map(\.expectedLength))
         #expect(
             [
@@ -39,7 +42,7 @@ import Testing
                 v6.resetFrameLength, v6.acknowledgmentFrameLength, v4Tagged.resetFrameLength,
             ] == frames.map(\.count))
 
-        let packets = try Tshark.dissect(frames)
+        let packets = try Judge.tshark(frames)
         try #require(packets.count == 6)
         let isReset = [true, false, false, true, false, true]
         let hasTimestamp = [false, true, false, false, true, false]
@@ -52,7 +55,7 @@ import Testing
                 #expect(packet["ip.dst"] == "198.51.100.20")
                 #expect(packet["ip.ttl"] == "64")
                 #expect(packet["ip.len"] == (hasTimestamp[index] ? "52" : "40"))
-                #expect(packet["ip.checksum.status"] == tsharkChecksumGood)
+                #expect(packet["ip.checksum.status"] == Judge.checksumGood)
             } else {
                 #expect(packet["ipv6.src"] == "2001:db8::a")
                 #expect(packet["ipv6.dst"] == "2001:db8:1::c")
@@ -71,7 +74,7 @@ import Testing
             #expect(packet["tcp.flags.push"] == "0")
             #expect(packet["tcp.window_size_value"] == (isReset[index] ? "0" : "502"))
             #expect(packet["tcp.hdr_len"] == (hasTimestamp[index] ? "32" : "20"))
-            #expect(packet["tcp.checksum.status"] == tsharkChecksumGood)
+            #expect(packet["tcp.checksum.status"] == Judge.checksumGood)
             #expect(packet["tcp.options.timestamp.tsval"] == (hasTimestamp[index] ? "3000000001" : nil))
             #expect(packet["tcp.options.timestamp.tsecr"] == (hasTimestamp[index] ? "77" : nil))
             // tshark warns about every RST, and about nothing else here.
@@ -79,7 +82,7 @@ import Testing
         }
         #expect(packets[5]["vlan.id"] == "42")
 
-        let verdicts = try Scapy.verify(frames)
+        let verdicts = try Judge.scapy(frames)
         for (index, verdict) in verdicts.enumerated() {
             #expect(
                 verdict.checksumFields == (isIPv4[index] ? ["IP.chksum", "TCP.chksum"] : ["TCP.chksum"]),
@@ -92,7 +95,7 @@ import Testing
 
     /// Sequence numbers, ports and addresses vary; scapy must agree on every checksum.
     @Test func checksumsAgreeWithScapyOnRandomSessions() throws {
-        var generator = SeededGenerator(seed: 9293)
+        var generator = BuilderLab.Random(seed: 9293)
         var frames: [[UInt8]] = []
         for index in 0..<40 {
             let v4 = index % 2 == 0
@@ -105,7 +108,8 @@ import Testing
                 ? FlowAddress(IPv4Address(203, 0, 113, UInt8.random(in: 1...254, using: &generator)))
                 : FlowAddress(IPv6Address(high: 0x2001_0DB8_FFFF_0000, low: generator.next()))
             let session = FrameBuilder.TCPControl(
-                sourceMAC: Lab.ourMAC, destinationMAC: Lab.clientMAC, source: source, destination: destination,
+                sourceMAC: BuilderLab.ourMAC, destinationMAC: BuilderLab.clientMAC, source: source,
+                destination: destination,
                 sourcePort: .random(in: 1 ... .max, using: &generator),
                 destinationPort: .random(in: 1 ... .max, using: &generator),
                 sequence: .random(in: 0 ... .max, using: &generator),
@@ -114,10 +118,11 @@ import Testing
                 timestamp: .init(
                     value: .random(in: 0 ... .max, using: &generator),
                     echoReply: .random(in: 0 ... .max, using: &generator)))
-            frames.append(try buildFrame { b throws(FrameBuildError) in try session.writeAcknowledgment(into: b) })
-            frames.append(try buildFrame { b throws(FrameBuildError) in try session.writeReset(into: b) })
+            frames.append(
+                try BuilderLab.build { b throws(FrameBuildError) in try session.writeAcknowledgment(into: b) })
+            frames.append(try BuilderLab.build { b throws(FrameBuildError) in try session.writeReset(into: b) })
         }
-        let verdicts = try Scapy.verify(frames)
+        let verdicts = try Judge.scapy(frames)
         try #require(verdicts.count == frames.count)
         for (index, verdict) in verdicts.enumerated() {
             #expect(verdict.checksumFields.contains("TCP.chksum"))
@@ -126,7 +131,7 @@ import Testing
     }
 
     @Test func refusesMixedAddressFamilies() {
-        let session = Self.session(FlowAddress(Lab.peerIPv4), FlowAddress(Lab.clientIPv6))
+        let session = Self.session(FlowAddress(BuilderLab.peerIPv4), FlowAddress(BuilderLab.clientIPv6))
         var buffer = [UInt8](repeating: 0xA5, count: 128)
         buffer.withUnsafeMutableBytes { bytes in
             #expect(throws: FrameBuildError.mixedAddressFamilies) { try session.writeReset(into: bytes) }

@@ -34,9 +34,13 @@ let package = Package(
             dependencies: ["TakeoverCore", "CTakeoverPcap", "CTakeoverBPF"],
             swiftSettings: strict),
 
+        // Test and benchmark infrastructure: network-namespace labs (shells out to ip, tcpdump).
+        .target(name: "TakeoverLab", dependencies: ["TakeoverCore", "TakeoverLinux"], swiftSettings: strict),
+
         .testTarget(name: "TakeoverCoreTests", dependencies: ["TakeoverCore"], swiftSettings: strict),
         .testTarget(
-            name: "TakeoverLinuxTests", dependencies: ["TakeoverCore", "TakeoverLinux"],
+            name: "TakeoverLinuxTests", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverLab"],
             swiftSettings: strict),
+        .testTarget(name: "TakeoverLabTests", dependencies: ["TakeoverCore", "TakeoverLab"], swiftSettings: strict),
     ]
 )

@@ -19,10 +19,14 @@ struct FrameSummary: CustomStringConvertible {
     var icmpType: UInt8?
     var arpSender: IPv4Address?
     var arpTarget: IPv4Address?
+    var icmpv6Type: UInt8?
+    /// Target address of a neighbour solicitation or advertisement.
+    var neighbourTarget: IPv6Address?
     var payload: [UInt8] = []
 
     static let arp: UInt16 = 0x0806
     static let ipv4: UInt16 = 0x0800
+    static let ipv6: UInt16 = 0x86DD
 
     init?(_ frame: ReceivedFrame) {
         let bytes = frame.bytes
@@ -36,6 +40,12 @@ struct FrameSummary: CustomStringConvertible {
         if etherType == Self.arp, bytes.count >= 14 + 28 {
             arpSender = IPv4Address(reading: bytes, at: 14 + 14)
             arpTarget = IPv4Address(reading: bytes, at: 14 + 24)
+        } else if etherType == Self.ipv6, bytes.count >= 14 + 40 + 4, bytes[14 + 6] == IPProtocolNumber.icmpv6 {
+            let type = bytes[14 + 40]
+            icmpv6Type = type
+            if type == 135 || type == 136, bytes.count >= 14 + 40 + 24 {
+                neighbourTarget = IPv6Address(reading: bytes, at: 14 + 40 + 8)
+            }
         } else if etherType == Self.ipv4, bytes.count >= 14 + 20 {
             let headerLength = Int(bytes[14] & 0x0F) * 4
             let totalLength = Int(bytes.loadBigEndian(at: 16, as: UInt16.self))
@@ -72,6 +82,8 @@ struct FrameSummary: CustomStringConvertible {
             text += " \(ipSource):\(sourcePort ?? 0) > \(ipDestination):\(destinationPort ?? 0) proto \(ipProtocol)"
         }
         if let arpSender, let arpTarget { text += " arp \(arpSender) -> \(arpTarget)" }
+        if let icmpv6Type { text += " icmp6 type \(icmpv6Type)" }
+        if let neighbourTarget { text += " target \(neighbourTarget)" }
         return text
     }
 }

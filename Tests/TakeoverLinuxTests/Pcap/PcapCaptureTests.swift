@@ -171,6 +171,80 @@ import Glibc
         server.stop()
     }
 
+    @Test func neighbourDiscoveryAboutTheWatchedIPv6AddressIsCaptured() throws {
+        let lab = try NetworkLab("nd")
+        defer { lab.teardown() }
+        let hub = try lab.addHub()
+        let client = try lab.connect(try lab.addHost("client"), to: hub, addresses: ["2001:db8::10/64"])
+        let primary = try lab.connect(try lab.addHost("primary"), to: hub, addresses: ["2001:db8::20/64"])
+        let standby = try lab.connect(try lab.addHost("standby"), to: hub, addresses: ["2001:db8::30/64"])
+        _ = try lab.connect(try lab.addHost("bystander"), to: hub, addresses: ["2001:db8::40/64"])
+        let watched = try #require(IPv6Address("2001:db8::20"))
+        let other = try #require(IPv6Address("2001:db8::40"))
+
+        // The ND clause alone is under test: watch the address but give a MAC no host has.
+        let capture = try lab.withNamespace(of: standby.host) {
+            try PcapCapture(PcapCaptureConfiguration(interface: "eth0", delivery: .immediate))
+        }
+        defer { capture.close() }
+        let unusedMAC = MACAddress(0x02, 0x00, 0x00, 0x00, 0x00, 0x01)
+        try capture.setFilter(PeerCaptureFilter(peerMAC: unusedMAC, watchedAddresses: [.v6(watched)]))
+
+        for target in ["2001:db8::20", "2001:db8::40"] {
+            let ping = try lab.run(in: client.host, ["ping", "-6", "-c", "1", "-W", "2", target])
+            #expect(ping.succeeded, "\(ping.standardOutput)\(ping.standardError)")
+        }
+        let frames = try Self.collect(from: capture, timeout: .seconds(3)) { frames in
+            frames.contains { $0.icmpv6Type == 135 && $0.source == client.mac }
+                && frames.contains { $0.icmpv6Type == 136 && $0.source == primary.mac }
+        }
+        #expect(frames.contains { $0.icmpv6Type == 135 && $0.source == client.mac && $0.neighbourTarget == watched }, "\(frames)")
+        #expect(frames.contains { $0.icmpv6Type == 136 && $0.source == primary.mac && $0.neighbourTarget == watched }, "\(frames)")
+        for frame in frames {
+            // Not the echo traffic, not MLD, not ND about the bystander.
+            #expect(frame.neighbourTarget == watched, "\(frame)")
+            #expect(frame.neighbourTarget != other)
+        }
+    }
+
+    @Test func ringOverflowIsCountedAsDrops() throws {
+        let setup = try Lab("drops")
+        let lab = setup.lab
+        defer { lab.teardown() }
+        // A ring of a few dozen slots that nobody reads while the client sends a burst at the peer's MAC.
+        let capture = try lab.withNamespace(of: setup.standby.host) {
+            try PcapCapture(
+                PcapCaptureConfiguration(interface: "eth0", snapshotLength: 128, bufferSize: 64 << 10, delivery: .immediate))
+        }
+        defer { capture.close() }
+        try capture.setFilter("ether dst \(setup.primary.mac) and ether proto 0x88b5")
+        let sent = 2000
+        let burst = """
+            import socket
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            s.bind(("eth0", 0))
+            frame = bytes.fromhex("\(setup.primary.mac.description.replacingOccurrences(of: ":", with: ""))"
+                                  "\(setup.client.mac.description.replacingOccurrences(of: ":", with: ""))88b5") + bytes(46)
+            for _ in range(\(sent)):
+                s.send(frame)
+            print("sent")
+            """
+        let result = try lab.run(in: setup.client.host, [Self.python, "-c", burst])
+        #expect(result.standardOutput.contains("sent"), "\(result.standardError)")
+
+        var delivered = 0
+        let deadline = ContinuousClock.now.advanced(by: .seconds(3))
+        while ContinuousClock.now < deadline, delivered < sent {
+            guard try capture.waitForFrames(timeout: .milliseconds(50)) else { break }
+            delivered += try capture.receive(limit: 256) { _ in }
+        }
+        let statistics = try capture.statistics()
+        #expect(statistics.dropped > 0)
+        #expect(delivered > 0 && delivered < sent)
+        // Nothing vanishes silently: every frame of the burst was either delivered or counted as dropped.
+        #expect(UInt64(delivered) + statistics.dropped == UInt64(sent), "delivered \(delivered), \(statistics)")
+    }
+
     @Test func ringVersionFollowsTheDeliveryMode() throws {
         let lab = try NetworkLab("ring")
         defer { lab.teardown() }

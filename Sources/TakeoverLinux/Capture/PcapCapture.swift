@@ -179,7 +179,9 @@ public final class PcapCapture: PacketSource, PacketSink {
         _ = try openHandle()
         if mayHaveBufferedFrames { return true }
         let (seconds, attoseconds) = timeout.components
-        let milliseconds = Int32(clamping: seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
+        // Rounded up, so a short wait is not a busy poll; never negative, which poll takes as "forever".
+        let milliseconds = Int32(
+            clamping: max(0, seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000))
         var descriptor = pollfd(fd: selectableFileDescriptor, events: Int16(POLLIN), revents: 0)
         let ready: Int32
         do { ready = try systemCall("poll") { poll(&descriptor, 1, milliseconds) } } catch { throw .system(error) }
@@ -189,7 +191,8 @@ public final class PcapCapture: PacketSource, PacketSink {
     /// What the C callback needs; lives on the stack for one dispatch.
     private struct DispatchContext {
         let handler: (ReceivedFrame) -> Void
-        /// CLOCK_REALTIME minus CLOCK_MONOTONIC, in nanoseconds, sampled once per batch.
+        /// CLOCK_REALTIME minus CLOCK_MONOTONIC, in nanoseconds, sampled once per batch (a step of the
+        /// realtime clock between a frame's capture and its batch shifts that batch only).
         let realtimeOffset: Int64
     }
 

@@ -245,6 +245,26 @@ import Glibc
         #expect(UInt64(delivered) + statistics.dropped == UInt64(sent), "delivered \(delivered), \(statistics)")
     }
 
+    @Test(arguments: [PcapCaptureConfiguration.Delivery.immediate, .blocks(timeout: .milliseconds(1))])
+    func waitingOnAQuietCaptureIsBounded(delivery: PcapCaptureConfiguration.Delivery) throws {
+        let setup = try Lab("quiet")
+        defer { setup.lab.teardown() }
+        let capture = try setup.openCapture(delivery)
+        defer { capture.close() }
+        try capture.setFilter("ether host 02:00:00:00:00:01")  // no host has it
+        _ = try capture.receive(limit: 1024) { _ in }
+
+        let clock = ContinuousClock()
+        let started = clock.now
+        #expect(try !capture.waitForFrames(timeout: .milliseconds(100)))
+        let waited = clock.now - started
+        #expect(waited >= .milliseconds(90) && waited < .seconds(2), "\(waited)")
+        let instant = clock.now
+        #expect(try !capture.waitForFrames(timeout: .seconds(-1)))  // negative: no wait, not "forever"
+        #expect(clock.now - instant < .seconds(1))
+        #expect(try capture.receive(limit: 64) { _ in Issue.record("nothing should match") } == 0)
+    }
+
     @Test func ringVersionFollowsTheDeliveryMode() throws {
         let lab = try NetworkLab("ring")
         defer { lab.teardown() }

@@ -25,7 +25,7 @@ public enum LabError: Error, CustomStringConvertible, Sendable {
         case .addressOutsideTestNets(let address):
             "\(address) is outside the documentation ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32)"
         case .invalidName(let name):
-            "\(name) is not a usable lab name (letters, digits, '-', at most 10 characters)"
+            "\(name) is not a usable lab name (letters and digits, at most 10 characters)"
         case .namespaceEntryFailed(let namespace, let reason):
             "could not enter network namespace \(namespace): \(reason)"
         case .torndown:

@@ -40,7 +40,7 @@ public struct LabInterface: Hashable, Sendable {
 /// A throwaway network of namespaces for root tests and the benchmark.
 ///
 /// Every name starts with `prefix` (label, process id and a counter), so labs of parallel tests and
-/// helpers never collide. `teardown()` — idempotent, also run from deinit — kills every process the lab
+/// helpers never collide, and namespaces of a crashed run can be recognised and removed. `teardown()` — idempotent, also run from deinit — kills every process the lab
 /// started and deletes every namespace it made (which deletes their interfaces), even when the test threw.
 /// Addresses are restricted to the documentation ranges; IPv6 is off unless an interface gets an IPv6
 /// address, and then duplicate address detection is off. Every command and wait is bounded in time.
@@ -62,17 +62,41 @@ public final class NetworkLab: @unchecked Sendable {
 
     private static let counter = LabCounter()
 
-    /// `label` (letters, digits, at most 10 characters) names the lab in its namespaces.
+    /// `label` (letters and digits, at most 10 characters) names the lab in its namespaces. Namespaces
+    /// left by an earlier test process that died before its teardown are removed first.
     public init(_ label: String) throws(LabError) {
         try Self.validate(label)
-        prefix = "tk-\(label)-\(getpid())-\(Self.counter.next())"
+        prefix = "tklab-\(label)-\(getpid())-\(Self.counter.next())"
+        Self.removeLeftovers()
+    }
+
+    /// Deletes lab namespaces (`tklab-<label>-<pid>-<n>-<host>`) whose creating process no longer exists,
+    /// after killing any process still inside them. Namespaces of live processes — other tests running
+    /// in parallel — are left alone. Returns the names removed.
+    @discardableResult
+    public static func removeLeftovers() -> [String] {
+        guard let listing = try? LabProcess.run(["ip", "netns", "list"], timeout: .seconds(5)) else { return [] }
+        var removed: [String] = []
+        for line in listing.standardOutput.split(separator: "\n") {
+            let name = String(line.split(separator: " ").first ?? "")
+            let parts = name.split(separator: "-")
+            guard parts.count == 5, parts[0] == "tklab", let creator = Int32(parts[2]) else { continue }
+            guard kill(creator, 0) == -1, errno == ESRCH else { continue }
+            if let pids = try? LabProcess.run(["ip", "netns", "pids", name], timeout: .seconds(5)) {
+                for pid in pids.standardOutput.split(separator: "\n").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
+            }
+            if (try? LabProcess.run(["ip", "netns", "delete", name], timeout: .seconds(5)))?.succeeded == true {
+                removed.append(name)
+            }
+        }
+        return removed
     }
 
     deinit { teardown() }
 
     private static func validate(_ name: String) throws(LabError) {
         guard !name.isEmpty, name.count <= 10,
-            name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") })
+            name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) })
         else { throw .invalidName(name) }
     }
 

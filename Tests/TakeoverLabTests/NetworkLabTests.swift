@@ -118,6 +118,37 @@ import Glibc
         #expect(Set(try Self.namespacesOnMachine()).isDisjoint(with: namespaces))
     }
 
+    @Test func leftoversOfADeadRunAreRemovedAndLiveLabsAreNot() throws {
+        // A process that has exited stands for a test run that crashed before its teardown.
+        let finished = Process()
+        finished.executableURL = URL(fileURLWithPath: "/bin/true")
+        try finished.run()
+        #expect(waitUntil(timeout: .seconds(5)) { !finished.isRunning })
+        let stale = "tklab-stale-\(finished.processIdentifier)-1-host"
+
+        let live = try NetworkLab("live")
+        defer { live.teardown() }
+        _ = try live.addHost("host")
+
+        let create = Process()
+        create.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        create.arguments = ["netns", "add", stale]
+        try create.run()
+        #expect(waitUntil(timeout: .seconds(5)) { !create.isRunning })
+        let orphan = Process()
+        orphan.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        orphan.arguments = ["netns", "exec", stale, "sleep", "60"]
+        try orphan.run()
+        defer { if orphan.isRunning { kill(orphan.processIdentifier, SIGKILL) } }
+        #expect(try Self.namespacesOnMachine().contains(stale))
+
+        let removed = NetworkLab.removeLeftovers()
+        #expect(removed.contains(stale))
+        #expect(try !Self.namespacesOnMachine().contains(stale))
+        #expect(waitUntil(timeout: .seconds(5)) { !orphan.isRunning })
+        #expect(Set(try Self.namespacesOnMachine()).isSuperset(of: live.liveNamespaces))
+    }
+
     @Test func refusesAddressesOutsideTheDocumentationRanges() throws {
         let lab = try NetworkLab("addr")
         defer { lab.teardown() }
@@ -133,6 +164,7 @@ import Glibc
         #expect(!shown.contains("tentative"))  // DAD is off: usable at once
         #expect(interface.ipv4 == IPv4Address(203, 0, 113, 5))
         #expect(throws: LabError.self) { try NetworkLab("has space") }
+        #expect(throws: LabError.self) { try NetworkLab("has-dash") }
     }
 
     @Test func withNamespaceRunsInsideTheHostsNamespace() throws {

@@ -32,8 +32,8 @@ public struct PcapCaptureConfiguration: Hashable, Sendable {
     /// Kernel ring size in bytes.
     public var bufferSize: Int
     public var delivery: Delivery
-    /// Promiscuous mode for the life of the capture (needs CAP_NET_ADMIN). `PacketMembership` is the
-    /// narrower way to receive the peer's MAC.
+    /// Promiscuous mode for the life of the capture (on Linux CAP_NET_RAW suffices, like the capture
+    /// itself). `PacketMembership` is the narrower way to receive the peer's MAC.
     public var promiscuous: Bool
     /// Size of the transmit buffer `transmit` lends: the largest frame it can send (no FCS).
     public var maximumTransmitLength: Int
@@ -56,6 +56,7 @@ public struct PcapCaptureConfiguration: Hashable, Sendable {
 /// unavailable. Non-blocking: `waitForFrames` polls the packet socket, because in immediate mode
 /// `pcap_dispatch` can block past its timeout.
 ///
+/// Privileges: CAP_NET_RAW, and nothing else (filter, ring, promiscuous mode and inject need no more).
 /// The socket belongs to the network namespace of the thread that opened it; it can be used from any
 /// thread afterwards, but from one thread at a time.
 public final class PcapCapture: PacketSource, PacketSink {

@@ -4,7 +4,8 @@ public enum PcapCaptureError: Error, Equatable, Sendable, CustomStringConvertibl
     case noSuchInterface(interface: String, message: String)
     /// Opening a packet socket needs CAP_NET_RAW, which this process does not have in effect.
     case permissionDenied(interface: String, message: String)
-    /// Promiscuous mode needs CAP_NET_ADMIN.
+    /// The system refused promiscuous mode (libpcap's PCAP_ERROR_PROMISC_PERM_DENIED; Linux grants it
+    /// with CAP_NET_RAW alone, so this comes from other kernels or security modules).
     case promiscuousPermissionDenied(interface: String, message: String)
     /// The interface exists but is down.
     case interfaceNotUp(interface: String)
@@ -25,11 +26,11 @@ public enum PcapCaptureError: Error, Equatable, Sendable, CustomStringConvertibl
             return "no interface named \(interface) in this network namespace (\(message))"
         case .permissionDenied(let interface, let message):
             return "capturing on \(interface) needs CAP_NET_RAW, which is not in effect (\(message)); "
-                + "run as root or grant it (setcap cap_net_raw,cap_net_admin=eip <binary>); "
+                + "run as root or grant it (setcap cap_net_raw=eip <binary>); "
                 + "without it the standby can only run in stateless mode (no session tracking)"
         case .promiscuousPermissionDenied(let interface, let message):
-            return "promiscuous mode on \(interface) needs CAP_NET_ADMIN (\(message)); "
-                + "grant it, or capture without promiscuous mode and rely on the peer-MAC membership"
+            return "promiscuous mode on \(interface) was refused (\(message)); "
+                + "capture without promiscuous mode and rely on the peer-MAC membership (PacketMembership)"
         case .interfaceNotUp(let interface):
             return "interface \(interface) is down; bring it up (ip link set \(interface) up)"
         case .badFilter(let expression, let message):

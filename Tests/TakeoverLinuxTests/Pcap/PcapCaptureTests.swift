@@ -398,6 +398,24 @@ import Glibc
         #expect(error!.description.contains("stateless mode"))
     }
 
+    @Test func promiscuousCaptureNeedsOnlyCAPNETRAW() throws {
+        let lab = try NetworkLab("promisc")
+        defer { lab.teardown() }
+        let host = try lab.addHost("standby")
+        _ = try lab.connect(host, to: try lab.addHub(), addresses: ["198.51.100.3/24"])
+        let promiscuity = { () throws -> String in
+            try lab.runChecked(in: host, ["ip", "-d", "link", "show", "dev", "eth0"])
+        }
+        #expect(try promiscuity().contains("promiscuity 0"))
+        // Linux grants PACKET_MR_PROMISC to anyone who may open the packet socket.
+        let capture = try lab.withNamespace(of: host, dropping: [.netAdmin]) {
+            try PcapCapture(PcapCaptureConfiguration(interface: "eth0", promiscuous: true))
+        }
+        #expect(try promiscuity().contains("promiscuity 1"))
+        capture.close()
+        #expect(try promiscuity().contains("promiscuity 0"))
+    }
+
     @Test func peerFilterExpressionCompilesWithoutADevice() throws {
         let filter = PeerCaptureFilter(
             peerMAC: MACAddress(0x02, 0x74, 0x6B, 0x00, 0x00, 0x02),

@@ -66,7 +66,7 @@ public final class PcapCapture: PacketSource, PacketSink {
     public let configuration: PcapCaptureConfiguration
     /// The ring the kernel actually uses, read back from the socket.
     public let ringVersion: PacketRingVersion
-    /// The packet socket, for an event loop's poll/epoll.
+    /// The packet socket, for an event loop's poll/epoll; valid until `close()`.
     public let selectableFileDescriptor: Int32
     public var maximumFrameLength: Int { configuration.maximumTransmitLength }
 
@@ -88,8 +88,7 @@ public final class PcapCapture: PacketSource, PacketSink {
         case .immediate:
             options.immediate = 1
         case .blocks(let timeout):
-            let (seconds, attoseconds) = timeout.components
-            options.timeout_ms = Int32(clamping: max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000))
+            options.timeout_ms = max(1, timeout.pollMilliseconds)
         }
 
         var opened: OpaquePointer?
@@ -179,10 +178,7 @@ public final class PcapCapture: PacketSource, PacketSink {
     public func waitForFrames(timeout: Duration) throws(PcapCaptureError) -> Bool {
         _ = try openHandle()
         if mayHaveBufferedFrames { return true }
-        let (seconds, attoseconds) = timeout.components
-        // Rounded up, so a short wait is not a busy poll; never negative, which poll takes as "forever".
-        let milliseconds = Int32(
-            clamping: max(0, seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000))
+        let milliseconds = timeout.pollMilliseconds
         var descriptor = pollfd(fd: selectableFileDescriptor, events: Int16(POLLIN), revents: 0)
         let ready: Int32
         do { ready = try systemCall("poll") { poll(&descriptor, 1, milliseconds) } } catch { throw .system(error) }
@@ -271,4 +267,13 @@ public final class PcapCapture: PacketSource, PacketSink {
     }
 
     public func flush() throws(PcapCaptureError) {}
+}
+
+extension Duration {
+    /// Whole milliseconds for poll() and libpcap timeouts: rounded up, so a short wait is not a busy
+    /// poll, and never negative, which poll would take as "wait forever".
+    fileprivate var pollMilliseconds: Int32 {
+        let (seconds, attoseconds) = components
+        return Int32(clamping: max(0, seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000))
+    }
 }

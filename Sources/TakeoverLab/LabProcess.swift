@@ -12,7 +12,7 @@ public enum LabError: Error, CustomStringConvertible, Sendable {
     case addressOutsideTestNets(String)
     case invalidName(String)
     case namespaceEntryFailed(namespace: String, reason: String)
-    case torndown
+    case tornDown
 
     public var description: String {
         switch self {
@@ -28,7 +28,7 @@ public enum LabError: Error, CustomStringConvertible, Sendable {
             "\(name) is not a usable lab name (letters and digits, at most 10 characters)"
         case .namespaceEntryFailed(let namespace, let reason):
             "could not enter network namespace \(namespace): \(reason)"
-        case .torndown:
+        case .tornDown:
             "the lab has been torn down"
         }
     }

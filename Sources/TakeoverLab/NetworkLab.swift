@@ -52,7 +52,7 @@ public struct LabInterface: Hashable, Sendable {
 public final class NetworkLab: @unchecked Sendable {
     public let prefix: String
     /// How long any one command may take.
-    public var commandTimeout: Duration = .seconds(15)
+    public let commandTimeout: Duration
 
     private let lock = NSLock()
     private var namespaces: [String] = []
@@ -64,8 +64,9 @@ public final class NetworkLab: @unchecked Sendable {
 
     /// `label` (letters and digits, at most 10 characters) names the lab in its namespaces. Namespaces
     /// left by an earlier test process that died before its teardown are removed first.
-    public init(_ label: String) throws(LabError) {
+    public init(_ label: String, commandTimeout: Duration = .seconds(15)) throws(LabError) {
         try Self.validate(label)
+        self.commandTimeout = commandTimeout
         prefix = "tklab-\(label)-\(getpid())-\(Self.counter.next())"
         Self.removeLeftovers()
     }
@@ -121,7 +122,7 @@ public final class NetworkLab: @unchecked Sendable {
         try Self.validate(name)
         let namespace = "\(prefix)-\(name)"
         try locked { () throws(LabError) in
-            guard !isTornDown else { throw .torndown }
+            guard !isTornDown else { throw .tornDown }
         }
         try runChecked(["ip", "netns", "add", namespace])
         locked { namespaces.append(namespace) }
@@ -189,7 +190,7 @@ public final class NetworkLab: @unchecked Sendable {
     /// Starts `arguments` in `host`'s namespace in the background. The lab stops it at teardown.
     public func start(in host: LabHost, _ arguments: [String]) throws(LabError) -> LabProcess {
         try locked { () throws(LabError) in
-            guard !isTornDown else { throw .torndown }
+            guard !isTornDown else { throw .tornDown }
         }
         let process = try LabProcess.launch(["ip", "netns", "exec", host.namespace] + arguments)
         locked { processes.append(process) }

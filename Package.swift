@@ -44,13 +44,16 @@ let package = Package(
             name: "TakeoverEngine",
             dependencies: ["TakeoverCore", "TakeoverLinux", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
+        // Test and benchmark infrastructure: network-namespace labs (shells out to ip, tcpdump).
+        .target(name: "TakeoverLab", dependencies: ["TakeoverCore", "TakeoverLinux"], swiftSettings: strict),
 
         .testTarget(name: "TakeoverCoreTests", dependencies: ["TakeoverCore"], swiftSettings: strict),
         .testTarget(
-            name: "TakeoverLinuxTests", dependencies: ["TakeoverCore", "TakeoverLinux"],
+            name: "TakeoverLinuxTests", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverLab"],
             swiftSettings: strict),
         .testTarget(
             name: "TakeoverEngineTests", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverEngine"],
             swiftSettings: strict),
+        .testTarget(name: "TakeoverLabTests", dependencies: ["TakeoverCore", "TakeoverLab"], swiftSettings: strict),
     ]
 )

@@ -161,3 +161,23 @@ uint64_t reference_ring_consume(reference_ring *ring, uint64_t items, uint32_t b
     }
     return mismatches;
 }
+
+uint64_t reference_ring_steady_state(reference_ring *ring, uint64_t rounds, uint32_t batch) {
+    producer p = {ring->producer_index, ring->consumer_index, ring->slots, ring->mask, 0, 0, 0};
+    p.next = atomic_load_explicit(p.producer_index, memory_order_relaxed);
+    p.limit = atomic_load_explicit(p.consumer_index, memory_order_acquire) + p.mask + 1;
+    consumer c = {ring->producer_index, ring->consumer_index, ring->slots, ring->mask, 0, 0, 0};
+    c.next = atomic_load_explicit(c.consumer_index, memory_order_relaxed);
+    c.limit = atomic_load_explicit(c.producer_index, memory_order_acquire);
+    uint64_t sequence = 0, checksum = 0;
+    for (uint64_t round = 0; round < rounds; round++) {
+        uint32_t reserved = producer_reserve(&p, batch);
+        for (uint32_t i = 0; i < reserved; i++) producer_write(&p, i, sequence + i);
+        producer_submit(&p, reserved);
+        sequence += reserved;
+        uint32_t peeked = consumer_peek(&c, batch);
+        for (uint32_t i = 0; i < peeked; i++) checksum += consumer_read(&c, i);
+        consumer_release(&c, peeked);
+    }
+    return checksum;
+}

@@ -26,3 +26,7 @@ uint64_t reference_ring_produce(reference_ring *ring, uint64_t items, uint32_t b
 /// Consumer side: takes `items` items in batches of up to `batch` (peek, read, release; pop when batch is 1)
 /// and checks each is the next sequence number. Returns the number of items out of sequence (0 when correct).
 uint64_t reference_ring_consume(reference_ring *ring, uint64_t items, uint32_t batch);
+
+/// Single-thread steady state: `rounds` times, reserve `batch` slots, write sequence numbers, submit, then peek,
+/// sum and release them. Returns the sum. Measures the ring's code without any cross-core traffic.
+uint64_t reference_ring_steady_state(reference_ring *ring, uint64_t rounds, uint32_t batch);

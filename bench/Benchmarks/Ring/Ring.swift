@@ -23,7 +23,7 @@ import TakeoverCore
 
 let ringCapacity = 4096
 let itemsPerTransfer = 2_000_000
-let oneThreadRounds = 50_000
+let oneThreadItems = 2_000_000
 
 enum RingMetric {
     static func throughput(_ side: String) -> BenchmarkMetric {
@@ -53,27 +53,36 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    // The padding measured: the same C ring with both indices on one cache line (4 bytes apart).
-    Benchmark(
-        "SPSC ring batch 64: C padded vs C unpadded, two pinned threads",
-        configuration: RingMetric.pair("padded", "unpadded")
-    ) { benchmark, rings in
-        measurePair(
-            benchmark, items: itemsPerTransfer,
-            ("padded", { runTransfer(cTransfer(rings.padded, batch: 64)) }),
-            ("unpadded", { runTransfer(cTransfer(rings.unpadded, batch: 64)) }))
-    } setup: {
-        (padded: CRing(capacity: ringCapacity, indexSpacing: 128), unpadded: CRing(capacity: ringCapacity, indexSpacing: 4))
+    // The padding measured: the same C ring with both indices on one cache line (4 bytes apart). Batch 1 is
+    // where index traffic dominates, so where false sharing would show most.
+    for batch in [1, 64] {
+        Benchmark(
+            "SPSC ring batch \(batch): C padded vs C unpadded, two pinned threads",
+            configuration: RingMetric.pair("padded", "unpadded")
+        ) { benchmark, rings in
+            measurePair(
+                benchmark, items: itemsPerTransfer,
+                ("padded", { runTransfer(cTransfer(rings.padded, batch: batch)) }),
+                ("unpadded", { runTransfer(cTransfer(rings.unpadded, batch: batch)) }))
+        } setup: {
+            (
+                padded: CRing(capacity: ringCapacity, indexSpacing: 128),
+                unpadded: CRing(capacity: ringCapacity, indexSpacing: 4)
+            )
+        }
     }
 
-    Benchmark("SPSC ring batch 64: Swift vs C, one thread", configuration: RingMetric.pair("Swift", "C")) {
-        benchmark, rings in
-        measurePair(
-            benchmark, items: oneThreadRounds * 64,
-            ("Swift", { blackHole(swiftSteadyState(rings.swift, rounds: oneThreadRounds, batch: 64)) }),
-            ("C", { blackHole(reference_ring_steady_state(rings.c.pointer, UInt64(oneThreadRounds), 64)) }))
-    } setup: {
-        (swift: SPSCRing<UInt64>(capacity: ringCapacity), c: CRing(capacity: ringCapacity, indexSpacing: 128))
+    for batch in [1, 16, 64, 256] {
+        Benchmark("SPSC ring batch \(batch): Swift vs C, one thread", configuration: RingMetric.pair("Swift", "C")) {
+            benchmark, rings in
+            let rounds = oneThreadItems / batch
+            measurePair(
+                benchmark, items: rounds * batch,
+                ("Swift", { blackHole(swiftSteadyState(rings.swift, rounds: rounds, batch: batch)) }),
+                ("C", { blackHole(reference_ring_steady_state(rings.c.pointer, UInt64(rounds), UInt32(batch))) }))
+        } setup: {
+            (swift: SPSCRing<UInt64>(capacity: ringCapacity), c: CRing(capacity: ringCapacity, indexSpacing: 128))
+        }
     }
 
     Benchmark(

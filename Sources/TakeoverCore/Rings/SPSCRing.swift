@@ -126,7 +126,7 @@ public final class SPSCRing<Element: BitwiseCopyable>: Sendable {
         @inlinable
         public mutating func reserve(_ wanted: Int) -> Int {
             precondition(wanted >= 0, "SPSCRing.Producer.reserve: negative count")
-            let wanted = UInt32(clamping: wanted)
+            let wanted = UInt32(truncatingIfNeeded: Swift.min(wanted, Int(UInt32.max)))
             var free = limit &- next
             if free < wanted {
                 limit = handle.consumerIndex.pointee.load(ordering: .acquiring) &+ handle.capacity
@@ -155,7 +155,8 @@ public final class SPSCRing<Element: BitwiseCopyable>: Sendable {
         /// Publishes the first `count` reserved slots (`count` ≤ the reservation) to the consumer.
         @inlinable
         public mutating func submit(_ count: Int) {
-            precondition(count >= 0 && count <= Int(reserved), "SPSCRing.Producer.submit: more than reserved")
+            // One unsigned compare covers both a negative count and one above the reservation.
+            precondition(UInt(bitPattern: count) <= UInt(reserved), "SPSCRing.Producer.submit: more than reserved")
             next &+= UInt32(truncatingIfNeeded: count)
             reserved = 0
             handle.producerIndex.pointee.store(next, ordering: .releasing)
@@ -205,7 +206,7 @@ public final class SPSCRing<Element: BitwiseCopyable>: Sendable {
         @inlinable
         public mutating func peek(_ wanted: Int) -> Int {
             precondition(wanted >= 0, "SPSCRing.Consumer.peek: negative count")
-            let wanted = UInt32(clamping: wanted)
+            let wanted = UInt32(truncatingIfNeeded: Swift.min(wanted, Int(UInt32.max)))
             var available = limit &- next
             if available < wanted {
                 limit = handle.producerIndex.pointee.load(ordering: .acquiring)
@@ -230,7 +231,7 @@ public final class SPSCRing<Element: BitwiseCopyable>: Sendable {
         /// Hands the first `count` peeked slots (`count` ≤ the peek) back to the producer.
         @inlinable
         public mutating func release(_ count: Int) {
-            precondition(count >= 0 && count <= Int(peeked), "SPSCRing.Consumer.release: more than peeked")
+            precondition(UInt(bitPattern: count) <= UInt(peeked), "SPSCRing.Consumer.release: more than peeked")
             next &+= UInt32(truncatingIfNeeded: count)
             peeked = 0
             handle.consumerIndex.pointee.store(next, ordering: .releasing)

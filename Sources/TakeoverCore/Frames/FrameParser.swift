@@ -64,7 +64,8 @@ public enum FrameParser {
     }
 
     /// Reads the transport header in `bytes`, which starts `offset` bytes into the frame and ends where the
-    /// IP packet ends.
+    /// IP packet ends. Only unfragmented packets and first fragments get here, so `isFirstFragment` is the
+    /// packet's fragment flag.
     @inlinable
     static func parseTransport(
         _ bytes: UnsafeRawBufferPointer, at offset: Int, protocolNumber: UInt8, isIPv6: Bool,

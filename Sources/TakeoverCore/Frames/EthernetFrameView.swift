@@ -61,9 +61,10 @@ public struct EthernetFrameView {
     @inlinable public var destination: MACAddress { MACAddress(reading: bytes, at: 0) }
     @inlinable public var source: MACAddress { MACAddress(reading: bytes, at: 6) }
 
-    /// Tag `index` (< `vlanTagCount`), outermost first.
+    /// Tag `index`, outermost first; `.absent` past `vlanTagCount`, so no index reads outside the header.
     @inlinable public func vlanTag(_ index: Int) -> VLANTag {
-        VLANTag(
+        guard index >= 0 && index < vlanTagCount else { return .absent }
+        return VLANTag(
             tagProtocol: bytes.loadBigEndian(at: 12 + 4 * index),
             controlInformation: bytes.loadBigEndian(at: 14 + 4 * index))
     }

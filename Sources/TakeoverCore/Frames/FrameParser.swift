@@ -55,10 +55,7 @@ public enum FrameParser {
         return ParsedFrame(
             destination: ethernet.destination, source: ethernet.source,
             vlanTagCount: UInt8(truncatingIfNeeded: ethernet.vlanTagCount),
-            vlanTags: (
-                ethernet.vlanTagCount > 0 ? ethernet.vlanTag(0) : .absent,
-                ethernet.vlanTagCount > 1 ? ethernet.vlanTag(1) : .absent
-            ),
+            vlanTags: (ethernet.vlanTag(0), ethernet.vlanTag(1)),
             etherType: ethernet.etherType, networkOffset: UInt16(truncatingIfNeeded: networkOffset),
             network: network, transport: transport)
     }

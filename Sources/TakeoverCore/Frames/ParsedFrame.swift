@@ -184,8 +184,14 @@ public struct ParsedFrame: Sendable, BitwiseCopyable {
         self.transport = transport
     }
 
-    /// VLAN id of tag `index` (< `vlanTagCount`), outermost first.
-    @inlinable public func vlanID(_ index: Int) -> UInt16 { index == 0 ? vlanTags.0.id : vlanTags.1.id }
+    /// VLAN id of tag `index`, outermost first; 0 past `vlanTagCount`.
+    @inlinable public func vlanID(_ index: Int) -> UInt16 {
+        switch index {
+        case 0: vlanTags.0.id
+        case 1: vlanTags.1.id
+        default: 0
+        }
+    }
 
     @inlinable public var arp: ARPSummary? {
         if case .arp(let arp) = network { arp } else { nil }

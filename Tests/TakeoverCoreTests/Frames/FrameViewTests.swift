@@ -83,3 +83,15 @@ import Testing
         #expect(MemoryLayout<ParsedFrame>.size <= 192)
     }
 }
+
+extension FrameViewTests {
+    @Test func vlanTagAccessorNeverReadsPastTheHeader() throws {
+        // A bare 14-byte header: asking for tags that are not there must not read bytes 14...21.
+        let header: [UInt8] = [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]
+        try header.withUnsafeBytes { bytes in
+            let ethernet = try EthernetFrameView(bytes)
+            #expect(ethernet.vlanTagCount == 0 && ethernet.payload.isEmpty)
+            #expect(ethernet.vlanTag(0) == .absent && ethernet.vlanTag(1) == .absent && ethernet.vlanTag(-1) == .absent)
+        }
+    }
+}

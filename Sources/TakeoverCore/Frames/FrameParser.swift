@@ -11,44 +11,35 @@ public enum FrameParser {
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws(FrameError) -> ParsedFrame {
         let ethernet = try EthernetFrameView(bytes)
         let networkOffset = ethernet.headerLength
-        var network: ParsedNetwork
+        let network: ParsedNetwork
         var transport = ParsedTransport.unparsed
         switch ethernet.etherType {
         case EtherType.arp:
             network = .arp(ARPSummary(try ARPPacketView(ethernet.payload)))
         case EtherType.ipv4:
             let packet = try IPv4PacketView(ethernet.payload)
-            let transportOffset = networkOffset + packet.headerLength
-            let summary = IPSummary(
+            let ip = IPSummary(
                 source: FlowAddress(packet.source), destination: FlowAddress(packet.destination),
                 protocolNumber: packet.protocolNumber, hopLimit: packet.timeToLive,
                 isFragment: packet.isFragment, moreFragments: packet.moreFragments,
                 fragmentOffset: packet.fragmentOffset, identification: UInt32(packet.identification),
-                extensionHeaderCount: 0, transportOffset: UInt16(truncatingIfNeeded: transportOffset),
-                transportLength: UInt16(truncatingIfNeeded: packet.totalLength - packet.headerLength))
-            network = .ipv4(summary)
-            if !summary.isNonFirstFragment {
-                transport = try parseTransport(
-                    packet.payload, at: transportOffset, protocolNumber: summary.protocolNumber, isIPv6: false,
-                    isFirstFragment: summary.isFragment)
-            }
+                extensionHeaderCount: 0,
+                transportOffset: UInt16(truncatingIfNeeded: networkOffset + packet.headerLength),
+                transportLength: UInt16(truncatingIfNeeded: packet.payload.count))
+            network = .ipv4(ip)
+            transport = try parseTransport(packet.payload, of: ip, isIPv6: false)
         case EtherType.ipv6:
             let packet = try IPv6PacketView(ethernet.payload)
-            let transportOffset = networkOffset + packet.upperLayerOffset
-            let summary = IPSummary(
+            let ip = IPSummary(
                 source: FlowAddress(packet.source), destination: FlowAddress(packet.destination),
                 protocolNumber: packet.upperLayerProtocol, hopLimit: packet.hopLimit,
                 isFragment: packet.isFragment, moreFragments: packet.moreFragments,
                 fragmentOffset: packet.fragmentOffset, identification: packet.fragmentIdentification,
                 extensionHeaderCount: UInt8(truncatingIfNeeded: packet.extensionHeaderCount),
-                transportOffset: UInt16(truncatingIfNeeded: transportOffset),
-                transportLength: UInt16(truncatingIfNeeded: packet.bytes.count - packet.upperLayerOffset))
-            network = .ipv6(summary)
-            if !summary.isNonFirstFragment {
-                transport = try parseTransport(
-                    packet.upperLayer, at: transportOffset, protocolNumber: summary.protocolNumber, isIPv6: true,
-                    isFirstFragment: summary.isFragment)
-            }
+                transportOffset: UInt16(truncatingIfNeeded: networkOffset + packet.upperLayerOffset),
+                transportLength: UInt16(truncatingIfNeeded: packet.upperLayer.count))
+            network = .ipv6(ip)
+            transport = try parseTransport(packet.upperLayer, of: ip, isIPv6: true)
         default:
             throw .unsupportedEtherType(ethernet.etherType)
         }
@@ -60,25 +51,26 @@ public enum FrameParser {
             network: network, transport: transport)
     }
 
-    /// Reads the transport header in `bytes`, which starts `offset` bytes into the frame and ends where the
-    /// IP packet ends. Only unfragmented packets and first fragments get here, so `isFirstFragment` is the
-    /// packet's fragment flag.
+    /// Reads the transport header in `bytes`: the IP packet `ip` from its transport offset to its end.
     @inlinable
     static func parseTransport(
-        _ bytes: UnsafeRawBufferPointer, at offset: Int, protocolNumber: UInt8, isIPv6: Bool,
-        isFirstFragment: Bool
+        _ bytes: UnsafeRawBufferPointer, of ip: IPSummary, isIPv6: Bool
     ) throws(FrameError) -> ParsedTransport {
-        switch protocolNumber {
+        // A later fragment carries the middle of someone else's payload, not a header.
+        if ip.isNonFirstFragment { return .unparsed }
+        let offset = Int(ip.transportOffset)
+        switch ip.protocolNumber {
         case IPProtocolNumber.tcp:
             let tcp = try TCPSegmentView(bytes)
             let segment = TCPSegment(
                 sequence: tcp.sequence, acknowledgment: tcp.acknowledgment, flags: tcp.flags, window: tcp.window,
-                payloadLength: UInt32(truncatingIfNeeded: bytes.count - tcp.headerLength),
+                payloadLength: UInt32(truncatingIfNeeded: tcp.payload.count),
                 payloadOffset: UInt16(truncatingIfNeeded: offset + tcp.headerLength),
                 options: try tcp.parseOptions())
             return .tcp(TCPSummary(sourcePort: tcp.sourcePort, destinationPort: tcp.destinationPort, segment: segment))
         case IPProtocolNumber.udp:
-            let udp = try isFirstFragment ? UDPDatagramView(firstFragment: bytes) : UDPDatagramView(bytes)
+            // Here a fragment is a first fragment, whose UDP length covers more than it carries.
+            let udp = try ip.isFragment ? UDPDatagramView(firstFragment: bytes) : UDPDatagramView(bytes)
             return .udp(
                 UDPSummary(
                     sourcePort: udp.sourcePort, destinationPort: udp.destinationPort,
@@ -115,6 +107,6 @@ public enum FrameParser {
         return ICMPEchoSummary(
             isReply: echo.isReply, identifier: echo.identifier, sequence: echo.sequence,
             dataOffset: UInt16(truncatingIfNeeded: offset + ICMPEchoView.headerLength),
-            dataLength: UInt16(truncatingIfNeeded: echo.bytes.count - ICMPEchoView.headerLength))
+            dataLength: UInt16(truncatingIfNeeded: echo.data.count))
     }
 }

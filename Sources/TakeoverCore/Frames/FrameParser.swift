@@ -52,7 +52,7 @@ public enum FrameParser {
     }
 
     /// Reads the transport header in `bytes`: the IP packet `ip` from its transport offset to its end.
-    @inlinable
+    @inlinable @inline(__always)
     static func parseTransport(
         _ bytes: UnsafeRawBufferPointer, of ip: IPSummary, isIPv6: Bool
     ) throws(FrameError) -> ParsedTransport {

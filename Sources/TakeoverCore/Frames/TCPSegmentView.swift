@@ -61,7 +61,7 @@ extension TCPOptionsSummary {
     /// A length below 2, one that runs past the options, or one that is wrong for a known kind throws
     /// `badTCPOptionLength`: such a header was not written by a conforming stack and its other options cannot
     /// be trusted either. (A window-scale shift above 14 is kept as sent; RFC 7323 says to use 14.)
-    @inlinable
+    @inlinable @inline(__always)
     public init(parsing options: UnsafeRawBufferPointer) throws(FrameError) {
         self.init()
         var offset = 0

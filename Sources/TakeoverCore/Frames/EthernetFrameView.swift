@@ -1,23 +1,11 @@
-/// One VLAN tag as it sits on the wire: tag protocol identifier and tag control information.
-public struct VLANTag: Hashable, Sendable, BitwiseCopyable {
-    /// TPID: `EtherType.vlan` (0x8100) or `EtherType.serviceVLAN` (0x88A8).
-    public var tagProtocol: UInt16
-    /// TCI: priority (3 bits), drop eligible (1 bit), VLAN id (12 bits).
-    public var controlInformation: UInt16
-
-    @inlinable public init(tagProtocol: UInt16, controlInformation: UInt16) {
-        self.tagProtocol = tagProtocol
-        self.controlInformation = controlInformation
+extension VLANTag {
+    /// The tag from its tag control information word as on the wire: PCP(3) | DEI(1) | VID(12).
+    @inlinable
+    public init(tagControlInformation word: UInt16) {
+        self.init(
+            identifier: word & 0x0FFF, priority: UInt8(truncatingIfNeeded: word >> 13),
+            dropEligible: word & 0x1000 != 0)
     }
-
-    /// The 12-bit VLAN id.
-    @inlinable public var id: UInt16 { controlInformation & 0x0FFF }
-    /// Priority code point (802.1p).
-    @inlinable public var priority: UInt8 { UInt8(truncatingIfNeeded: controlInformation >> 13) }
-    @inlinable public var dropEligible: Bool { controlInformation & 0x1000 != 0 }
-
-    /// Placeholder for absent tags in fixed-size storage.
-    public static let absent = VLANTag(tagProtocol: 0, controlInformation: 0)
 }
 
 /// An Ethernet II header with no tag, one 802.1Q tag, or a QinQ pair (802.1ad outer, 802.1Q inner).
@@ -61,12 +49,16 @@ public struct EthernetFrameView {
     @inlinable public var destination: MACAddress { MACAddress(reading: bytes, at: 0) }
     @inlinable public var source: MACAddress { MACAddress(reading: bytes, at: 6) }
 
-    /// Tag `index`, outermost first; `.absent` past `vlanTagCount`, so no index reads outside the header.
-    @inlinable public func vlanTag(_ index: Int) -> VLANTag {
-        guard index >= 0 && index < vlanTagCount else { return .absent }
-        return VLANTag(
-            tagProtocol: bytes.loadBigEndian(at: 12 + 4 * index),
-            controlInformation: bytes.loadBigEndian(at: 14 + 4 * index))
+    /// Tag `index`, outermost first; `nil` past `vlanTagCount`, so no index reads outside the header.
+    @inlinable public func vlanTag(_ index: Int) -> VLANTag? {
+        guard index >= 0 && index < vlanTagCount else { return nil }
+        return VLANTag(tagControlInformation: bytes.loadBigEndian(at: 14 + 4 * index))
+    }
+
+    /// The TPID in front of tag `index`: `EtherType.vlan` or `EtherType.serviceVLAN`; 0 past `vlanTagCount`.
+    @inlinable public func vlanTagProtocol(_ index: Int) -> UInt16 {
+        guard index >= 0 && index < vlanTagCount else { return 0 }
+        return bytes.loadBigEndian(at: 12 + 4 * index)
     }
 
     /// Everything after the header, including any Ethernet padding.

@@ -46,7 +46,8 @@ public enum FrameParser {
         return ParsedFrame(
             destination: ethernet.destination, source: ethernet.source,
             vlanTagCount: UInt8(truncatingIfNeeded: ethernet.vlanTagCount),
-            vlanTags: (ethernet.vlanTag(0), ethernet.vlanTag(1)),
+            vlanTags: (ethernet.vlanTag(0) ?? ParsedFrame.noVLANTag, ethernet.vlanTag(1) ?? ParsedFrame.noVLANTag),
+            vlanTagProtocols: (ethernet.vlanTagProtocol(0), ethernet.vlanTagProtocol(1)),
             etherType: ethernet.etherType, networkOffset: UInt16(truncatingIfNeeded: networkOffset),
             network: network, transport: transport)
     }

@@ -159,9 +159,12 @@ public enum ParsedTransport: Hashable, Sendable, BitwiseCopyable {
 public struct ParsedFrame: Sendable, BitwiseCopyable {
     public var destination: MACAddress
     public var source: MACAddress
-    /// 0, 1 or 2; the tags are in `vlanTags`, outermost first, the rest `VLANTag.absent`.
+    /// 0, 1 or 2; read the tags with `vlanTag(_:)`.
     public var vlanTagCount: UInt8
+    /// Outermost first; past `vlanTagCount` the slots hold `noVLANTag` (VLAN 0, which a tag can also carry).
     public var vlanTags: (VLANTag, VLANTag)
+    /// TPIDs of the tags (`EtherType.vlan` or `.serviceVLAN`), 0 past `vlanTagCount`.
+    public var vlanTagProtocols: (UInt16, UInt16)
     /// The EtherType after any tags: `EtherType.arp`, `.ipv4` or `.ipv6`.
     public var etherType: UInt16
     /// Offset of the ARP or IP header from the start of the frame.
@@ -172,25 +175,28 @@ public struct ParsedFrame: Sendable, BitwiseCopyable {
     @inlinable
     public init(
         destination: MACAddress, source: MACAddress, vlanTagCount: UInt8, vlanTags: (VLANTag, VLANTag),
-        etherType: UInt16, networkOffset: UInt16, network: ParsedNetwork, transport: ParsedTransport
+        vlanTagProtocols: (UInt16, UInt16), etherType: UInt16, networkOffset: UInt16, network: ParsedNetwork,
+        transport: ParsedTransport
     ) {
         self.destination = destination
         self.source = source
         self.vlanTagCount = vlanTagCount
         self.vlanTags = vlanTags
+        self.vlanTagProtocols = vlanTagProtocols
         self.etherType = etherType
         self.networkOffset = networkOffset
         self.network = network
         self.transport = transport
     }
 
-    /// VLAN id of tag `index`, outermost first; 0 past `vlanTagCount`.
-    @inlinable public func vlanID(_ index: Int) -> UInt16 {
-        switch index {
-        case 0: vlanTags.0.id
-        case 1: vlanTags.1.id
-        default: 0
-        }
+    /// Filler for the tag slots past `vlanTagCount`.
+    public static let noVLANTag = VLANTag(identifier: 0)
+
+    /// Tag `index`, outermost first; `nil` past `vlanTagCount`. A reply built with `FrameBuilder` can take
+    /// `vlanTag(0)` of the frame it answers.
+    @inlinable public func vlanTag(_ index: Int) -> VLANTag? {
+        guard index >= 0 && index < Int(vlanTagCount) else { return nil }
+        return index == 0 ? vlanTags.0 : vlanTags.1
     }
 
     @inlinable public var arp: ARPSummary? {
@@ -234,6 +240,7 @@ extension ParsedFrame: Equatable {
     @inlinable public static func == (lhs: ParsedFrame, rhs: ParsedFrame) -> Bool {
         lhs.destination == rhs.destination && lhs.source == rhs.source && lhs.vlanTagCount == rhs.vlanTagCount
             && lhs.vlanTags.0 == rhs.vlanTags.0 && lhs.vlanTags.1 == rhs.vlanTags.1
+            && lhs.vlanTagProtocols.0 == rhs.vlanTagProtocols.0 && lhs.vlanTagProtocols.1 == rhs.vlanTagProtocols.1
             && lhs.etherType == rhs.etherType && lhs.networkOffset == rhs.networkOffset
             && lhs.network == rhs.network && lhs.transport == rhs.transport
     }

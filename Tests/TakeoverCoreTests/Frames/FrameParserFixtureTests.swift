@@ -12,14 +12,13 @@ import Testing
         #expect(frame.source == MACAddress(expected.src))
         #expect(Int(frame.vlanTagCount) == expected.vlans.count)
         for (index, vlan) in expected.vlans.enumerated() {
-            let tag = index == 0 ? frame.vlanTags.0 : frame.vlanTags.1
-            #expect(tag.tagProtocol == vlan.tpid)
-            #expect(tag.id == vlan.id)
-            #expect(frame.vlanID(index) == vlan.id)
+            let tag = try #require(frame.vlanTag(index))
+            #expect(tag.identifier == vlan.id)
             #expect(tag.priority == vlan.priority)
             #expect(tag.dropEligible == (vlan.dei == 1))
+            #expect((index == 0 ? frame.vlanTagProtocols.0 : frame.vlanTagProtocols.1) == vlan.tpid)
         }
-        if expected.vlans.count < 2 { #expect(frame.vlanTags.1 == .absent) }
+        #expect(frame.vlanTag(expected.vlans.count) == nil)
         #expect(frame.etherType == expected.ethertype)
         #expect(Int(frame.networkOffset) == expected.networkOffset)
 

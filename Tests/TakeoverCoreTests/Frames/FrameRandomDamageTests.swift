@@ -4,21 +4,10 @@ import Testing
 /// Seeded random damage to every fixture frame: parsing must throw or give a frame whose every offset and
 /// length stays inside the bytes it was given. Run in debug, where an out-of-bounds load traps.
 @Suite struct FrameRandomDamageTests {
-    /// SplitMix64: deterministic, so a failure names a reproducible case.
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test(arguments: try FrameFixtures.load())
     func damagedFramesStayInBounds(_ vector: FrameVector) {
-        var random = SplitMix64(state: UInt64(vector.name.utf8.reduce(5381) { ($0 &* 33) &+ Int($1) }.magnitude))
+        // Seeded from the vector's name, so a failure names a reproducible case.
+        var random = SplitMix64(seed: vector.name.utf8.reduce(5381) { ($0 &* 33) &+ UInt64($1) })
         var parsed = 0
         for round in 0..<300 {
             var bytes = vector.bytes

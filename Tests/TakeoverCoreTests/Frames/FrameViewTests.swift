@@ -8,6 +8,18 @@ import Testing
         return try vector.bytes.withUnsafeBytes { try body($0, vector.expected) }
     }
 
+    @Test func parsedTagsRoundTripThroughTheBuildersTagWord() throws {
+        try withFrame("QinQ arp") { bytes, _ in
+            let ethernet = try EthernetFrameView(bytes)
+            #expect(ethernet.vlanTagCount == 2)
+            #expect(ethernet.vlanTagProtocol(0) == EtherType.serviceVLAN && ethernet.vlanTagProtocol(1) == EtherType.vlan)
+            // Inner tag: VLAN 4094, priority 7; the word the builders write back is the word on the wire.
+            let inner = try #require(ethernet.vlanTag(1))
+            #expect(inner == VLANTag(identifier: 4094, priority: 7))
+            #expect(inner.tagControlInformation == bytes.loadBigEndian(at: 18, as: UInt16.self))
+        }
+    }
+
     @Test func ipv4ViewBoundsThePayloadByTotalLengthNotByPadding() throws {
         try withFrame("tcp bare ack (padded)") { bytes, _ in
             #expect(bytes.count == 60)
@@ -91,7 +103,8 @@ extension FrameViewTests {
         try header.withUnsafeBytes { bytes in
             let ethernet = try EthernetFrameView(bytes)
             #expect(ethernet.vlanTagCount == 0 && ethernet.payload.isEmpty)
-            #expect(ethernet.vlanTag(0) == .absent && ethernet.vlanTag(1) == .absent && ethernet.vlanTag(-1) == .absent)
+            #expect(ethernet.vlanTag(0) == nil && ethernet.vlanTag(1) == nil && ethernet.vlanTag(-1) == nil)
+            #expect(ethernet.vlanTagProtocol(0) == 0 && ethernet.vlanTagProtocol(2) == 0)
         }
     }
 }

@@ -17,13 +17,17 @@ import Glibc
 public final class RouteNetlinkSocket: Sendable {
     /// The port id the kernel assigned at bind.
     public var portID: UInt32 { socket.portID }
-    /// The bound on waiting for each answer.
-    public let timeout: Duration
+    /// The bound on waiting for each answer. A change whose answer timed out may still have been applied:
+    /// check (`addresses`) or repeat it and treat "already done" as done.
+    public var timeout: Duration {
+        get { exchange.withLock { $0.timeout } }
+        set { exchange.withLock { $0.timeout = newValue } }
+    }
 
     private let socket: NetlinkSocket
-    /// The last sequence number used. Its lock is held for a whole round trip, which serialises exchanges and
-    /// guards the two buffers below.
-    private let sequence: Mutex<UInt32>
+    /// The last sequence number used and the timeout. The lock is held for a whole round trip, which
+    /// serialises exchanges and guards the two buffers below.
+    private let exchange: Mutex<ExchangeState>
     nonisolated(unsafe) private let sendBuffer: UnsafeMutableRawBufferPointer
     nonisolated(unsafe) private let receiveBuffer: UnsafeMutableRawBufferPointer
 
@@ -36,15 +40,19 @@ public final class RouteNetlinkSocket: Sendable {
     /// this many times before the last, possibly inconsistent, answer is returned.
     static let dumpAttempts = 3
 
+    private struct ExchangeState {
+        var sequence: UInt32
+        var timeout: Duration
+    }
+
     public init(timeout: Duration = .seconds(2)) throws(RouteNetlinkError) {
         do {
             socket = try NetlinkSocket()
         } catch {
             throw .systemCall(.openSocket, error)
         }
-        self.timeout = timeout
         // Start from the clock, as iproute2 does, so two sockets' exchanges are told apart in a trace.
-        sequence = Mutex(UInt32(truncatingIfNeeded: time(nil)))
+        exchange = Mutex(ExchangeState(sequence: UInt32(truncatingIfNeeded: time(nil)), timeout: timeout))
         sendBuffer = .allocate(byteCount: Self.sendCapacity, alignment: 8)
         receiveBuffer = .allocate(byteCount: Self.receiveCapacity, alignment: 8)
     }
@@ -185,9 +193,10 @@ public final class RouteNetlinkSocket: Sendable {
         _ request: RouteNetlinkRequest, operation: RouteNetlinkOperation,
         _ handle: (NetlinkMessage) throws(NetlinkError) -> Bool
     ) throws(RouteNetlinkError) -> Bool {
-        try sequence.withLock { (last) throws(RouteNetlinkError) -> Bool in
-            last &+= 1
-            let sequence = last
+        try exchange.withLock { (state) throws(RouteNetlinkError) -> Bool in
+            state.sequence &+= 1
+            let sequence = state.sequence
+            let timeout = state.timeout
             let length: Int
             do throws(NetlinkError) {
                 length = try request.encode(sequence: sequence, portID: socket.portID, into: sendBuffer)

@@ -51,8 +51,8 @@ public final class RouteNetlinkSocket: Sendable {
         } catch {
             throw .systemCall(.openSocket, error)
         }
-        // Start from the clock, as iproute2 does, so two sockets' exchanges are told apart in a trace.
-        exchange = Mutex(ExchangeState(sequence: UInt32(truncatingIfNeeded: time(nil)), timeout: timeout))
+        // A random start: a socket that reuses a closed one's port id cannot take its late replies for ours.
+        exchange = Mutex(ExchangeState(sequence: .random(in: .min ... .max), timeout: timeout))
         sendBuffer = .allocate(byteCount: Self.sendCapacity, alignment: 8)
         receiveBuffer = .allocate(byteCount: Self.receiveCapacity, alignment: 8)
     }
@@ -162,8 +162,8 @@ public final class RouteNetlinkSocket: Sendable {
             found = try LinkInfo(decoding: message)
             return true
         }
-        // roundTrip returns only on the NEWLINK (or throws), so `found` is set; guard anyway.
-        guard let found else { throw .malformedReply(operation, .missingAttribute(type: LinkAttributeType.interfaceName)) }
+        // Without NLM_F_ACK the kernel answers with the link or an error; a bare success ack is not an answer.
+        guard let found else { throw .malformedReply(operation, .unexpectedMessageType(.error)) }
         return found
     }
 

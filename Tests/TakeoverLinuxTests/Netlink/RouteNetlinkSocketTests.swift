@@ -93,6 +93,31 @@ struct RouteNetlinkSocketTests {
         #expect(try Self.ipAddresses(namespace, "nl0").isEmpty)
     }
 
+    /// 750 addresses (about 60 KB of RTM_NEWADDR) make a dump of several datagrams (the kernel fills each up
+    /// to 32 KB at most): every one must come back, as `ip -j` sees them, and go away again.
+    @Test func dumpSpanningSeveralDatagrams() throws {
+        let lab = NamespaceLab(test: "nlmany")
+        defer { lab.destroy() }
+        let namespace = try Self.makeLab(lab)
+        let socket = try Self.openSocket(in: namespace)
+        var added: [IPAddress] = []
+        for network in [IPv4Address(192, 0, 2, 0), IPv4Address(198, 51, 100, 0), IPv4Address(203, 0, 113, 0)] {
+            added += (1...250).map { .v4(IPv4Address(rawValue: network.rawValue | UInt32($0))) }
+        }
+        for address in added { try socket.addAddress(address, prefixLength: 32, interface: "nl0") }
+        let listed = try socket.addresses(interface: "nl0", family: .ipv4)
+        #expect(Set(listed.map(\.address)) == Set(added))
+        #expect(listed.count == added.count)
+
+        let json = try NamespaceLab.run(["ip", "-n", namespace, "-4", "-j", "addr", "show", "dev", "nl0"])
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]])
+        let theirs = entries.flatMap { $0["addr_info"] as? [[String: Any]] ?? [] }.compactMap { $0["local"] as? String }
+        #expect(Set(theirs) == Set(added.map { (address: IPAddress) in address.description }))
+
+        for address in added { try socket.removeAddress(address, prefixLength: 32, interface: "nl0") }
+        #expect(try socket.addresses(interface: "nl0", family: .ipv4).isEmpty)
+    }
+
     @Test func labelIsApplied() throws {
         let lab = NamespaceLab(test: "nllabel")
         defer { lab.destroy() }

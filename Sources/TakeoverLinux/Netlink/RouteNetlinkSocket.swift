@@ -7,8 +7,8 @@ import Glibc
 /// Our own rtnetlink client: adds and removes interface addresses and looks up links, over one
 /// AF_NETLINK/NETLINK_ROUTE socket, never by running `ip`.
 ///
-/// Each call is a round trip: a request with a fresh sequence number, then datagrams read (each wait bounded
-/// by `timeout`) until the answer is complete. Replies that do not carry this request's sequence number and
+/// Each call is a round trip: a request with a fresh sequence number, then datagrams read until the answer is
+/// complete, all within `timeout` (a call by interface name makes two: the name lookup first). Replies that do not carry this request's sequence number and
 /// this socket's port id — late answers to a request that timed out — are skipped. Calls from several threads
 /// are serialised; the socket's buffers are allocated once, here.
 ///
@@ -17,7 +17,7 @@ import Glibc
 public final class RouteNetlinkSocket: Sendable {
     /// The port id the kernel assigned at bind.
     public var portID: UInt32 { socket.portID }
-    /// The bound on waiting for each answer. A change whose answer timed out may still have been applied:
+    /// The bound on waiting for one exchange's whole answer (a dump's last datagram included). A change whose answer timed out may still have been applied:
     /// check (`addresses`) or repeat it and treat "already done" as done.
     public var timeout: Duration {
         get { exchange.withLock { $0.timeout } }
@@ -51,7 +51,8 @@ public final class RouteNetlinkSocket: Sendable {
         } catch {
             throw .systemCall(.openSocket, error)
         }
-        // A random start: a socket that reuses a closed one's port id cannot take its late replies for ours.
+        // A random start makes it unlikely that a socket reusing a closed one's port id takes that socket's
+        // late replies for its own.
         exchange = Mutex(ExchangeState(sequence: .random(in: .min ... .max), timeout: timeout))
         sendBuffer = .allocate(byteCount: Self.sendCapacity, alignment: 8)
         receiveBuffer = .allocate(byteCount: Self.receiveCapacity, alignment: 8)

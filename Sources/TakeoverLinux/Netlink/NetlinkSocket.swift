@@ -38,7 +38,8 @@ struct NetlinkSocket: ~Copyable {
             var on: Int32 = 1
             do {
                 try systemCall(name) {
-                    setsockopt(descriptor, NetlinkSocketConstants.socketLevel, option, &on, socklen_t(MemoryLayout<Int32>.size))
+                    setsockopt(descriptor, NetlinkSocketConstants.socketLevel, option, &on,
+                               socklen_t(MemoryLayout<Int32>.size))
                 }
             } catch where error.errno == ENOPROTOOPT {
                 continue

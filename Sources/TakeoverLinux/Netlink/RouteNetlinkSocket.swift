@@ -8,17 +8,19 @@ import Glibc
 /// AF_NETLINK/NETLINK_ROUTE socket, never by running `ip`.
 ///
 /// Each call is a round trip: a request with a fresh sequence number, then datagrams read until the answer is
-/// complete, all within `timeout` (a call by interface name makes two: the name lookup first). Replies that do not carry this request's sequence number and
-/// this socket's port id — late answers to a request that timed out — are skipped. Calls from several threads
-/// are serialised; the socket's buffers are allocated once, here.
+/// complete, all within `timeout` (a call by interface name makes two: the name lookup first). Replies that
+/// do not carry this request's sequence number and this socket's port id — late answers to a request that
+/// timed out — are skipped. Calls from several threads are serialised; the socket's buffers are allocated
+/// once, here. The engine should resolve its interface index once and use the `interfaceIndex:` forms.
 ///
 /// Interface names and indexes belong to the network namespace the socket was opened in (the opening
 /// thread's), whichever thread calls later.
 public final class RouteNetlinkSocket: Sendable {
     /// The port id the kernel assigned at bind.
     public var portID: UInt32 { socket.portID }
-    /// The bound on waiting for one exchange's whole answer (a dump's last datagram included). A change whose answer timed out may still have been applied:
-    /// check (`addresses`) or repeat it and treat "already done" as done.
+    /// The bound on waiting for one exchange's whole answer (a dump's last datagram included). A change whose
+    /// answer timed out may still have been applied: check (`addresses`) or repeat it and treat "already
+    /// done" as done.
     public var timeout: Duration {
         get { exchange.withLock { $0.timeout } }
         set { exchange.withLock { $0.timeout = newValue } }

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import TakeoverCore
 import TakeoverLinux
 import Testing
@@ -53,5 +54,30 @@ struct LinkStateMonitorTests {
             if case .removed = event { true } else { false }
         }
         #expect(removed != nil)
+    }
+
+    /// Changes nobody reads fill the socket's receive queue; the monitor then reports `.overrun` (ENOBUFS)
+    /// once, so the engine knows to re-read link state, and carries on with the events still queued.
+    @Test func unreadBurstReportsOverrun() throws {
+        let lab = NamespaceLab(test: "nlburst")
+        defer { lab.destroy() }
+        let namespace = try RouteNetlinkSocketTests.makeLab(lab)
+        let monitor = try NamespaceLab.inNamespace(namespace) { try LinkStateMonitor() }
+        // 2000 MTU changes in one `ip -batch` run: each is an RTM_NEWLINK of about 1 KB (several KB of
+        // socket memory), far beyond the default receive buffer.
+        let batch = FileManager.default.temporaryDirectory.appendingPathComponent("tkx-nlburst-\(getpid()).batch")
+        defer { try? FileManager.default.removeItem(at: batch) }
+        try (0..<2000).map { "link set nl1 mtu \(1280 + $0 % 200)" }.joined(separator: "\n")
+            .write(to: batch, atomically: true, encoding: .utf8)
+        try NamespaceLab.run(["ip", "-n", namespace, "-batch", batch.path])
+
+        var overruns = 0
+        var changes = 0
+        for _ in 0..<5000 {
+            guard let event = try monitor.nextEvent(timeout: .milliseconds(200)) else { break }
+            if event == .overrun { overruns += 1 } else { changes += 1 }
+        }
+        #expect(overruns >= 1)
+        #expect(changes > 0 && changes < 2000)
     }
 }

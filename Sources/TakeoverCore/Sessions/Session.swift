@@ -65,6 +65,9 @@ public struct SessionEndpointFlags: OptionSet, Sendable, BitwiseCopyable {
     public static let windowFromSYN = SessionEndpointFlags(rawValue: 1 << 8)
     /// When it sent its FIN it had already acknowledged the other side's FIN: the passive closer.
     public static let finAfterPeerFIN = SessionEndpointFlags(rawValue: 1 << 9)
+    /// Its latest ACK carried SACK blocks above the cumulative ACK: it holds data beyond a hole, so its
+    /// RCV.NXT is exactly its `acknowledgment` until the other side sends the segment that fills the hole.
+    public static let missingData = SessionEndpointFlags(rawValue: 1 << 10)
 }
 
 /// What one endpoint of a session has sent, as seen on the wire. For UDP only `lastSeen`, `payloadBytes` and
@@ -147,10 +150,12 @@ public struct Session: Sendable, BitwiseCopyable {
 
     /// The exact next sequence number `side` expects to receive (its RCV.NXT): the later of what the other
     /// side has been seen sending and what `side` has itself acknowledged (an ACK beyond the bytes seen means
-    /// the capture missed a segment the endpoint did receive). `nil` while neither is known.
+    /// the capture missed a segment the endpoint did receive) — except while `side` reports a hole with SACK,
+    /// when it is exactly `side`'s cumulative ACK. `nil` while neither is known.
     public func receiveNext(_ side: SessionSide) -> UInt32? {
         let receiver = endpoint(side)
         let sender = endpoint(side.other)
+        if receiver.flags.contains(.missingData) { return receiver.acknowledgment }
         let seen = sender.flags.contains(.sequenceKnown) ? sender.nextSequence : nil
         let acknowledged = receiver.flags.contains(.acknowledgmentKnown) ? receiver.acknowledgment : nil
         switch (seen, acknowledged) {

@@ -258,6 +258,13 @@ extension Session {
                 sender.nextSequence = end
                 sender.flags.insert(.sequenceKnown)
             }
+            if hasAck && acknowledgmentNotOlder {
+                if options.reportsDataAbove(segment.acknowledgment) {
+                    sender.flags.insert(.missingData)
+                } else {
+                    sender.flags.remove(.missingData)
+                }
+            }
             if hasAck {
                 if sender.flags.contains(.acknowledgmentKnown) {
                     sender.acknowledgment = SequenceNumber.max(sender.acknowledgment, segment.acknowledgment)
@@ -277,6 +284,13 @@ extension Session {
             }
         }
         if flags.contains(.syn) && peer.flags.contains(.sentSYN) { self.flags.insert(.handshakeSeen) }
+        if segment.payloadLength > 0 && peer.flags.contains(.missingData)
+            && segment.sequence == peer.acknowledgment
+        {
+            // The segment at the receiver's cumulative ACK fills its hole (the common single-loss case); with
+            // several holes this is early, and the receiver's next ACK sets it right.
+            withEndpoint(side.other) { receiver in receiver.flags.remove(.missingData) }
+        }
         return true
     }
 
@@ -294,5 +308,17 @@ extension Session {
         let window = advertisedWindow(receiverSide) ?? (UInt32(receiver.window) << 14)
         let offset = segment.sequence &- expected
         return offset == 0 || offset < Swift.max(window, 1)
+    }
+}
+
+extension TCPOptionsSummary {
+    /// A SACK block lies above `acknowledgment`: the receiver holds data beyond a hole. (A D-SACK block, at
+    /// or below the cumulative ACK, reports a duplicate, not a hole.)
+    @inline(__always)
+    func reportsDataAbove(_ acknowledgment: UInt32) -> Bool {
+        for index in 0..<Int(Swift.min(sackBlockCount, 4)) where SequenceNumber.isAfter(sackBlock(index).left, acknowledgment) {
+            return true
+        }
+        return false
     }
 }

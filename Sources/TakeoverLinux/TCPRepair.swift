@@ -36,7 +36,8 @@ public struct TCPRepairSnapshot: Sendable, Equatable {
     /// The receive queue's sequence: RCV.NXT, the next sequence number expected from the peer.
     public var receiveSequence: UInt32
     public var window: TCPRepairWindow
-    /// The MSS this socket advertised in its SYN (tcpi_advmss).
+    /// tcpi_advmss: the MSS this socket advertised in its SYN, less the 12 bytes of the timestamp option when
+    /// timestamps were negotiated (the kernel deducts them once the handshake completes).
     public var advertisedMSS: UInt32
     /// Window-scale shifts in use: applied to the peer's windows (`send`) and to ours (`receive`); 0 when off.
     public var sendWindowScale: UInt8

@@ -139,6 +139,34 @@ func synOptions(mss: UInt16, scale: UInt8?, sack: Bool = true, tsval: UInt32? = 
         #expect(c.session.original.payloadBytes == 3000)
     }
 
+    @Test func sackHolePinsReceiveNextToTheCumulativeAck() {
+        let c = Conversation()
+        c.client(.syn, seq: 100)
+        c.server([.syn, .ack], seq: 900, ack: 101)
+        c.client(.ack, seq: 101, ack: 901)
+        c.client(.ack, seq: 101, ack: 901, length: 1000)  // lost on the way to the server
+        c.client(.ack, seq: 1101, ack: 901, length: 1000)
+        var sack = TCPOptionsSummary()
+        sack.sackBlockCount = 1
+        sack.sackBlocks.0 = SACKBlock(left: 1101, right: 2101)
+        c.server(.ack, seq: 901, ack: 101, options: sack)
+        // The server holds 1101..2101 but still expects 101: its RCV.NXT is its ACK, not the client's SND.NXT.
+        #expect(c.session.receiveNext(.reply) == 101)
+        #expect(c.session.reply.flags.contains(.missingData))
+        // The retransmission at the ACK fills the hole.
+        c.client(.ack, seq: 101, ack: 901, length: 1000)
+        #expect(c.session.receiveNext(.reply) == 2101)
+        c.server(.ack, seq: 901, ack: 2101)
+        #expect(c.session.receiveNext(.reply) == 2101)
+        // A D-SACK (a block below the cumulative ACK) reports a duplicate, not a hole.
+        var duplicate = TCPOptionsSummary()
+        duplicate.sackBlockCount = 1
+        duplicate.sackBlocks.0 = SACKBlock(left: 101, right: 1101)
+        c.server(.ack, seq: 901, ack: 2101, options: duplicate)
+        #expect(!c.session.reply.flags.contains(.missingData))
+        #expect(c.session.receiveNext(.reply) == 2101)
+    }
+
     @Test func resetInsideTheWindowEndsTheSession() {
         let c = Conversation()
         c.client(.syn, seq: 100)

@@ -16,6 +16,11 @@ let package = Package(
     products: [
         .library(name: "TakeoverCore", targets: ["TakeoverCore"]),
         .library(name: "TakeoverLinux", targets: ["TakeoverLinux"]),
+        // What an appliance firmware build embeds.
+        .library(name: "Takeover", targets: ["TakeoverEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // Pure Swift: addresses, frame views and builders, checksums, rings, session table, TCP tracker.
@@ -34,9 +39,21 @@ let package = Package(
             dependencies: ["TakeoverCore", "CTakeoverPcap", "CTakeoverBPF"],
             swiftSettings: strict),
 
+        // Wires sources → rings → tracker → controller → actions; the embeddable API.
+        .target(
+            name: "TakeoverEngine",
+            dependencies: ["TakeoverCore", "TakeoverLinux", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+        // Test and benchmark infrastructure: network-namespace labs (shells out to ip, tcpdump).
+        .target(name: "TakeoverLab", dependencies: ["TakeoverCore", "TakeoverLinux"], swiftSettings: strict),
+
         .testTarget(name: "TakeoverCoreTests", dependencies: ["TakeoverCore"], swiftSettings: strict),
         .testTarget(
-            name: "TakeoverLinuxTests", dependencies: ["TakeoverCore", "TakeoverLinux"],
+            name: "TakeoverLinuxTests", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverLab"],
             swiftSettings: strict),
+        .testTarget(
+            name: "TakeoverEngineTests", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverEngine"],
+            swiftSettings: strict),
+        .testTarget(name: "TakeoverLabTests", dependencies: ["TakeoverCore", "TakeoverLab"], swiftSettings: strict),
     ]
 )

@@ -1,0 +1,40 @@
+public import TakeoverCore
+import Crypto
+
+/// HMAC-SHA256 over heartbeats and control messages, with the cluster's shared key.
+public struct HMACAuthenticator: MessageAuthenticator {
+    /// Shorter keys are refused: HMAC-SHA256's strength is capped by the key, and 16 bytes is the floor
+    /// RFC 2104 advises against going under (the output length is better; 32 is what `takeover keygen` writes).
+    public static let minimumKeyLength = 16
+    private let key: SymmetricKey
+
+    public init(key bytes: [UInt8]) throws(KeyError) {
+        guard bytes.count >= Self.minimumKeyLength else {
+            throw .tooShort(length: bytes.count, minimum: Self.minimumKeyLength)
+        }
+        key = SymmetricKey(data: bytes)
+    }
+
+    public func writeTag(over message: UnsafeRawBufferPointer, into tag: UnsafeMutableRawBufferPointer) {
+        let code = HMAC<SHA256>.authenticationCode(for: message, using: key)
+        code.withUnsafeBytes { codeBytes in
+            tag.copyMemory(from: UnsafeRawBufferPointer(rebasing: codeBytes.prefix(tag.count)))
+        }
+    }
+
+    public func isValidTag(_ tag: UnsafeRawBufferPointer, over message: UnsafeRawBufferPointer) -> Bool {
+        // swift-crypto compares in constant time.
+        tag.count == SHA256.byteCount && HMAC<SHA256>.isValidAuthenticationCode(tag, authenticating: message, using: key)
+    }
+}
+
+public enum KeyError: Error, Hashable, Sendable, CustomStringConvertible {
+    case tooShort(length: Int, minimum: Int)
+
+    public var description: String {
+        switch self {
+        case .tooShort(let length, let minimum):
+            "the shared key has \(length) bytes; at least \(minimum) are needed (32 random bytes recommended)"
+        }
+    }
+}

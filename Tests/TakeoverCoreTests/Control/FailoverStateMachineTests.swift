@@ -1,0 +1,186 @@
+import Testing
+import TakeoverCore
+
+@Suite struct FailoverStateMachineTests {
+    @Test func bothStartingAtOnceThePreferredServes() {
+        var lab = TwoNodeSimulation(priorities: (200, 100))
+        lab.run(steps: 10)
+        #expect(lab.state(0) == .active)
+        #expect(lab.state(1) == .standby)
+        #expect(lab.dualOwnerSteps.isEmpty)
+    }
+
+    @Test func equalPrioritiesBreakTheTieByNodeID() {
+        var lab = TwoNodeSimulation(priorities: (100, 100))
+        lab.run(steps: 10)
+        #expect(lab.state(0) == .active, "node 1 < node 2 wins the tie")
+        #expect(lab.state(1) == .standby)
+    }
+
+    @Test func aLoneNodeServesAfterTheStartupWait() {
+        var lab = TwoNodeSimulation(priorities: (100, 200), startB: false)
+        lab.run(steps: 2)
+        #expect(lab.state(0) == .initializing)
+        lab.run(steps: 3)
+        #expect(lab.state(0) == .active)
+        #expect(lab.nodes[0].transitions.last?.reason == .startupNoPeer)
+    }
+
+    @Test func preferredNodeReturnsAndTakesBackWithoutTwoOwners() {
+        var lab = TwoNodeSimulation(priorities: (100, 200), preemptDelay: 5_000_000, startB: false)
+        lab.run(steps: 10)
+        #expect(lab.state(0) == .active)
+        lab.start(1)
+        lab.run(steps: 3)
+        #expect(lab.state(1) == .standby, "the returning preferred node waits for the group to be released")
+        #expect(lab.nodes[1].machine.outgoingFlags.contains(.ready))
+        lab.run(steps: 3)
+        #expect(lab.state(0) == .active, "the preemption delay has not passed")
+        lab.run(steps: 10)
+        #expect(lab.state(1) == .active)
+        #expect(lab.state(0) == .standby)
+        #expect(lab.nodes[1].transitions.last?.reason == .handedBack)
+        #expect(lab.nodes[0].transitions.map(\.reason).contains(.preempted))
+        #expect(lab.dualOwnerSteps.isEmpty)
+    }
+
+    @Test func withoutPreemptionTheHolderKeepsTheGroup() {
+        var lab = TwoNodeSimulation(priorities: (100, 200), preempt: false, startB: false)
+        lab.run(steps: 10)
+        lab.start(1)
+        lab.run(steps: 50)
+        #expect(lab.state(0) == .active)
+        #expect(lab.state(1) == .standby)
+        #expect(!lab.nodes[1].machine.outgoingFlags.contains(.ready))
+    }
+
+    @Test(arguments: [1, 3, 5])
+    func crashedActiveIsTakenOverAfterTheMissWindow(missCount: Int) throws {
+        var lab = TwoNodeSimulation(priorities: (200, 100), missCount: missCount)
+        lab.run(steps: 10)
+        lab.nodes[0].crashed = true
+        let crashStep = lab.step
+        lab.run(steps: missCount + 3)
+        #expect(lab.state(1) == .active)
+        let takeover = try #require(lab.nodes[1].transitions.last)
+        #expect(takeover.reason == .peerFailed)
+        let stepsToDecide = Int(takeover.at.nanoseconds / TwoNodeSimulation.interval) - crashStep
+        // The last heartbeat arrives one step after the crash; the peer fails once more than `missCount`
+        // intervals have passed since it.
+        #expect(stepsToDecide == missCount + 2)
+    }
+
+    @Test func lossOnOneChannelNeverCausesATakeover() {
+        var lab = TwoNodeSimulation(priorities: (200, 100))
+        lab.drop = { sender, channel, _ in sender == 0 && channel == 0 }
+        lab.run(steps: 200)
+        #expect(lab.state(1) == .standby)
+        #expect(lab.nodes[1].transitions.allSatisfy { $0.reason != .peerFailed })
+    }
+
+    @Test func flappingLossBelowTheMissCountNeverCausesATakeover() {
+        var lab = TwoNodeSimulation(priorities: (200, 100), missCount: 3)
+        // Both channels lose two heartbeats out of every three.
+        lab.drop = { sender, _, step in sender == 0 && step % 3 != 0 }
+        lab.run(steps: 300)
+        #expect(lab.state(1) == .standby)
+    }
+
+    @Test func aPartitionedHeartbeatPathIsCoveredByPeerTraffic() {
+        var lab = TwoNodeSimulation(priorities: (200, 100))
+        lab.run(steps: 10)
+        lab.clientTraffic = true
+        lab.drop = { sender, _, _ in sender == 0 }
+        lab.run(steps: 100)
+        #expect(lab.state(1) == .standby, "the peer's own frames prove it is alive")
+        lab.clientTraffic = false
+        lab.run(steps: 10)
+        #expect(lab.state(1) == .active)
+    }
+
+    @Test func gracefulShutdownHandsOverWithinOneMessage() throws {
+        var lab = TwoNodeSimulation(priorities: (200, 100))
+        lab.run(steps: 10)
+        lab.apply(0, .shutdown)
+        #expect(lab.state(0) == .releasing)
+        var stepsUntilPeerActive = 0
+        while lab.state(1) != .active && stepsUntilPeerActive < 20 {
+            lab.run(steps: 1)
+            stepsUntilPeerActive += 1
+        }
+        #expect(lab.state(0) == .stopped)
+        #expect(lab.state(1) == .active)
+        #expect(try #require(lab.nodes[1].transitions.last).reason == .peerReleasing)
+        #expect(stepsUntilPeerActive == lab.releaseSteps + 1, "release work, then one hop")
+        #expect(lab.dualOwnerSteps.isEmpty)
+    }
+
+    @Test func frozenNodeResumesAndStepsDownInsteadOfStayingDualOwner() {
+        var lab = TwoNodeSimulation(priorities: (200, 100), missCount: 3)
+        lab.run(steps: 10)
+        lab.nodes[0].frozen = true
+        lab.run(steps: 20)
+        #expect(lab.state(1) == .active)
+        lab.nodes[0].frozen = false
+        lab.run(steps: 1)
+        #expect(lab.state(0) == .releasing, "it steps down at once after resuming")
+        // Whichever it processes first: the peer's heartbeat saying it is active, or its own stall guard.
+        #expect([.ownStall, .dualOwner].contains(lab.nodes[0].transitions.last?.reason))
+        lab.run(steps: 30)
+        // Preemption then hands the group back to the preferred node cleanly.
+        #expect(lab.state(0) == .active)
+        #expect(lab.state(1) == .standby)
+        // The frozen node's state said active while it was stopped; that is not counted as answering here
+        // because it was frozen; once it runs again there is never a step with two owners.
+        #expect(lab.dualOwnerSteps.allSatisfy { $0 <= 30 })
+        #expect(!lab.dualOwnerSteps.contains { $0 > 30 })
+    }
+
+    @Test func healedPartitionEndsWithOneOwner() {
+        var lab = TwoNodeSimulation(priorities: (200, 100))
+        lab.run(steps: 10)
+        lab.drop = { _, _, _ in true }
+        lab.run(steps: 10)
+        #expect(lab.state(0) == .active && lab.state(1) == .active, "a full partition makes both serve")
+        lab.drop = { _, _, _ in false }
+        lab.run(steps: 20)
+        let owners = [0, 1].filter { lab.state($0) == .active }
+        #expect(owners == [0])
+        #expect(lab.nodes[0].transitions.map(\.reason).contains(.dualOwner))
+    }
+
+    @Test func operatorReleaseHandsTheGroupToTheStandby() {
+        var lab = TwoNodeSimulation(priorities: (200, 100))
+        lab.run(steps: 10)
+        lab.apply(0, .operatorRelease)
+        lab.run(steps: 10)
+        #expect(lab.state(1) == .active)
+        #expect(lab.state(0) == .standby)
+        lab.run(steps: 50)
+        #expect(lab.state(1) == .active, "after an operator release the preferred node does not grab it back")
+        #expect(lab.dualOwnerSteps.isEmpty)
+    }
+
+    @Test func operatorTakeoverAsksThePeerAndSkipsThePreemptionDelay() {
+        var lab = TwoNodeSimulation(priorities: (200, 100), preemptDelay: 1_000_000_000)
+        lab.run(steps: 10)
+        lab.apply(1, .operatorTakeover)
+        #expect(lab.state(1) == .standby, "the peer is alive: ask, do not grab")
+        #expect(lab.nodes[1].machine.outgoingFlags == [.ready, .manual])
+        lab.run(steps: 10)
+        #expect(lab.state(1) == .active)
+        #expect(lab.nodes[0].transitions.map(\.reason).contains(.peerOperatorTakeover))
+        #expect(lab.dualOwnerSteps.isEmpty)
+    }
+
+    @Test func commandsThatWouldLeaveNobodyServingAreRefused() {
+        var lab = TwoNodeSimulation(priorities: (200, 100), startB: false)
+        lab.run(steps: 10)
+        let now = lab.now
+        let onActive = lab.nodes[0].machine.handle(.operatorRelease, at: now)
+        let onIdle = lab.nodes[1].machine.handle(.operatorRelease, at: now)
+        #expect(onActive.refusal == .peerNotAlive)
+        #expect(onIdle.refusal == .notActive)
+        #expect(lab.state(0) == .active)
+    }
+}

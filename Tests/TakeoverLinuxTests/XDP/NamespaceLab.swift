@@ -1,0 +1,118 @@
+import Foundation
+import Glibc
+
+/// Network namespaces for one test, named with a unique prefix so parallel tests and helpers never collide.
+/// Create with `NamespaceLab(test:)`, call `destroy()` in a `defer`: it deletes every namespace it made (and
+/// with them their interfaces), also after a failure.
+final class NamespaceLab: @unchecked Sendable {  // names are immutable; `namespaces` is only touched by the test
+    let prefix: String
+    private var namespaces: [String] = []
+
+    struct CommandFailure: Error, CustomStringConvertible {
+        let command: [String]
+        let status: Int32
+        let output: String
+        var description: String { "\(command.joined(separator: " ")) exited \(status): \(output)" }
+    }
+
+    init(test: String) {
+        prefix = "tkx-\(getpid())-\(test)"
+    }
+
+    /// Creates namespace `<prefix>-<name>` with its loopback up, and returns its full name.
+    @discardableResult
+    func addNamespace(_ name: String) throws -> String {
+        let full = "\(prefix)-\(name)"
+        try Self.run(["ip", "netns", "add", full])
+        namespaces.append(full)
+        try Self.run(["ip", "-n", full, "link", "set", "lo", "up"])
+        return full
+    }
+
+    func destroy() {
+        for namespace in namespaces.reversed() { _ = try? Self.run(["ip", "netns", "del", namespace]) }
+        namespaces.removeAll()
+    }
+
+    /// Runs a command (bounded: a 20 s timeout) and returns its combined output; throws on a non-zero exit.
+    @discardableResult
+    static func run(_ command: [String], allowFailure: Bool = false) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        process.arguments = ["20"] + command
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        if process.terminationStatus != 0 && !allowFailure {
+            throw CommandFailure(command: command, status: process.terminationStatus, output: output)
+        }
+        return output
+    }
+
+    /// Runs `body` on a thread of its own that has entered `namespace` (setns moves only the calling thread;
+    /// the thread ends with `body`, so no other code ever runs in the namespace by accident). Interface indexes
+    /// and libbpf's netlink sockets are per namespace, so attach, query and detach must all happen in `body`.
+    /// `withoutCapabilities` then empties the thread's effective capabilities (also per thread), to see what
+    /// an unprivileged caller gets. Make assertions on the returned value, not inside `body` (it runs outside
+    /// the test's task).
+    static func inNamespace<T: Sendable>(_ namespace: String?, withoutCapabilities: Bool = false,
+                                         _ body: @escaping @Sendable () throws -> T) throws -> T {
+        let outcome = ThreadOutcome<T>()
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            defer { done.signal() }
+            outcome.result = Result {
+                if let namespace {
+                    let descriptor = open("/run/netns/\(namespace)", O_RDONLY | O_CLOEXEC)
+                    guard descriptor >= 0 else {
+                        throw CommandFailure(command: ["open", namespace], status: errno, output: "")
+                    }
+                    defer { close(descriptor) }
+                    guard setNetworkNamespace(descriptor) == 0 else {
+                        throw CommandFailure(command: ["setns", namespace], status: errno, output: "")
+                    }
+                }
+                if withoutCapabilities {
+                    guard dropEffectiveCapabilities() == 0 else {
+                        throw CommandFailure(command: ["capset"], status: errno, output: "")
+                    }
+                }
+                return try body()
+            }
+        }
+        thread.start()
+        done.wait()
+        return try outcome.result.get()
+    }
+
+    /// capset(2) with an empty effective set for the calling thread, permitted set kept (the thread ends soon).
+    private static func dropEffectiveCapabilities() -> Int32 {
+        struct Header { var version: UInt32 = 0x2008_0522; var pid: Int32 = 0 }  // _LINUX_CAPABILITY_VERSION_3
+        struct Data { var effective: UInt32 = 0; var permitted: UInt32 = 0; var inheritable: UInt32 = 0 }
+        typealias CapabilityCall = @convention(c) (UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> Int32
+        guard let get = dlsym(nil, "capget"), let set = dlsym(nil, "capset") else { return -1 }
+        var header = Header()
+        var data = (Data(), Data())
+        guard unsafeBitCast(get, to: CapabilityCall.self)(&header, &data) == 0 else { return -1 }
+        data.0.effective = 0
+        data.1.effective = 0
+        return unsafeBitCast(set, to: CapabilityCall.self)(&header, &data)
+    }
+
+    /// setns(fd, CLONE_NEWNET): Glibc's Swift module hides setns (a _GNU_SOURCE declaration), so look it up.
+    private static func setNetworkNamespace(_ descriptor: Int32) -> Int32 {
+        typealias SetNamespace = @convention(c) (Int32, Int32) -> Int32
+        let cloneNewNet: Int32 = 0x4000_0000
+        guard let symbol = dlsym(nil, "setns") else { return -1 }
+        return unsafeBitCast(symbol, to: SetNamespace.self)(descriptor, cloneNewNet)
+    }
+}
+
+/// A result handed from a helper thread to the waiting test: written before the semaphore is signalled, read
+/// after the wait, so the semaphore orders the accesses.
+final class ThreadOutcome<T>: @unchecked Sendable {
+    var result: Result<T, any Error> = .failure(CancellationError())
+}

@@ -1,0 +1,34 @@
+// swift-tools-version: 6.1
+// takeover microbenchmarks (ordo-one/benchmark). Run with `bench/run`; results in bench/RESULTS.md.
+//
+// Each benchmark suite lives in Benchmarks/<Name>/ and is listed in `suites` below: adding one is adding its
+// name (and, if it needs more than TakeoverCore, its extra dependencies) to that list.
+import PackageDescription
+
+let suites: [(name: String, extraDependencies: [Target.Dependency])] = [
+    ("Ring", ["CReferenceRing", "CBenchSupport"]),
+]
+
+let package = Package(
+    name: "takeover-bench",
+    dependencies: [
+        .package(name: "takeover", path: ".."),
+        .package(url: "https://github.com/ordo-one/package-benchmark", exact: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        // The C reference for the Swift SPSC ring: same algorithm, same batch API, C11 atomics.
+        .target(name: "CReferenceRing"),
+        // Thread pinning and other libc helpers that Swift's Glibc module does not import.
+        .target(name: "CBenchSupport"),
+    ] + suites.map { suite in
+        .executableTarget(
+            name: suite.name,
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "TakeoverCore", package: "takeover"),
+            ] + suite.extraDependencies,
+            path: "Benchmarks/\(suite.name)",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")])
+    }
+)

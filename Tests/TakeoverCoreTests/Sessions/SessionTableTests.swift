@@ -65,7 +65,7 @@ func flow(clientPort: UInt16, server: UInt8 = 7, ipv6: Bool = false, protocolNum
         for seed: UInt64 in [0, 1, 0xDEAD_BEEF] {
             var table = SessionTable(capacity: capacity, seed: seed)
             var model = Set<UInt16>()
-            var random = SplitMix(seed: seed &+ UInt64(capacity))
+            var random = SplitMix64(seed: seed &+ UInt64(capacity))
             for _ in 0..<(capacity * 40) {
                 let port = UInt16(random.next() % UInt64(capacity * 2 + 1))
                 let key = random.next() & 1 == 0 ? flow(clientPort: port) : flow(clientPort: port).reversed
@@ -123,18 +123,5 @@ func flow(clientPort: UInt16, server: UInt8 = 7, ipv6: Bool = false, protocolNum
             #expect(a != b)
         }
         #expect(table.session(for: v6.reversed)?.key == v6)
-    }
-}
-
-/// A small deterministic generator for reproducible random tests.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -61,7 +61,8 @@ public struct TrackerStatistics: Sendable, Equatable {
     public init() {}
 }
 
-public struct TCPTracker: ~Copyable {
+/// Owned by the one thread that consumes the capture ring (it is `~Copyable`: moved there, never shared).
+public struct TCPTracker: ~Copyable, Sendable {
     public private(set) var table: SessionTable
     public var timeouts: SessionTimeouts
     public private(set) var statistics = TrackerStatistics()

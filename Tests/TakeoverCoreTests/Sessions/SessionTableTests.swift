@@ -21,6 +21,16 @@ func flow(clientPort: UInt16, server: UInt8 = 7, ipv6: Bool = false, protocolNum
         #expect(MemoryLayout<SessionEndpoint>.stride <= 40)
     }
 
+    @Test func defaultTableIsSizedForAMillionSessions() {
+        var table = SessionTable()
+        #expect(table.capacity == 1 << 20)
+        #expect(table.slotCount == (1 << 20) + (1 << 18))
+        let key = flow(clientPort: 1, ipv6: true)
+        _ = table.insert(key)
+        let found = table.find(key.reversed)
+        #expect(found != nil)
+    }
+
     @Test func bothDirectionsFindOneRecord() {
         var table = SessionTable(capacity: 16)
         let key = flow(clientPort: 40000)

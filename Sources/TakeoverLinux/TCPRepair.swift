@@ -100,7 +100,7 @@ public enum TCPRepair {
         var bytes = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0),
                      UInt64(0), UInt64(0), UInt64(0), UInt64(0))  // 96 bytes
         var length = socklen_t(MemoryLayout.size(ofValue: bytes))
-        try withUnsafeMutableBytes(of: &bytes) { buffer throws(SystemCallError) in
+        _ = try withUnsafeMutableBytes(of: &bytes) { buffer throws(SystemCallError) in
             try systemCall("getsockopt(TCP_INFO)") {
                 getsockopt(socket, Int32(IPPROTO_TCP), TCP_INFO, buffer.baseAddress, &length)
             }

@@ -17,7 +17,7 @@ import TakeoverLinux
         let (clientHost, serverHost) = (try lab.addHost("client"), try lab.addHost("server"))
         let hub = try lab.addHub()
         for (host, number) in [(clientHost, 1), (serverHost, 2)] {
-            try lab.connect(host, to: hub, addresses: ["198.51.100.\(number)/24", "2001:db8:1::\(number)/64"])
+            _ = try lab.connect(host, to: hub, addresses: ["198.51.100.\(number)/24", "2001:db8:1::\(number)/64"])
             // One MSS per frame on the wire, as a real NIC shows it (no GSO super-frames on the veth).
             try lab.runChecked(in: host, ["ip", "link", "set", "eth0", "gso_max_segs", "1", "gso_max_size", "1500"])
         }
@@ -99,7 +99,7 @@ import TakeoverLinux
         let lab = try NetworkLab("trackerns")
         defer { lab.teardown() }
         let (inside, other) = (try lab.addHost("inside"), try lab.addHost("other"))
-        try lab.connect(inside, to: try lab.addHub(), interface: "trk0", addresses: ["198.51.100.9/24"])
+        _ = try lab.connect(inside, to: try lab.addHub(), interface: "trk0", addresses: ["198.51.100.9/24"])
         let seenInside = try NetworkNamespace.run(in: inside.namespace) { if_nametoindex("trk0") }
         #expect(seenInside != 0)
         let seenElsewhere = try NetworkNamespace.run(in: other.namespace) { if_nametoindex("trk0") }

@@ -290,7 +290,7 @@ extension Session {
         {
             // The segment at the receiver's cumulative ACK fills its hole (the common single-loss case); with
             // several holes this is early, and the receiver's next ACK sets it right.
-            withEndpoint(side.other) { receiver in receiver.flags.remove(.missingData) }
+            withEndpoint(side.other) { receiver in _ = receiver.flags.remove(.missingData) }
         }
         return true
     }

@@ -101,8 +101,11 @@ public final class AFXDPSocket {
         do {
             _ = try XDPInterface.index(of: interfaceName)
         } catch {
-            if case .interfaceNotFound(let name) = error { throw .interfaceNotFound(name) }
-            throw .registrationFailed(error)
+            switch error {
+            case .interfaceNotFound(let name): throw .interfaceNotFound(name)
+            case .systemCall(let call): throw .systemCall(call)
+            default: preconditionFailure("XDPInterface.index(of:) threw \(error)")  // it throws only the two above
+            }
         }
         let frameSize = configuration.frameSize.rawValue
         let umemBytes = configuration.frameCount * frameSize

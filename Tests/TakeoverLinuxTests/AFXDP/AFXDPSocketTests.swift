@@ -244,6 +244,54 @@ struct AFXDPSocketTests {
         #expect(last.transmitSubmitted == first.transmitSubmitted + 32)
     }
 
+    struct ResponderObservations: Sendable {
+        var answered: Int
+        var replies: [[UInt8]?]
+        var statistics: AFXDPStatistics
+    }
+
+    /// The responder's pattern: a receive handler answers each frame to the peer's MAC by building the reply in a
+    /// transmit frame of the same socket, in place, from the request's fields (addresses and ports swapped,
+    /// from our MAC). The client's UDP socket receives every reply.
+    @Test func receiveHandlerAnswersThroughTransmit() throws {
+        let lab = NamespaceLab(test: "xecho")
+        defer { lab.destroy() }
+        let hosts = try Self.makeHosts(lab)
+        let client = try LabUDPSocket.open(in: hosts.client, address: Self.clientIPv4)
+        defer { client.close() }
+        let requests = 24
+
+        let seen = try NamespaceLab.inNamespace(hosts.standby) {
+            let (program, attachment) = try Self.monitoringProgram(ownMAC: hosts.standbyMAC)
+            defer { try? attachment.detach() }
+            let socket = try AFXDPSocket(interface: "s0", queue: 0,
+                                         configuration: AFXDPConfiguration(frameCount: 64, transmitFrameCount: 16),
+                                         program: program)
+            var answered = 0
+            var replies: [[UInt8]?] = []
+            for index in 0..<requests {
+                try client.send(Self.payload(round: 7, index: index), to: Self.peerOnlyIPv4, port: 7)
+                guard try socket.waitForFrames(timeout: .seconds(2)) else { break }
+                try socket.receive(limit: 8) { request in
+                    guard let fields = LabUDPFrame.read(Array(request.bytes), checkUDPChecksum: false) else { return }
+                    let reply = LabUDPFrame.Fields(
+                        destinationMAC: fields.sourceMAC, sourceMAC: hosts.standbyMAC, sourceIP: fields.destinationIP,
+                        destinationIP: fields.sourceIP, sourcePort: fields.destinationPort,
+                        destinationPort: fields.sourcePort, payload: fields.payload.reversed())
+                    if case .submitted = try? socket.transmit({ LabUDPFrame.write(reply, into: $0) }) { answered += 1 }
+                }
+                try socket.flush()
+                replies.append(try client.receive(timeout: .seconds(2)))
+            }
+            return ResponderObservations(answered: answered, replies: replies, statistics: try socket.statistics())
+        }
+
+        #expect(seen.answered == requests)
+        #expect(seen.replies == (0..<requests).map { Self.payload(round: 7, index: $0).reversed() })
+        #expect(seen.statistics.receivedFrames == UInt64(requests) && seen.statistics.transmitSubmitted == UInt64(requests))
+        #expect(seen.statistics.receiveDrops == 0 && seen.statistics.transmitDrops == 0, "\(seen.statistics)")
+    }
+
     // MARK: Waiting, errors
 
     @Test func waitingForFramesIsBoundedByItsTimeout() throws {

@@ -21,6 +21,9 @@ public enum AFXDPError: Error, Sendable, Equatable, CustomStringConvertible {
     case bindFailed(interface: String, queue: UInt32, SystemCallError)
     /// Putting the socket in the XDP program's socket map failed.
     case registrationFailed(XDPError)
+    /// The kernel unbound the socket: its interface was unregistered (deleted, or moved to another namespace).
+    /// Close it and open a new one when the interface is back.
+    case unbound(interface: String, queue: UInt32, SystemCallError)
     /// Another call (mmap, poll, getsockopt, a wake-up) failed.
     case systemCall(SystemCallError)
     /// The socket was closed.
@@ -42,6 +45,9 @@ public enum AFXDPError: Error, Sendable, Equatable, CustomStringConvertible {
                 + "or configure fewer frames"
         case .bindFailed(let interface, let queue, let error):
             "cannot bind AF_XDP socket to \(interface) queue \(queue): \(error)" + Self.bindHint(errno: error.errno)
+        case .unbound(let interface, let queue, let error):
+            "the AF_XDP socket on \(interface) queue \(queue) was unbound by the kernel (\(error)): the interface went "
+                + "away; close it and open a new socket when the interface is back"
         case .registrationFailed(let error):
             "cannot register the AF_XDP socket with the XDP program: \(error)"
         case .systemCall(let error):

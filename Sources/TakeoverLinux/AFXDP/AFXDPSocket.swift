@@ -240,12 +240,30 @@ public final class AFXDPSocket {
         if xsk_cons_nb_avail(receiveRing, 1) > 0 { return true }
         var waiter = pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0)
         let milliseconds = Self.milliseconds(timeout)
+        let ready: Int32
         do {
-            try systemCall("poll(AF_XDP \(interfaceName) queue \(queue))") { poll(&waiter, 1, milliseconds) }
+            ready = try systemCall("poll(AF_XDP \(interfaceName) queue \(queue))") { poll(&waiter, 1, milliseconds) }
         } catch {
             throw .systemCall(error)
         }
+        if ready == 0 { try checkStillBound() }
         return xsk_cons_nb_avail(receiveRing, 1) > 0
+    }
+
+    /// An unbound socket polls as "nothing yet" forever, so a quiet timeout asks whether the kernel unbound it
+    /// (the interface was unregistered: the kernel leaves ENETDOWN in SO_ERROR). Costs a call only when idle.
+    private func checkStillBound() throws(AFXDPError) {
+        var pending: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        let descriptor = fileDescriptor
+        do {
+            try systemCall("getsockopt(SO_ERROR)") { getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &pending, &length) }
+        } catch {
+            throw .systemCall(error)
+        }
+        if pending != 0 {
+            throw .unbound(interface: interfaceName, queue: queue, SystemCallError("AF_XDP socket", errno: pending))
+        }
     }
 
     /// Lends up to `limit` frames that are ready now, in arrival order, to `handler` — views into the UMEM,
@@ -272,7 +290,7 @@ public final class AFXDPSocket {
                 bytes &+= UInt64(descriptor.len)
                 freeReceiveFrames.push(descriptor.addr & frameBaseMask)
             }
-            // The descriptors were copied out above; the kernel may reuse these RX slots now.
+            // Every descriptor has been read and its frame is back on our free stack: the kernel may reuse the slots.
             xsk_ring_cons__release(receiveRing, count)
             isReceiving = false
             counters.receivedFrames &+= UInt64(count)
@@ -427,6 +445,8 @@ public final class AFXDPSocket {
                 counters.transmitDroppedByDevice &+= 1
             } catch where error.errno == ENOBUFS {
                 // The completion ring is full: reap it and go on.
+            } catch where error.errno == ENXIO {
+                throw .unbound(interface: interfaceName, queue: queue, error)
             } catch {
                 throw .systemCall(error)
             }

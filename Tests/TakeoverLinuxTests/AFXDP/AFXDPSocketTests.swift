@@ -353,6 +353,41 @@ struct AFXDPSocketTests {
         #expect(seen.afterClose == .closed)
     }
 
+    /// Deleting the interface unbinds the socket in the kernel; the next quiet wait and the next flush say so
+    /// instead of waiting forever, and the socket still closes cleanly.
+    @Test func interfaceRemovalIsReported() throws {
+        let lab = NamespaceLab(test: "xgone")
+        defer { lab.destroy() }
+        let hosts = try Self.makeHosts(lab)
+        let (waitError, flushError) = try NamespaceLab.inNamespace(hosts.standby) { () -> (AFXDPError?, AFXDPError?) in
+            let socket = try AFXDPSocket(interface: "s0",
+                                         configuration: AFXDPConfiguration(frameCount: 64, transmitFrameCount: 16))
+            defer { socket.close() }
+            try NamespaceLab.run(["ip", "-n", hosts.standby, "link", "del", "s0"])
+            var waitError: AFXDPError?
+            do { _ = try socket.waitForFrames(timeout: .milliseconds(50)) } catch let error as AFXDPError { waitError = error }
+            var flushError: AFXDPError?
+            do {
+                _ = try socket.transmit { buffer in
+                    buffer.initializeMemory(as: UInt8.self, repeating: 0)
+                    return 60
+                }
+                try socket.flush()
+            } catch let error as AFXDPError {
+                flushError = error
+            }
+            return (waitError, flushError)
+        }
+        for error in [waitError, flushError] {
+            guard case .unbound(let interface, let queue, let call) = error else {
+                Issue.record("expected unbound, got \(String(describing: error))")
+                continue
+            }
+            #expect(interface == "s0" && queue == 0 && [ENETDOWN, ENXIO].contains(call.errno), "\(call)")
+            #expect(error!.description.contains("went away"))
+        }
+    }
+
     @Test func missingInterfaceAndInvalidConfigurationAreNamed() throws {
         #expect(throws: AFXDPError.interfaceNotFound("tkxmissing0")) {
             try AFXDPSocket(interface: "tkxmissing0")

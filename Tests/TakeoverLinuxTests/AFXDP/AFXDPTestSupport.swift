@@ -16,8 +16,9 @@ extension AFXDPSocket {
                 try receive(limit: 64) { frames.append(Array($0.bytes)) }
             }
         }
-        // What is already there: at most one RX ring's worth per round, and rounds bounded by the frame count.
-        for _ in 0...configuration.receiveFrameCount where try receive(limit: 64, { frames.append(Array($0.bytes)) }) > 0 {}
+        // Then what is already there, in at most as many rounds as the pool has frames (traffic may go on).
+        var rounds = configuration.receiveFrameCount + 1
+        while rounds > 0, try receive(limit: 64, { frames.append(Array($0.bytes)) }) > 0 { rounds -= 1 }
         return frames
     }
 }

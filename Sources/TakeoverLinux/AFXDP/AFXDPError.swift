@@ -26,6 +26,8 @@ public enum AFXDPError: Error, Sendable, Equatable, CustomStringConvertible {
     case unbound(interface: String, queue: UInt32, SystemCallError)
     /// Another call (mmap, poll, getsockopt, a wake-up) failed.
     case systemCall(SystemCallError)
+    /// A transmit builder returned a length outside 0...capacity (a programming error; nothing was sent).
+    case invalidFrameLength(Int, capacity: Int)
     /// The socket was closed.
     case closed
 
@@ -52,6 +54,8 @@ public enum AFXDPError: Error, Sendable, Equatable, CustomStringConvertible {
             "cannot register the AF_XDP socket with the XDP program: \(error)"
         case .systemCall(let error):
             "\(error)"
+        case .invalidFrameLength(let length, let capacity):
+            "transmit builder returned frame length \(length); a transmit frame holds 0...\(capacity) bytes"
         case .closed:
             "the AF_XDP socket is closed"
         }

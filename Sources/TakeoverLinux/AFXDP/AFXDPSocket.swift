@@ -331,7 +331,8 @@ public final class AFXDPSocket {
     // MARK: Transmit
 
     /// Lends a free transmit frame (`maximumFrameLength` bytes) to `build`, which writes one frame in place from
-    /// offset 0 and returns its length (0 abandons it), then queues it in the TX ring. `flush()` sends it.
+    /// offset 0 and returns its length (0 abandons it; a negative length or one above the buffer's size throws
+    /// `.invalidFrameLength`), then queues it in the TX ring. `flush()` sends it.
     ///
     /// When no frame is free, completions are reaped (after a wake-up, if the kernel wants one) and the call
     /// retries once; if still none, it returns `.noBufferAvailable` without calling `build`.
@@ -346,7 +347,8 @@ public final class AFXDPSocket {
     }
 
     /// Builds up to `count` frames in place — `build(i, buffer)` for the i-th, returning its length, 0 to
-    /// abandon — and queues them in the TX ring with one reserve/submit. Returns how many were queued. Frames
+    /// abandon — and queues them in the TX ring with one reserve/submit. Returns how many were queued. A length
+    /// outside 0...maximumFrameLength throws `.invalidFrameLength` and queues nothing of the batch. Frames
     /// beyond the free transmit frames are not built and are counted in `transmitNoBuffer`. `flush()` sends.
     @discardableResult
     public func transmit(count: Int, _ build: (Int, UnsafeMutableRawBufferPointer) -> Int) throws(AFXDPError) -> Int {
@@ -380,7 +382,12 @@ public final class AFXDPSocket {
             let address = freeTransmitFrames.pop()
             let buffer = UnsafeMutableRawBufferPointer(start: umemArea + Int(address), count: capacity)
             let length = build(index, buffer)
-            precondition((0...capacity).contains(length), "transmit builder returned length \(length), buffer holds \(capacity)")
+            guard (0...capacity).contains(length) else {
+                // A builder bug: nothing of this batch is sent, every frame it took goes back.
+                freeTransmitFrames.push(address)
+                for staged in 0..<built { freeTransmitFrames.push(transmitStaging[staged].addr) }
+                throw .invalidFrameLength(length, capacity: capacity)
+            }
             guard length > 0 else {
                 freeTransmitFrames.push(address)
                 counters.transmitAbandoned &+= 1

@@ -168,6 +168,8 @@ struct AFXDPSocketTests {
 
     struct TransmitObservations: Sendable {
         var received: [[UInt8]?]
+        var invalidLength: AFXDPError?
+        var afterInvalid: AFXDPStatistics
         var outcomes: [AFXDPTransmitOutcome]
         var batchQueued: [Int]
         var statistics: AFXDPStatistics
@@ -217,13 +219,22 @@ struct AFXDPSocketTests {
                 try socket.flush()
                 statistics = try socket.statistics()
             }
+            // A builder claiming more than the buffer holds: an error, and every frame of the batch goes back.
+            var invalidLength: AFXDPError?
+            do {
+                _ = try socket.transmit(count: 4) { index, buffer in index == 2 ? buffer.count + 1 : 60 }
+            } catch let error as AFXDPError {
+                invalidLength = error
+            }
+            let afterInvalid = try socket.statistics()
             // Asking for more frames than the pool holds: the rest are refused and counted, not built.
             let overAsk = try socket.transmit(count: 40) { index, buffer in
                 LabUDPFrame.write(fields(200, index), into: buffer)
             }
             try socket.flush()
             for _ in 0..<overAsk { datagrams.append(try receiver.receive(timeout: .seconds(2))) }
-            return TransmitObservations(received: datagrams, outcomes: outcomes, batchQueued: queued, statistics: statistics,
+            return TransmitObservations(received: datagrams, invalidLength: invalidLength, afterInvalid: afterInvalid,
+                                        outcomes: outcomes, batchQueued: queued, statistics: statistics,
                                         overAskQueued: overAsk, overAskStatistics: try socket.statistics())
         }
 
@@ -239,6 +250,9 @@ struct AFXDPSocketTests {
         #expect(first.transmitSubmitted == UInt64(1 + batches * perBatch) && first.transmitAbandoned == 1, "\(first)")
         #expect(first.transmitCompleted == first.transmitSubmitted && first.transmitFramesInFlight == 0, "\(first)")
         #expect(first.transmitDrops == 0 && first.transmitKicks > 0, "\(first)")
+        #expect(seen.invalidLength == .invalidFrameLength(2049, capacity: 2048))
+        #expect(seen.afterInvalid.transmitFramesFree == 32 && seen.afterInvalid.transmitSubmitted == first.transmitSubmitted,
+                "\(seen.afterInvalid)")
         let last = seen.overAskStatistics
         #expect(last.transmitNoBuffer == 8 && last.transmitDrops == 8, "\(last)")
         #expect(last.transmitSubmitted == first.transmitSubmitted + 32)

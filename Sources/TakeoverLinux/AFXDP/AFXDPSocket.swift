@@ -241,6 +241,7 @@ public final class AFXDPSocket {
         var waiter = pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0)
         let milliseconds = Self.milliseconds(timeout)
         let ready: Int32
+        counters.receivePolls &+= 1
         do {
             ready = try systemCall("poll(AF_XDP \(interfaceName) queue \(queue))") { poll(&waiter, 1, milliseconds) }
         } catch {

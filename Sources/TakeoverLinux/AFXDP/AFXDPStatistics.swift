@@ -36,6 +36,8 @@ public struct AFXDPStatistics: Sendable, Equatable {
     /// Frames handed to a receive handler, and their bytes.
     public var receivedFrames: UInt64 = 0
     public var receivedBytes: UInt64 = 0
+    /// `poll` calls made by `waitForFrames` (only when the RX ring was empty): frames per poll is the batching.
+    public var receivePolls: UInt64 = 0
     /// Wake-up calls made because the kernel flagged the fill ring (zero-copy drivers that went to sleep).
     public var fillWakeups: UInt64 = 0
 

@@ -25,7 +25,6 @@ struct AFXDPThroughputTests {
     struct SenderResult: Sendable {
         var statistics: AFXDPStatistics
         var seconds: Double
-        var cpuSeconds: Double
     }
 
     struct ReceiverResult: Sendable {
@@ -35,16 +34,6 @@ struct AFXDPThroughputTests {
         var statistics: AFXDPStatistics
         var redirected: UInt64
         var bindMode: AFXDPBindMode
-        /// CPU time (user + system) of the receiving thread while it received: its cost per frame.
-        var cpuSeconds: Double
-    }
-
-    /// CPU time of the calling thread (getrusage RUSAGE_THREAD), user + system.
-    static func threadCPUSeconds() -> Double {
-        var usage = rusage()
-        _ = getrusage(__rusage_who_t(1), &usage)  // RUSAGE_THREAD (a _GNU_SOURCE name Glibc's module hides)
-        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
-        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     final class Flag: Sendable {
@@ -98,9 +87,7 @@ struct AFXDPThroughputTests {
             veth dropped \(deviceDropped); XDP redirected \(receiver.redirected); received \(receiver.received) in \
             \(String(format: "%.3f", receiver.seconds)) s = \(Int(rate)) frames/s; socket drops \
             \(receiver.statistics.receiveDrops) (fill ring empty \(receiver.statistics.kernel.fillRingEmpty), \
-            RX ring full \(receiver.statistics.kernel.receiveRingFull)); receiving thread CPU \
-            \(String(format: "%.3f", receiver.cpuSeconds)) s (\(Int(receiver.cpuSeconds * 1e9 / Double(max(receiver.received, 1)))) \
-            ns/frame), sending thread CPU \(String(format: "%.3f", sender.cpuSeconds)) s
+            RX ring full \(receiver.statistics.kernel.receiveRingFull)); \(receiver.statistics.receivePolls) polls
             """)
 
         #expect(sent == UInt64(frames), "the sender is bounded by count, not by time: \(sender.statistics)")
@@ -125,7 +112,6 @@ struct AFXDPThroughputTests {
         }
         let clock = ContinuousClock()
         let start = clock.now
-        let cpuAtStart = threadCPUSeconds()
         let deadline = start.advanced(by: .seconds(floodSeconds))
         var submitted = 0
         try template.withUnsafeBytes { template in
@@ -140,14 +126,13 @@ struct AFXDPThroughputTests {
             }
         }
         let seconds = (clock.now - start).seconds
-        let cpuSeconds = threadCPUSeconds() - cpuAtStart
         var statistics = try socket.statistics()
         for _ in 0..<100 where statistics.transmitFramesInFlight > 0 {
             try socket.flush()
             usleep(10_000)
             statistics = try socket.statistics()
         }
-        return SenderResult(statistics: statistics, seconds: seconds, cpuSeconds: cpuSeconds)
+        return SenderResult(statistics: statistics, seconds: seconds)
     }
 
     /// Counts frames until the sender has finished and 300 ms pass without a frame, or 30 s in all.
@@ -159,7 +144,6 @@ struct AFXDPThroughputTests {
         var bytes = 0
         var first: ContinuousClock.Instant?
         var last = clock.now
-        let cpuAtStart = threadCPUSeconds()
         while clock.now < hardDeadline {
             if try socket.waitForFrames(timeout: .milliseconds(50)) {
                 let count = try socket.receive(limit: 256) { frame in bytes &+= frame.bytes.count }
@@ -170,12 +154,10 @@ struct AFXDPThroughputTests {
                 break
             }
         }
-        let cpuSeconds = threadCPUSeconds() - cpuAtStart
         return ReceiverResult(
             received: received, bytes: bytes, seconds: first.map { (last - $0).seconds } ?? 0,
             statistics: try socket.statistics(),
-            redirected: try program.counters().since(before)[.monitorRedirected].packets, bindMode: socket.bindMode,
-            cpuSeconds: cpuSeconds)
+            redirected: try program.counters().since(before)[.monitorRedirected].packets, bindMode: socket.bindMode)
     }
 }
 

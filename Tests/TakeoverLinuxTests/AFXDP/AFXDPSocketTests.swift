@@ -175,6 +175,8 @@ struct AFXDPSocketTests {
         var statistics: AFXDPStatistics
         var overAskQueued: Int
         var overAskStatistics: AFXDPStatistics
+        var oversizedStatistics: AFXDPStatistics
+        var strayDatagram: [UInt8]?
     }
 
     /// The standby builds UDP datagrams in UMEM frames and sends them to the client, three times its 32 transmit
@@ -188,11 +190,11 @@ struct AFXDPSocketTests {
         let sourcePort: UInt16 = 40_000
         let batches = 6
         let perBatch = 16
-        @Sendable func fields(_ round: Int, _ index: Int) -> LabUDPFrame.Fields {
+        @Sendable func fields(_ round: Int, _ index: Int, padding: Int = 0) -> LabUDPFrame.Fields {
             LabUDPFrame.Fields(
                 destinationMAC: hosts.clientMAC, sourceMAC: hosts.standbyMAC, sourceIP: Self.standbyIPv4,
                 destinationIP: Self.clientIPv4, sourcePort: sourcePort, destinationPort: receiver.port,
-                payload: Self.payload(round: round, index: index))
+                payload: Self.payload(round: round, index: index) + [UInt8](repeating: 0, count: padding))
         }
 
         let seen = try NamespaceLab.inNamespace(hosts.standby) {
@@ -233,13 +235,20 @@ struct AFXDPSocketTests {
             }
             try socket.flush()
             for _ in 0..<overAsk { datagrams.append(try receiver.receive(timeout: .seconds(2))) }
+            let overAskStatistics = try socket.statistics()
+            // A frame longer than the veth's MTU allows: the device drops it, the kernel completes it, it is counted.
+            let oversized = try socket.transmit { LabUDPFrame.write(fields(300, 0, padding: 1600), into: $0) }
+            try socket.flush()
             return TransmitObservations(received: datagrams, invalidLength: invalidLength, afterInvalid: afterInvalid,
-                                        outcomes: outcomes, batchQueued: queued, statistics: statistics,
-                                        overAskQueued: overAsk, overAskStatistics: try socket.statistics())
+                                        outcomes: outcomes + [oversized], batchQueued: queued, statistics: statistics,
+                                        overAskQueued: overAsk, overAskStatistics: overAskStatistics,
+                                        oversizedStatistics: try socket.statistics(),
+                                        strayDatagram: try receiver.receive(timeout: .milliseconds(100)))
         }
 
+        let oversizedLength = LabUDPFrame.headerLength + Self.payload(round: 300, index: 0).count + 1600
         #expect(seen.outcomes == [.submitted(length: LabUDPFrame.headerLength + Self.payload(round: 100, index: 0).count),
-                                  .abandoned])
+                                  .abandoned, .submitted(length: oversizedLength)])
         #expect(seen.batchQueued == Array(repeating: perBatch, count: batches))
         let expectedPayloads = [Self.payload(round: 100, index: 0)]
             + (0..<batches).flatMap { batch in (0..<perBatch).map { Self.payload(round: batch, index: $0) } }
@@ -256,6 +265,10 @@ struct AFXDPSocketTests {
         let last = seen.overAskStatistics
         #expect(last.transmitNoBuffer == 8 && last.transmitDrops == 8, "\(last)")
         #expect(last.transmitSubmitted == first.transmitSubmitted + 32)
+        let oversized = seen.oversizedStatistics
+        #expect(oversized.transmitDroppedByDevice == 1 && oversized.transmitDrops == last.transmitDrops + 1, "\(oversized)")
+        #expect(oversized.transmitCompleted == oversized.transmitSubmitted && oversized.transmitFramesFree == 32, "\(oversized)")
+        #expect(seen.strayDatagram == nil)
     }
 
     struct ResponderObservations: Sendable {

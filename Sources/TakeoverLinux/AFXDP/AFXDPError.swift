@@ -24,6 +24,8 @@ public enum AFXDPError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The kernel unbound the socket: its interface was unregistered (deleted, or moved to another namespace).
     /// Close it and open a new one when the interface is back.
     case unbound(interface: String, queue: UInt32, SystemCallError)
+    /// The interface is down: queued transmit frames stay in the TX ring and leave on a `flush()` after it is up.
+    case interfaceDown(interface: String, SystemCallError)
     /// Another call (mmap, poll, getsockopt, a wake-up) failed.
     case systemCall(SystemCallError)
     /// A transmit builder returned a length outside 0...capacity (a programming error; nothing was sent).
@@ -50,6 +52,8 @@ public enum AFXDPError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unbound(let interface, let queue, let error):
             "the AF_XDP socket on \(interface) queue \(queue) was unbound by the kernel (\(error)): the interface went "
                 + "away; close it and open a new socket when the interface is back"
+        case .interfaceDown(let interface, let error):
+            "\(interface) is down (\(error)); queued frames stay queued until a flush after it is up"
         case .registrationFailed(let error):
             "cannot register the AF_XDP socket with the XDP program: \(error)"
         case .systemCall(let error):

@@ -455,6 +455,8 @@ public final class AFXDPSocket {
                 // The completion ring is full: reap it and go on.
             } catch where error.errno == ENXIO {
                 throw .unbound(interface: interfaceName, queue: queue, error)
+            } catch where error.errno == ENETDOWN {
+                throw .interfaceDown(interface: interfaceName, error)
             } catch {
                 throw .systemCall(error)
             }

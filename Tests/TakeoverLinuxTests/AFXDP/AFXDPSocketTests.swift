@@ -415,6 +415,51 @@ struct AFXDPSocketTests {
         }
     }
 
+    struct DownObservations: Sendable {
+        var flushError: AFXDPError?
+        var whileDown: AFXDPStatistics
+        var afterUp: AFXDPStatistics
+        var datagram: [UInt8]?
+    }
+
+    /// A flush while the interface is down says so; the frame stays queued and leaves with the next flush after
+    /// the interface is up again.
+    @Test func interfaceDownKeepsFramesQueued() throws {
+        let lab = NamespaceLab(test: "xdown")
+        defer { lab.destroy() }
+        let hosts = try Self.makeHosts(lab)
+        let receiver = try LabUDPSocket.open(in: hosts.client, address: Self.clientIPv4)
+        defer { receiver.close() }
+        let payload = Self.payload(round: 400, index: 0)
+        let seen = try NamespaceLab.inNamespace(hosts.standby) {
+            let socket = try AFXDPSocket(interface: "s0",
+                                         configuration: AFXDPConfiguration(frameCount: 64, transmitFrameCount: 16))
+            try NamespaceLab.run(["ip", "-n", hosts.standby, "link", "set", "s0", "down"])
+            _ = try socket.transmit { buffer in
+                LabUDPFrame.write(LabUDPFrame.Fields(
+                    destinationMAC: hosts.clientMAC, sourceMAC: hosts.standbyMAC, sourceIP: Self.standbyIPv4,
+                    destinationIP: Self.clientIPv4, sourcePort: 40_000, destinationPort: receiver.port,
+                    payload: payload), into: buffer)
+            }
+            var flushError: AFXDPError?
+            do { try socket.flush() } catch let error as AFXDPError { flushError = error }
+            let whileDown = try socket.statistics()
+            try NamespaceLab.run(["ip", "-n", hosts.standby, "link", "set", "s0", "up"])
+            try socket.flush()
+            let datagram = try receiver.receive(timeout: .seconds(2))
+            return DownObservations(flushError: flushError, whileDown: whileDown, afterUp: try socket.statistics(),
+                                    datagram: datagram)
+        }
+        guard case .interfaceDown("s0", let call) = seen.flushError else {
+            Issue.record("expected interfaceDown, got \(String(describing: seen.flushError))")
+            return
+        }
+        #expect(call.errno == ENETDOWN && seen.flushError!.description.contains("s0 is down"))
+        #expect(seen.whileDown.transmitFramesInFlight == 1 && seen.whileDown.transmitCompleted == 0)
+        #expect(seen.datagram == payload)
+        #expect(seen.afterUp.transmitCompleted == 1 && seen.afterUp.transmitDrops == 0, "\(seen.afterUp)")
+    }
+
     @Test func missingInterfaceAndInvalidConfigurationAreNamed() throws {
         #expect(throws: AFXDPError.interfaceNotFound("tkxmissing0")) {
             try AFXDPSocket(interface: "tkxmissing0")

@@ -90,6 +90,10 @@ public final class AFXDPSocket {
     /// `program` is given and the socket receives — registers it in the program's socket map for `queue`, so
     /// the program's redirects arrive here. Create it on a thread in the interface's network namespace.
     ///
+    /// The program redirects a frame to the socket registered for the RX queue the frame arrived on: on a
+    /// multi-queue NIC open one socket per RX queue (each with its own UMEM), or reduce the NIC to one queue
+    /// (`ethtool -L <interface> combined 1`). The lab's veths have one.
+    ///
     /// No XDP program is loaded here (`XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD`): attach `XDPProgram` yourself.
     /// Zero-copy is tried first unless the configuration says otherwise; `bindMode` and `copyModeReason`
     /// say what was obtained. Throws `.insufficientPrivileges` without CAP_NET_RAW (use libpcap then),

@@ -1,6 +1,5 @@
 import Foundation
 import Glibc
-import Synchronization
 import TakeoverCore
 import TakeoverLinux
 import Testing
@@ -54,8 +53,9 @@ struct AFXDPSocketTests {
         var redirected: UInt64
     }
 
-    /// ping and a UDP socket in the client send to the peer's MAC; the socket receives exactly those frames,
-    /// byte for byte, and — with a 64-frame UMEM — ten times as many frames as it holds, so frames are recycled.
+    /// ping and a UDP socket in the client send to the peer's MAC; the socket receives exactly those frames, in
+    /// order, intact (MACs, addresses, ports, lengths, IPv4 checksum, payload), and — with a 64-frame UMEM — ten
+    /// times as many frames as it holds, so frames are recycled.
     @Test func receivesExactlyTheClientsFramesAndRecyclesThem() throws {
         let lab = NamespaceLab(test: "xrx")
         defer { lab.destroy() }

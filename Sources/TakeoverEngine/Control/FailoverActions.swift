@@ -75,6 +75,12 @@ public final class RecordingFailoverActions: FailoverActions {
         public var from: MonotonicTime
         public var until: MonotonicTime?
 
+        public init(group: UInt16, from: MonotonicTime, until: MonotonicTime?) {
+            self.group = group
+            self.from = from
+            self.until = until
+        }
+
         /// Whether the two periods share a moment.
         public func overlaps(_ other: ServingPeriod) -> Bool {
             let end = until ?? MonotonicTime(nanoseconds: .max)

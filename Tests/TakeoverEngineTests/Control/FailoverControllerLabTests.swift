@@ -251,3 +251,76 @@ import TakeoverLinux
         print("MEASURED takeover under \(rounds) rounds of replays: \(latency.milliseconds) after B last heard A")
     }
 }
+
+/// The controller's guards, on the same lab: the peer's own traffic, our own stalls, a release that never ends.
+@Suite(.serialized) struct FailoverControllerGuardLabTests {
+    typealias Lab = FailoverLab
+
+    @Test func thePeersOwnTrafficKeepsItAliveWhenEveryChannelIsDown() throws {
+        let setup = try Lab("fotraffic")
+        defer { setup.lab.teardown() }
+        let a = try setup.start(.a, actions: RecordingFailoverActions())
+        defer { a.shutdown(timeout: .seconds(3)) }
+        let b = try setup.start(.b, actions: RecordingFailoverActions())
+        defer { b.shutdown(timeout: .seconds(3)) }
+        #expect(Lab.settle(a, .active, b, .standby))
+
+        // The data plane keeps seeing A's frames (reported from this thread every 2 ms) while both channels are down.
+        try setup.cut(.a, channel: 0)
+        try setup.cut(.a, channel: 1)
+        let until = MonotonicClock.now() + 300_000_000
+        while MonotonicClock.now() < until {
+            b.peerTrafficSeen(at: MonotonicClock.now())
+            Thread.sleep(forTimeInterval: 0.002)
+        }
+        #expect(b.state(of: Lab.group) == .standby, "ten windows without heartbeats, but A's traffic is seen")
+        let lastTraffic = MonotonicClock.now()
+        #expect(waitUntil(timeout: .seconds(2)) { b.state(of: Lab.group) == .active })
+        let takeover = try #require(b.lastTimeline(to: .active))
+        #expect(takeover.transition.reason == .peerFailed)
+        let latency = takeover.transition.at.nanoseconds(since: lastTraffic)
+        #expect(latency > Lab.windowNanoseconds - 1_000_000 && latency <= 200_000_000, "\(latency.milliseconds)")
+        print("MEASURED takeover after the peer's traffic stopped: \(latency.milliseconds)")
+    }
+
+    @Test func ourOwnStallIsCountedAndExcused() throws {
+        let setup = try Lab("fostall")
+        defer { setup.lab.teardown() }
+        let a = try setup.start(.a, actions: RecordingFailoverActions())
+        defer { a.shutdown(timeout: .seconds(3)) }
+        // B's loop stalls 150 ms inside its first state-change callback (as a paused process would).
+        let b = try setup.start(.b, actions: RecordingFailoverActions(), onStateChange: { change in
+            if change.transition.to == .standby && change.transition.from == .initializing { usleep(150_000) }
+        })
+        defer { b.shutdown(timeout: .seconds(3)) }
+        #expect(Lab.settle(a, .active, b, .standby))
+        #expect(waitUntil(timeout: .seconds(2)) { b.counters.stallsExcused >= 1 })
+        let counters = b.counters
+        #expect(counters.stallsExcused == 1)
+        #expect(counters.lateTimerExpirations >= 10, "about 15 periods passed unread: \(counters.lateTimerExpirations)")
+        #expect(b.state(of: Lab.group) == .standby)
+        #expect(!b.timelines.contains { $0.transition.reason == .peerFailed })
+        print("MEASURED stall: \(counters.lateTimerExpirations) timer periods late, \(counters.stallsExcused) stall excused")
+    }
+
+    @Test func shutdownIsBoundedWhenAReleaseNeverFinishes() throws {
+        let setup = try Lab("fostuck")
+        defer { setup.lab.teardown() }
+        let a = try setup.start(
+            .a, actions: RecordingFailoverActions(releaseDelay: .seconds(2)),
+            adjust: { $0.releaseTimeout = .milliseconds(100) })
+        defer { a.shutdown(timeout: .seconds(3)) }
+        let b = try setup.start(.b, actions: RecordingFailoverActions())
+        defer { b.shutdown(timeout: .seconds(3)) }
+        #expect(Lab.settle(a, .active, b, .standby))
+
+        let start = MonotonicClock.now()
+        #expect(a.shutdown(timeout: .seconds(2)))
+        let took = MonotonicClock.now().nanoseconds(since: start)
+        #expect(took >= 100_000_000 && took < 1_000_000_000, "\(took.milliseconds)")
+        #expect(a.counters.releaseTimeouts == 1)
+        #expect(a.state(of: Lab.group) == .stopped)
+        #expect(waitUntil(timeout: .seconds(2)) { b.state(of: Lab.group) == .active })
+        #expect(b.lastTimeline(to: .active)?.transition.reason == .peerReleasing)
+    }
+}

@@ -61,10 +61,16 @@ struct FailoverLab {
             interval: Self.interval, missCount: Self.missCount)
     }
 
-    func start(_ node: Node, actions: RecordingFailoverActions) throws -> FailoverController {
-        try lab.withNamespace(of: links[node.rawValue][0].host) {
+    func start(
+        _ node: Node, actions: RecordingFailoverActions, adjust: (inout FailoverControllerConfiguration) -> Void = { _ in },
+        onStateChange: (@Sendable (FailoverStateChange) -> Void)? = nil
+    ) throws -> FailoverController {
+        var configuration = configuration(node)
+        adjust(&configuration)
+        return try lab.withNamespace(of: links[node.rawValue][0].host) {
             let controller = try FailoverController(
-                configuration: configuration(node), authenticator: try HMACAuthenticator(key: Self.key), actions: actions)
+                configuration: configuration, authenticator: try HMACAuthenticator(key: Self.key), actions: actions,
+                onStateChange: onStateChange)
             try controller.start()
             return controller
         }

@@ -92,7 +92,7 @@ public final class RecordingFailoverActions: FailoverActions {
     private let releaseDelay: Duration
     private let storage = Mutex<[Record]>([])
 
-    /// `releaseDelay`: how long a release takes; above zero it finishes on another task, as a real release
+    /// `releaseDelay`: how long a release takes; above zero it finishes on another thread, as a real release
     /// (removing an address over netlink, waiting for the XDP mode switch) may.
     public init(releaseDelay: Duration = .zero) {
         self.releaseDelay = releaseDelay
@@ -129,10 +129,23 @@ public final class RecordingFailoverActions: FailoverActions {
             finishRelease(context, started: started)
             return
         }
-        let delay = releaseDelay
-        Task.detached {
-            try? await Task.sleep(for: delay)
-            self.finishRelease(context, started: started)
+        // A thread of its own rather than a task: a busy cooperative pool must not stretch the release.
+        let delay = releaseDelay.nanoseconds
+        do {
+            try LoopThread.startDetached {
+                Self.sleep(nanoseconds: delay)
+                self.finishRelease(context, started: started)
+            }
+        } catch {
+            finishRelease(context, started: started)
+        }
+    }
+
+    private static func sleep(nanoseconds: UInt64) {
+        guard let timer = try? TimerFD(), (try? timer.armOnce(afterNanoseconds: nanoseconds)) != nil else { return }
+        var poller = PollSet(fileDescriptors: [timer.fileDescriptor])
+        while (try? timer.readExpirations()) == 0 {
+            _ = try? poller.wait(timeoutMilliseconds: -1)
         }
     }
 

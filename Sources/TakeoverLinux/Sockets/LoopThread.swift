@@ -47,6 +47,14 @@ public final class LoopThread: Sendable {
         self.exited = exited
     }
 
+    /// Starts `body` on a thread nobody joins: the system reaps it when it ends.
+    public static func startDetached(_ body: sending @escaping () -> Void) throws(SystemCallError) {
+        let thread = try LoopThread(body)
+        guard thread.joined.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else { return }
+        try negativeErrnoCall("pthread_detach") { -pthread_detach(thread.thread) }
+    }
+
     /// Waits up to `timeoutNanoseconds` for the thread to end and reaps it; true if it ended. A false return
     /// leaves the thread running (it is then never reaped); calling again later may still succeed.
     public func join(timeoutNanoseconds: UInt64) -> Bool {

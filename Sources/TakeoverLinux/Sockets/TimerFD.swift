@@ -28,6 +28,11 @@ public final class TimerFD {
         try set(interval: intervalNanoseconds, initialDelay: initialDelayNanoseconds ?? intervalNanoseconds)
     }
 
+    /// Fires once, after `delayNanoseconds` (at least 1 ns: zero would disarm).
+    public func armOnce(afterNanoseconds delayNanoseconds: UInt64) throws(SystemCallError) {
+        try set(interval: 0, initialDelay: max(delayNanoseconds, 1))
+    }
+
     public func disarm() throws(SystemCallError) {
         try set(interval: 0, initialDelay: 0)
     }

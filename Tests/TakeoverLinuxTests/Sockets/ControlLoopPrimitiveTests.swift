@@ -30,6 +30,24 @@ import Glibc
         #expect(try timer.readExpirations() == 0, "disarmed")
     }
 
+    @Test func aOneShotTimerFiresOnce() throws {
+        let timer = try TimerFD()
+        try timer.armOnce(afterNanoseconds: 2_000_000)
+        var poller = PollSet(fileDescriptors: [timer.fileDescriptor])
+        #expect(try poller.wait(timeoutMilliseconds: 1_000) == 1)
+        #expect(try timer.readExpirations() == 1)
+        usleep(10_000)
+        #expect(try timer.readExpirations() == 0)
+    }
+
+    @Test func aDetachedThreadRuns() throws {
+        let done = try EventFD()
+        try LoopThread.startDetached { try? done.signal() }
+        var poller = PollSet(fileDescriptors: [done.fileDescriptor])
+        #expect(try poller.wait(timeoutMilliseconds: 2_000) == 1)
+        #expect(try done.drain() == 1)
+    }
+
     @Test func pollWakesOnTheTimer() throws {
         let timer = try TimerFD()
         try timer.arm(intervalNanoseconds: 5_000_000)

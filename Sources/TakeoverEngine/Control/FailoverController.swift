@@ -26,6 +26,8 @@ public final class FailoverController: Sendable {
     /// The loop until `start` moves it onto its thread.
     private let pendingLoop: Mutex<ControllerLoop?>
     private let thread = Mutex<LoopThread?>(nil)
+    /// Serialises `start` and `shutdown`, so a shutdown never misses a thread being started.
+    private let startStop = Mutex(())
 
     /// Checks the configuration and opens the channel sockets, the timer and the wake-up descriptor.
     /// `onStateChange` is called on the controller thread after each transition; it must return quickly.
@@ -59,14 +61,18 @@ public final class FailoverController: Sendable {
         shared.submit(PendingCommand(command: .shutdown))
     }
 
-    /// Starts the controller thread. Once only.
+    /// Starts the controller thread. Once only (`.alreadyStarted` after a start or a shutdown). Commands given
+    /// before wait for it.
     public func start() throws(FailoverControllerError) {
-        guard let loop = pendingLoop.withLock({ $0.take() }) else { throw .alreadyStarted }
-        do {
-            let started = try LoopThread { loop.run() }
-            thread.withLock { $0 = started }
-        } catch {
-            throw .setupFailed(error)
+        try startStop.withLock { (_) throws(FailoverControllerError) in
+            guard let loop = pendingLoop.withLock({ $0.take() }) else { throw .alreadyStarted }
+            do throws(SystemCallError) {
+                let started = try LoopThread { loop.run() }
+                thread.withLock { $0 = started }
+            } catch {
+                for pending in shared.close() { pending.answer(.failure(.notRunning)) }
+                throw .setupFailed(error)
+            }
         }
     }
 
@@ -99,11 +105,17 @@ public final class FailoverController: Sendable {
     /// when it ended (or never started).
     @discardableResult
     public func shutdown(timeout: Duration = .seconds(5)) -> Bool {
-        shared.submit(PendingCommand(command: .shutdown))
-        // Never started: nothing to release; dropping the loop closes its sockets.
-        if pendingLoop.withLock({ $0.take() }) != nil { return true }
-        guard let thread = thread.withLock({ $0 }) else { return true }
-        return thread.join(timeoutNanoseconds: timeout.nanoseconds)
+        let running = startStop.withLock { _ -> LoopThread? in
+            if pendingLoop.withLock({ $0.take() }) != nil {
+                // Never started, nothing served: the loop (and its sockets) goes; queued commands are refused.
+                for pending in shared.close() { pending.answer(.failure(.notRunning)) }
+                return nil
+            }
+            guard let running = thread.withLock({ $0 }) else { return nil }
+            shared.submit(PendingCommand(command: .shutdown))
+            return running
+        }
+        return running?.join(timeoutNanoseconds: timeout.nanoseconds) ?? true
     }
 
     /// Whether the controller thread is in its loop.

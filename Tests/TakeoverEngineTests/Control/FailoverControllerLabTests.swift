@@ -361,4 +361,31 @@ import TakeoverLinux
         #expect(a.state(of: Lab.group) == .active && b.state(of: Lab.group) == .standby, "settled, one owner")
         print("MEASURED frozen active node: A \(reasonsA.map { String(describing: $0) }), B \(reasonsB.map { String(describing: $0) })")
     }
+
+    @Test func aControllerShutDownBeforeStartingRefusesCommandsAndFreesItsSockets() async throws {
+        let setup = try Lab("folife")
+        defer { setup.lab.teardown() }
+        let host = setup.links[0][0].host
+        let key = try HMACAuthenticator(key: Lab.key)
+        func make() throws -> FailoverController {
+            try setup.lab.withNamespace(of: host) {
+                try FailoverController(configuration: setup.configuration(.a), authenticator: key, actions: RecordingFailoverActions())
+            }
+        }
+        let controller = try make()
+        let busy = #expect(throws: FailoverControllerError.self) { try make() }
+        guard case .channelSetupFailed(let channel, let error) = busy else {
+            Issue.record("\(String(describing: busy))")
+            return
+        }
+        #expect(channel == "hub1" && error.call == "bind(192.0.2.1:7400)" && error.errno == EADDRINUSE)
+
+        let queued = Task { try await controller.requestTakeover(group: Lab.group) }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(controller.shutdown(timeout: .seconds(1)))
+        await #expect(throws: FailoverCommandError.notRunning) { try await queued.value }
+        #expect(throws: FailoverControllerError.alreadyStarted) { try controller.start() }
+        #expect(!controller.isRunning)
+        _ = try make()  // the discarded controller's sockets are closed
+    }
 }

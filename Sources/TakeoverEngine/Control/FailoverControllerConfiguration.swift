@@ -65,11 +65,15 @@ public struct FailoverControllerConfiguration: Hashable, Sendable {
     public var releaseTimeout: Duration
     /// How many transitions' timelines are kept (the oldest are dropped).
     public var timelineCapacity: Int
+    /// `SCHED_FIFO` priority (1–99) for the controller thread, so heartbeats keep their pace on a busy machine
+    /// (keepalived's `vrrp_rt_priority`); needs CAP_SYS_NICE. nil: ordinary scheduling.
+    public var realtimePriority: Int32?
 
     public init(
         nodeID: UInt32, channels: [HeartbeatChannel], groups: [FailoverGroup], interval: Duration = .milliseconds(10),
         missCount: Int = 3, usesPeerTraffic: Bool = true, stallThreshold: Duration? = nil, startupWait: Duration? = nil,
-        finalHeartbeats: Int = 3, releaseTimeout: Duration = .seconds(2), timelineCapacity: Int = 64
+        finalHeartbeats: Int = 3, releaseTimeout: Duration = .seconds(2), timelineCapacity: Int = 64,
+        realtimePriority: Int32? = nil
     ) {
         self.nodeID = nodeID
         self.channels = channels
@@ -82,6 +86,7 @@ public struct FailoverControllerConfiguration: Hashable, Sendable {
         self.finalHeartbeats = finalHeartbeats
         self.releaseTimeout = releaseTimeout
         self.timelineCapacity = timelineCapacity
+        self.realtimePriority = realtimePriority
     }
 
     /// Interval × miss count: how long the peer waits before declaring us failed (configurations are symmetric).
@@ -97,6 +102,9 @@ public struct FailoverControllerConfiguration: Hashable, Sendable {
         if missCount < 1 { problems.append("the miss count must be at least 1") }
         if finalHeartbeats < 1 { problems.append("at least one final heartbeat is needed") }
         if timelineCapacity < 1 { problems.append("the timeline capacity must be at least 1") }
+        if let realtimePriority, !(1...99).contains(realtimePriority) {
+            problems.append("the real-time priority must be 1 to 99, not \(realtimePriority)")
+        }
         for channel in channels {
             switch (channel.localAddress, channel.peerAddress) {
             case (.v4, .v4), (.v6, .v6): break

@@ -24,14 +24,31 @@ public final class LoopThread: Sendable {
     private let exited: EventFD
     private let joined = Atomic<Bool>(false)
 
-    /// Starts `body` on a new thread.
-    public init(_ body: sending @escaping () -> Void) throws(SystemCallError) {
+    /// Starts `body` on a new thread. With `realtimePriority` (1–99) the thread is scheduled `SCHED_FIFO` at
+    /// that priority from its first instruction, so it preempts ordinary work on a busy machine; that needs
+    /// CAP_SYS_NICE (`pthread_create` fails with EPERM otherwise).
+    public init(realtimePriority: Int32? = nil, _ body: sending @escaping () -> Void) throws(SystemCallError) {
         let exited = try EventFD()
+        var attributes = pthread_attr_t()
+        try negativeErrnoCall("pthread_attr_init") { -pthread_attr_init(&attributes) }
+        defer { pthread_attr_destroy(&attributes) }
+        if let realtimePriority {
+            var parameters = sched_param(sched_priority: realtimePriority)
+            try negativeErrnoCall("pthread_attr_setinheritsched") {
+                -pthread_attr_setinheritsched(&attributes, Int32(PTHREAD_EXPLICIT_SCHED))
+            }
+            try negativeErrnoCall("pthread_attr_setschedpolicy(SCHED_FIFO)") {
+                -pthread_attr_setschedpolicy(&attributes, SCHED_FIFO)
+            }
+            try negativeErrnoCall("pthread_attr_setschedparam(\(realtimePriority))") {
+                -pthread_attr_setschedparam(&attributes, &parameters)
+            }
+        }
         let context = Unmanaged.passRetained(Job(body, exited: exited)).toOpaque()
         var thread = pthread_t()
         do {
             try negativeErrnoCall("pthread_create") {
-                -pthread_create(&thread, nil, { context in
+                -pthread_create(&thread, &attributes, { context in
                     let job = Unmanaged<Job>.fromOpaque(context!).takeRetainedValue()
                     job.body()
                     // Tells `join` the thread is done; the join itself then returns at once.
@@ -47,9 +64,17 @@ public final class LoopThread: Sendable {
         self.exited = exited
     }
 
+    /// The calling thread's scheduling policy and priority (`SCHED_OTHER` is 0, `SCHED_FIFO` 1).
+    public static func currentScheduling() -> (policy: Int32, priority: Int32) {
+        var policy: Int32 = 0
+        var parameters = sched_param()
+        pthread_getschedparam(pthread_self(), &policy, &parameters)
+        return (policy, parameters.sched_priority)
+    }
+
     /// Starts `body` on a thread nobody joins: the system reaps it when it ends.
     public static func startDetached(_ body: sending @escaping () -> Void) throws(SystemCallError) {
-        let thread = try LoopThread(body)
+        let thread = try LoopThread(realtimePriority: nil, body)
         guard thread.joined.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { return }
         try negativeErrnoCall("pthread_detach") { -pthread_detach(thread.thread) }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TakeoverCore
 import TakeoverLinux
@@ -38,6 +39,15 @@ import Glibc
         #expect(try timer.readExpirations() == 1)
         usleep(10_000)
         #expect(try timer.readExpirations() == 0)
+    }
+
+    @Test func aRealtimeThreadRunsUnderSCHEDFIFO() throws {
+        let seen = Mutex<(policy: Int32, priority: Int32)?>(nil)
+        let thread = try LoopThread(realtimePriority: 10) { seen.withLock { $0 = LoopThread.currentScheduling() } }
+        #expect(thread.join(timeoutNanoseconds: 2_000_000_000))
+        let scheduling = try #require(seen.withLock { $0 })
+        #expect(scheduling.policy == SCHED_FIFO && scheduling.priority == 10)
+        #expect(LoopThread.currentScheduling().policy == SCHED_OTHER, "the caller's own scheduling is untouched")
     }
 
     @Test func aDetachedThreadRuns() throws {

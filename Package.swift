@@ -47,7 +47,10 @@ let package = Package(
         // Test and benchmark infrastructure: network-namespace labs (shells out to ip, tcpdump).
         .target(name: "TakeoverLab", dependencies: ["TakeoverCore", "TakeoverLinux"], swiftSettings: strict),
 
-        .testTarget(name: "TakeoverCoreTests", dependencies: ["TakeoverCore"], swiftSettings: strict),
+        // Fixtures are read from the source tree by path (#filePath), not bundled as resources.
+        .testTarget(
+            name: "TakeoverCoreTests", dependencies: ["TakeoverCore"], exclude: ["Fixtures"],
+            swiftSettings: strict),
         .testTarget(
             name: "TakeoverLinuxTests", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverLab"],
             swiftSettings: strict),

@@ -189,18 +189,7 @@ enum BuilderLab {
     static let clientIPv6 = IPv6Address("2001:db8:1::c")!
     static let vlan = VLANTag(identifier: 42, priority: 5)
 
-    /// A seeded generator (SplitMix64) so a failing random case can be replayed.
-    struct Random: RandomNumberGenerator {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias Random = SplitMix64
 
     /// Runs a builder on a 256-byte buffer pre-filled with a marker, checks the bytes past the frame length it
     /// returned are untouched, and returns the frame.

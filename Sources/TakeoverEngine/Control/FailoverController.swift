@@ -67,7 +67,9 @@ public final class FailoverController: Sendable {
         try startStop.withLock { (_) throws(FailoverControllerError) in
             guard let loop = pendingLoop.withLock({ $0.take() }) else { throw .alreadyStarted }
             do throws(SystemCallError) {
-                let started = try LoopThread(realtimePriority: configuration.realtimePriority) { loop.run() }
+                let started = try LoopThread(name: "takeover-ctl", realtimePriority: configuration.realtimePriority) {
+                    loop.run()
+                }
                 thread.withLock { $0 = started }
             } catch {
                 for pending in shared.close() { pending.answer(.failure(.notRunning)) }

@@ -14,11 +14,19 @@ public final class LoopThread: Sendable {
     private final class Job {
         let body: () -> Void
         let exited: EventFD
-        init(_ body: @escaping () -> Void, exited: EventFD) {
+        let name: String?
+        init(_ body: @escaping () -> Void, exited: EventFD, name: String?) {
             self.body = body
             self.exited = exited
+            self.name = name
         }
     }
+
+    /// glibc's `pthread_setname_np`, which Swift's Glibc module does not declare (it needs _GNU_SOURCE).
+    private static let setName: (@convention(c) (pthread_t, UnsafePointer<CChar>) -> Int32)? = {
+        guard let symbol = dlsym(nil, "pthread_setname_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (pthread_t, UnsafePointer<CChar>) -> Int32).self)
+    }()
 
     private let thread: pthread_t
     private let exited: EventFD
@@ -26,8 +34,11 @@ public final class LoopThread: Sendable {
 
     /// Starts `body` on a new thread. With `realtimePriority` (1–99) the thread is scheduled `SCHED_FIFO` at
     /// that priority from its first instruction, so it preempts ordinary work on a busy machine; that needs
-    /// CAP_SYS_NICE (`pthread_create` fails with EPERM otherwise).
-    public init(realtimePriority: Int32? = nil, _ body: sending @escaping () -> Void) throws(SystemCallError) {
+    /// CAP_SYS_NICE (`pthread_create` fails with EPERM otherwise). `name` (at most 15 bytes are kept) is what
+    /// `top -H`, `ps -L` and `perf` show for the thread.
+    public init(
+        name: String? = nil, realtimePriority: Int32? = nil, _ body: sending @escaping () -> Void
+    ) throws(SystemCallError) {
         let exited = try EventFD()
         var attributes = pthread_attr_t()
         try negativeErrnoCall("pthread_attr_init") { -pthread_attr_init(&attributes) }
@@ -44,12 +55,15 @@ public final class LoopThread: Sendable {
                 -pthread_attr_setschedparam(&attributes, &parameters)
             }
         }
-        let context = Unmanaged.passRetained(Job(body, exited: exited)).toOpaque()
+        let context = Unmanaged.passRetained(Job(body, exited: exited, name: name)).toOpaque()
         var thread = pthread_t()
         do {
             try negativeErrnoCall("pthread_create") {
                 -pthread_create(&thread, &attributes, { context in
                     let job = Unmanaged<Job>.fromOpaque(context!).takeRetainedValue()
+                    if let name = job.name, let setName = LoopThread.setName {
+                        _ = LoopThread.kernelThreadName(name).withCString { setName(pthread_self(), $0) }
+                    }
                     job.body()
                     // Tells `join` the thread is done; the join itself then returns at once.
                     try? job.exited.signal()
@@ -64,6 +78,16 @@ public final class LoopThread: Sendable {
         self.exited = exited
     }
 
+    /// The longest prefix of whole characters that fits the kernel's 15 bytes.
+    private static func kernelThreadName(_ name: String) -> String {
+        var kept = ""
+        for character in name {
+            guard kept.utf8.count + character.utf8.count <= 15 else { break }
+            kept.append(character)
+        }
+        return kept
+    }
+
     /// The calling thread's scheduling policy and priority (`SCHED_OTHER` is 0, `SCHED_FIFO` 1).
     public static func currentScheduling() -> (policy: Int32, priority: Int32) {
         var policy: Int32 = 0
@@ -74,7 +98,7 @@ public final class LoopThread: Sendable {
 
     /// Starts `body` on a thread nobody joins: the system reaps it when it ends.
     public static func startDetached(_ body: sending @escaping () -> Void) throws(SystemCallError) {
-        let thread = try LoopThread(realtimePriority: nil, body)
+        let thread = try LoopThread(body)
         guard thread.joined.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { return }
         try negativeErrnoCall("pthread_detach") { -pthread_detach(thread.thread) }

@@ -50,6 +50,17 @@ import Glibc
         #expect(LoopThread.currentScheduling().policy == SCHED_OTHER, "the caller's own scheduling is untouched")
     }
 
+    @Test func aThreadCarriesItsName() throws {
+        let seen = Mutex<String?>(nil)
+        let thread = try LoopThread(name: "takeover-test-thread-long") {
+            // The kernel's view of the name.
+            let comm = try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)
+            seen.withLock { $0 = comm?.trimmingCharacters(in: .whitespacesAndNewlines) }
+        }
+        #expect(thread.join(timeoutNanoseconds: 2_000_000_000))
+        #expect(seen.withLock { $0 } == "takeover-test-t", "15 bytes kept")
+    }
+
     @Test func aDetachedThreadRuns() throws {
         let done = try EventFD()
         try LoopThread.startDetached { try? done.signal() }

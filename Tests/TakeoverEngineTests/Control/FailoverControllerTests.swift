@@ -37,4 +37,24 @@ import TakeoverEngine
         #expect(first.overlaps(Period(group: 7, from: at(0), until: nil)), "still serving")
         #expect(!first.overlaps(Period(group: 7, from: at(0), until: at(10))))
     }
+
+    /// The authenticator reuses one keyed HMAC state for every message: using it must never change it.
+    @Test func theKeyedAuthenticatorGivesTheSameTagsAsAFreshOneInAnyOrder() throws {
+        let key = Array(0..<32 as Range<UInt8>)
+        let reused = try HMACAuthenticator(key: key)
+        let messages = (0..<5).map { index in [UInt8](repeating: UInt8(index), count: 48) }
+        func tag(_ authenticator: HMACAuthenticator, _ message: [UInt8]) -> [UInt8] {
+            var tag = [UInt8](repeating: 0, count: 32)
+            message.withUnsafeBytes { m in tag.withUnsafeMutableBytes { authenticator.writeTag(over: m, into: $0) } }
+            return tag
+        }
+        for message in messages + messages.reversed() {
+            let expected = tag(try HMACAuthenticator(key: key), message)
+            #expect(tag(reused, message) == expected)
+            let valid = message.withUnsafeBytes { m in expected.withUnsafeBytes { reused.isValidTag($0, over: m) } }
+            #expect(valid)
+        }
+        let wrong = messages[0].withUnsafeBytes { m in tag(reused, messages[1]).withUnsafeBytes { reused.isValidTag($0, over: m) } }
+        #expect(!wrong)
+    }
 }

@@ -15,7 +15,6 @@ struct FailoverLab {
         case b = 1
 
         var id: UInt32 { UInt32(rawValue + 1) }
-        var hostPart: UInt8 { UInt8(rawValue + 1) }
         var peer: Node { self == .a ? .b : .a }
     }
 

@@ -1,0 +1,39 @@
+import TOMLKit
+
+/// Parses TOML text (TOML 1.0, by toml++ through TOMLKit) into a `ConfigurationValue` table.
+enum TOMLDocument {
+    static func parse(_ text: String) throws(ConfigurationErrors) -> ConfigurationValue {
+        // TOMLKit hands the text to C as a NUL-terminated string: a NUL inside would silently end the file there.
+        if text.utf8.contains(0) {
+            throw ConfigurationErrors([ConfigurationProblem(nil, "the file contains a NUL byte; it is not TOML text")])
+        }
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            let position = error.source.begin
+            throw ConfigurationErrors([
+                ConfigurationProblem(nil, "not valid TOML at line \(position.line), column \(position.column): \(error.description)")
+            ])
+        } catch {
+            throw ConfigurationErrors([ConfigurationProblem(nil, "not valid TOML: \(error)")])
+        }
+        return convert(table)
+    }
+
+    private static func convert(_ table: TOMLTable) -> ConfigurationValue {
+        .table(zip(table.keys, table.values).map { (key: $0, value: convert($1)) })
+    }
+
+    private static func convert(_ value: any TOMLValueConvertible) -> ConfigurationValue {
+        switch value.type {
+        case .table: value.table.map(convert) ?? .table([])
+        case .array: .array(value.array.map { $0.map(convert) } ?? [])
+        case .string: .string(value.string ?? "")
+        case .int: .integer(value.int ?? 0)
+        case .double: .float(value.double ?? 0)
+        case .bool: .boolean(value.bool ?? false)
+        case .date, .time, .dateTime: .dateTime(String(describing: value))
+        }
+    }
+}

@@ -218,6 +218,9 @@ let badConfigurations: [BadConfiguration] = [
         ["announcements.refresh: 400ms is shorter than one round of announcements (count × spacing = 500ms)"]),
     // Not TOML at all
     BadConfiguration(
+        "a key given twice", replace: "[node]\nid = 1", with: "[node]\nid = 1\nid = 3",
+        ["not valid TOML at line 3, column 6: Error while parsing key-value pair: cannot redefine existing integer 'id'"]),
+    BadConfiguration(
         "syntax error", replace: "[[groups]]\nid = 1", with: "[[groups]]\nid = = 1",
         ["not valid TOML at line 16, column 6: Error while parsing value: could not determine value type"]),
 ]

@@ -113,14 +113,14 @@ private struct ConfigurationDecoder {
         let names = writtenName("node", in: root).flatMap { node in writtenName("peer", in: root).map { (node: node, peer: $0) } }
         let groups = root.required("groups", Decode.array(minimumCount: 1) { group($0, $1, $2, names: names) }) ?? []
         let heartbeat = root.required("heartbeat", heartbeatSettings)
-        let engine = TableReader.optional("engine", in: root, knownKeys: ConfigurationKeys.engine).flatMap(engineSettings)
-        let announcements = TableReader.optional("announcements", in: root, knownKeys: ConfigurationKeys.announcements)
+        let engine = TableReader.section("engine", in: root, knownKeys: ConfigurationKeys.engine).flatMap(engineSettings)
+        let announcements = TableReader.section("announcements", in: root, knownKeys: ConfigurationKeys.announcements)
             .flatMap(announcementSettings)
-        let failover = TableReader.optional("failover", in: root, knownKeys: ConfigurationKeys.failover)
+        let failover = TableReader.section("failover", in: root, knownKeys: ConfigurationKeys.failover)
             .flatMap { failoverSettings($0, heartbeat: heartbeat?.settings) }
         let hooks = root.optional("hooks", default: [], Decode.array(hook)) ?? []
-        let metrics = TableReader.optional("metrics", in: root, knownKeys: ConfigurationKeys.metrics).flatMap(metricsSettings)
-        let control = TableReader.optional("control", in: root, knownKeys: ConfigurationKeys.control).flatMap(controlSettings)
+        let metrics = TableReader.section("metrics", in: root, knownKeys: ConfigurationKeys.metrics).flatMap(metricsSettings)
+        let control = TableReader.section("control", in: root, knownKeys: ConfigurationKeys.control).flatMap(controlSettings)
 
         if let node, let peer { checkIdentities(node, peer) }
         checkInterfaces(interfaces)

@@ -25,7 +25,10 @@ public struct ConfigurationKeyPath: Hashable, Sendable, CustomStringConvertible,
         var text = ""
         for component in components {
             switch component {
-            case .key(let key): text += text.isEmpty ? key : "." + key
+            case .key(let key):
+                // A key TOML would quote (a node name with a dot, say) is quoted here too.
+                let written = TOMLSyntax.key(key)
+                text += text.isEmpty ? written : "." + written
             case .index(let index): text += "[\(index)]"
             }
         }

@@ -32,9 +32,7 @@ struct TableReader {
     }
 
     /// A table that may be absent: an absent one reads as empty, so every key takes its default.
-    static func optional(
-        _ key: String, in parent: TableReader, knownKeys: [String]
-    ) -> TableReader? {
+    static func section(_ key: String, in parent: TableReader, knownKeys: [String]) -> TableReader? {
         TableReader(parent.raw(key) ?? .table([]), at: parent.path + key, knownKeys: knownKeys, log: parent.log)
     }
 
@@ -111,11 +109,7 @@ enum Decode {
     static func typeMismatch<Value>(
         _ expected: String, _ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog
     ) -> Value? {
-        var message = "expected \(expected), found \(value.typeName)"
-        if case .integer(let number) = value, expected.hasPrefix("a duration") {
-            message += " (write \"\(number)ms\" or another unit)"
-        }
-        log.report(path, message)
+        log.report(path, "expected \(expected), found \(value.typeName)")
         return nil
     }
 
@@ -136,6 +130,11 @@ enum Decode {
 
     static func duration(in range: ClosedRange<Duration>) -> (ConfigurationValue, ConfigurationKeyPath, ProblemLog) -> Duration? {
         { value, path, log in
+            if case .integer(let number) = value {
+                // The likeliest slip: a bare number. Say what to write instead.
+                log.report(path, "expected a duration string (\(DurationText.expectation)), found an integer (write \"\(number)ms\" or another unit)")
+                return nil
+            }
             guard case .string(let text) = value else {
                 return typeMismatch("a duration string (\(DurationText.expectation))", value, path, log)
             }

@@ -27,7 +27,7 @@ extension EngineConfiguration {
             out.key("id", group.id)
             out.key("interface", string: group.interface)
             out.key("addresses", strings: group.addresses.map(\.description))
-            out.line("priority = { \(TOMLWriter.key(node.name)) = \(group.priority), \(TOMLWriter.key(peer.name)) = \(group.peerPriority) }")
+            out.line("priority = { \(TOMLSyntax.key(node.name)) = \(group.priority), \(TOMLSyntax.key(peer.name)) = \(group.peerPriority) }")
         }
         out.table("heartbeat")
         out.key("interval", duration: heartbeat.interval)
@@ -83,36 +83,9 @@ private struct TOMLWriter {
 
     mutating func key(_ key: String, _ value: some BinaryInteger) { line("\(key) = \(value)") }
     mutating func key(_ key: String, _ value: Bool) { line("\(key) = \(value)") }
-    mutating func key(_ key: String, string value: String) { line("\(key) = \(Self.quoted(value))") }
+    mutating func key(_ key: String, string value: String) { line("\(key) = \(TOMLSyntax.quoted(value))") }
     mutating func key(_ key: String, duration: Duration) { self.key(key, string: DurationText.format(duration)) }
     mutating func key(_ key: String, strings values: [String]) {
-        line("\(key) = [\(values.map(Self.quoted).joined(separator: ", "))]")
-    }
-
-    /// A key as written in an inline table: bare when TOML allows it, else quoted.
-    static func key(_ name: String) -> String {
-        let bare = !name.isEmpty && name.unicodeScalars.allSatisfy {
-            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_"
-        }
-        return bare ? name : quoted(name)
-    }
-
-    /// A TOML basic string.
-    static func quoted(_ value: String) -> String {
-        var result = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\t": result += "\\t"
-            case "\r": result += "\\r"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                let hex = String(scalar.value, radix: 16, uppercase: true)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
+        line("\(key) = [\(values.map(TOMLSyntax.quoted).joined(separator: ", "))]")
     }
 }

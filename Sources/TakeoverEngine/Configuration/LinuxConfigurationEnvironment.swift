@@ -8,7 +8,7 @@ import Musl
 
 /// Pass 2 against this machine: interfaces over rtnetlink (in the caller's network namespace), the key file
 /// through `SecretFile` (the daemon's own reader, so the check cannot disagree with it), hooks with `stat`.
-public final class LinuxConfigurationEnvironment: ConfigurationEnvironment {
+public final class LinuxConfigurationEnvironment: ConfigurationEnvironment, Sendable {
     private let netlink: Result<RouteNetlinkSocket, RouteNetlinkError>
 
     public init() {

@@ -37,3 +37,33 @@ enum TOMLDocument {
         }
     }
 }
+
+/// How TOML spells keys and strings, for the printed configuration and for key paths in messages.
+enum TOMLSyntax {
+    /// A key as TOML writes it: bare when TOML allows it, else quoted.
+    static func key(_ name: String) -> String {
+        let bare = !name.isEmpty && name.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_"
+        }
+        return bare ? name : quoted(name)
+    }
+
+    /// A TOML basic string.
+    static func quoted(_ value: String) -> String {
+        var result = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\t": result += "\\t"
+            case "\r": result += "\\r"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+                let hex = String(scalar.value, radix: 16, uppercase: true)
+                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
+    }
+}

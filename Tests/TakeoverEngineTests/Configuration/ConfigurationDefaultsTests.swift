@@ -80,7 +80,9 @@ struct ConfigurationDefaultsTests {
 
     @Test("the printed configuration parses back to the same configuration")
     func roundTrip() throws {
-        for text in [minimalConfiguration, try exampleText("alpha"), try exampleText("beta")] {
+        let dottedName = minimalConfiguration.replacing(exactly: "name = \"alpha\"", with: "name = \"alpha.1\"")
+            .replacing(exactly: "alpha = 200", with: "\"alpha.1\" = 200")
+        for text in [minimalConfiguration, dottedName, try exampleText("alpha"), try exampleText("beta")] {
             let configuration = try ConfigurationLoader.parse(text)
             #expect(try ConfigurationLoader.parse(configuration.tomlText) == configuration)
         }

@@ -175,6 +175,13 @@ let badConfigurations: [BadConfiguration] = [
             "groups[0].priority.beta: missing; this key is required",
         ]),
     BadConfiguration(
+        "priorities under the wrong name; a dotted name is quoted in the key path",
+        replace: "name = \"alpha\"", with: "name = \"alpha.1\"",
+        [
+            "groups[0].priority.alpha: unknown key (did you mean alpha.1?); known keys here: alpha.1, beta",
+            "groups[0].priority.\"alpha.1\": missing; this key is required",
+        ]),
+    BadConfiguration(
         "group on an unconfigured interface", replace: "[[groups]]\nid = 1\n", with: "[[groups]]\nid = 1\ninterface = \"eth9\"\n",
         ["groups[0].interface: \"eth9\" is not one of the configured interfaces (eth0)"]),
     BadConfiguration(

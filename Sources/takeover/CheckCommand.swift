@@ -1,9 +1,10 @@
 import ArgumentParser
 import TakeoverEngine
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// `takeover check`: validates a configuration the way the daemon will before it starts.

@@ -1,9 +1,10 @@
 import ArgumentParser
 import TakeoverLinux
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// `takeover keygen`: makes the cluster's shared heartbeat key.
@@ -16,7 +17,8 @@ struct KeygenCommand: ParsableCommand {
             never overwritten. Copy it to the peer (same path in both configurations: heartbeat.key-file).
             """)
 
-    @Option(name: [.short, .long], help: ArgumentHelp("Where to write the key; must not exist yet.", valueName: "file"))
+    @Option(
+        name: [.short, .long], help: ArgumentHelp("Where to write the key; must not exist yet.", valueName: "file"))
     var output: String
 
     func run() throws {
@@ -50,9 +52,12 @@ enum KeyFileWriter {
     static func write(_ key: [UInt8], to path: String) throws(Failure) {
         let fd: Int32
         do {
-            fd = try systemCall("open(\(path))") { open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
-        } catch where error.errno == EEXIST {
-            throw Failure(description: "\(path) exists; refusing to overwrite a key (remove it first if you mean to replace it)")
+            fd = try systemCall("open(\(path))") {
+                open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            }
+        } catch  where error.errno == EEXIST {
+            throw Failure(
+                description: "\(path) exists; refusing to overwrite a key (remove it first if you mean to replace it)")
         } catch {
             throw Failure(description: "cannot create \(path): \(error)")
         }
@@ -61,7 +66,9 @@ enum KeyFileWriter {
             var written = 0
             while written < key.count {
                 written += try key.withUnsafeBytes { buffer throws(SystemCallError) in
-                    try systemCall("write(\(path))") { Glibc.write(fd, buffer.baseAddress! + written, buffer.count - written) }
+                    try systemCall("write(\(path))") {
+                        Glibc.write(fd, buffer.baseAddress! + written, buffer.count - written)
+                    }
                 }
             }
             try systemCall("fsync(\(path))") { fsync(fd) }

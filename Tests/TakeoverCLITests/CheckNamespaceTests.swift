@@ -31,24 +31,28 @@ struct CheckNamespaceTests {
             .replacingOccurrences(of: "/usr/local/lib/takeover/notify", with: hook)
         let withMAC = try scratch.file("alpha.toml", text)
         // Without `mac`, check fills it in from the interface.
-        let withoutMAC = try scratch.file("alpha-no-mac.toml", text.replacingOccurrences(of: "mac = \"02:00:5e:00:53:0b\"\n", with: ""))
+        let withoutMAC = try scratch.file(
+            "alpha-no-mac.toml", text.replacingOccurrences(of: "mac = \"02:00:5e:00:53:0b\"\n", with: ""))
         let expected = try ConfigurationLoader.parse(text).tomlText
 
         for path in [withMAC, withoutMAC] {
-            let result = try run("/usr/sbin/ip", ["netns", "exec", namespace, takeoverExecutable, "check", "--config", path])
+            let result = try run(
+                "/usr/sbin/ip", ["netns", "exec", namespace, takeoverExecutable, "check", "--config", path])
             #expect(result.status == 0, "\(result.standardError)")
             #expect(result.standardOutput == expected)
         }
 
         try ip("-n", namespace, "addr", "del", "2001:db8::11/64", "dev", "eth0")
         try ip("-n", namespace, "link", "del", "eth1")
-        let result = try run("/usr/sbin/ip", ["netns", "exec", namespace, takeoverExecutable, "check", "--config", withMAC])
+        let result = try run(
+            "/usr/sbin/ip", ["netns", "exec", namespace, takeoverExecutable, "check", "--config", withMAC])
         #expect(result.status == 1)
-        #expect(result.standardError == """
-            \(withMAC): configuration has 2 problems:
-              interfaces[0].addresses[1]: 2001:db8::11 is not assigned to eth0
-              heartbeat.channels[1].interface: no network interface named "eth1" on this machine
+        #expect(
+            result.standardError == """
+                \(withMAC): configuration has 2 problems:
+                  interfaces[0].addresses[1]: 2001:db8::11 is not assigned to eth0
+                  heartbeat.channels[1].interface: no network interface named "eth1" on this machine
 
-            """)
+                """)
     }
 }

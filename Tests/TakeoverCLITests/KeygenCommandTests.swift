@@ -2,6 +2,7 @@ import Foundation
 import TakeoverEngine
 import TakeoverLinux
 import Testing
+
 @testable import takeover
 
 @Suite("takeover keygen")

@@ -11,7 +11,8 @@ let repositoryRoot: String = {
 
 /// The built `takeover` executable: next to the test bundle in the build directory.
 let takeoverExecutable: String = {
-    let testBinary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    let testBinary =
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     return URL(fileURLWithPath: testBinary).deletingLastPathComponent().appendingPathComponent("takeover").path
 }()
 
@@ -83,9 +84,13 @@ struct MatchingEnvironment: ConfigurationEnvironment {
     func interface(named name: String) -> Result<InterfaceFacts, EnvironmentProblem> {
         let own = configuration.interfaces.first { $0.name == name }
         let channelAddresses = configuration.heartbeat.channels.filter { $0.interface == name }.map(\.localAddress)
-        guard own != nil || !channelAddresses.isEmpty else { return .failure(EnvironmentProblem("no interface \(name)")) }
-        return .success(InterfaceFacts(
-            mac: own?.mac ?? MACAddress(0x02, 0, 0, 0, 0, 0x99), addresses: (own?.addresses ?? []) + channelAddresses))
+        guard own != nil || !channelAddresses.isEmpty else {
+            return .failure(EnvironmentProblem("no interface \(name)"))
+        }
+        return .success(
+            InterfaceFacts(
+                mac: own?.mac ?? MACAddress(0x02, 0, 0, 0, 0, 0x99),
+                addresses: (own?.addresses ?? []) + channelAddresses))
     }
 
     func keyFileProblem(at path: String) -> String? { nil }

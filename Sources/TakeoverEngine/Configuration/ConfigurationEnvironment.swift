@@ -56,11 +56,14 @@ struct EnvironmentCheck {
             case (let configured?, let actual?) where configured != actual:
                 log.report(path + "mac", "\(configured) is not the MAC of \(interface.name), which has \(actual)")
             case (nil, nil):
-                log.report(path + "mac", "\(interface.name) has no Ethernet address; set mac, or use an Ethernet interface")
+                log.report(
+                    path + "mac", "\(interface.name) has no Ethernet address; set mac, or use an Ethernet interface")
             case (nil, let actual?):
                 checked.interfaces[index].mac = actual
                 if actual == interface.peerMAC {
-                    log.report(path + "peer-mac", "\(actual) is our own MAC (the MAC of \(interface.name)); the peer's MAC must differ")
+                    log.report(
+                        path + "peer-mac",
+                        "\(actual) is our own MAC (the MAC of \(interface.name)); the peer's MAC must differ")
                 }
             default:
                 break

@@ -49,7 +49,10 @@ public enum ConfigurationLoader {
 
 /// The keys each table knows, in the order the documentation lists them.
 enum ConfigurationKeys {
-    static let root = ["node", "peer", "interfaces", "groups", "heartbeat", "engine", "announcements", "failover", "hooks", "metrics", "control"]
+    static let root = [
+        "node", "peer", "interfaces", "groups", "heartbeat", "engine", "announcements", "failover", "hooks", "metrics",
+        "control",
+    ]
     static let identity = ["id", "name"]
     static let interface = ["name", "mac", "addresses", "peer-mac", "peer-addresses"]
     static let group = ["id", "interface", "addresses", "priority"]
@@ -105,36 +108,47 @@ private struct ConfigurationDecoder {
     }
 
     func decode(_ document: ConfigurationValue) -> EngineConfiguration? {
-        guard let root = TableReader(document, at: .root, knownKeys: ConfigurationKeys.root, log: log) else { return nil }
+        guard let root = TableReader(document, at: .root, knownKeys: ConfigurationKeys.root, log: log) else {
+            return nil
+        }
         let node = root.required("node", identity)
         let peer = root.required("peer", identity)
         let interfaces = root.required("interfaces", Decode.array(minimumCount: 1, interface)) ?? []
         // Priorities are keyed by the names as written, whether or not the rest of node or peer is valid.
-        let names = writtenName("node", in: root).flatMap { node in writtenName("peer", in: root).map { (node: node, peer: $0) } }
+        let names = writtenName("node", in: root).flatMap { node in
+            writtenName("peer", in: root).map { (node: node, peer: $0) }
+        }
         let groups = root.required("groups", Decode.array(minimumCount: 1) { group($0, $1, $2, names: names) }) ?? []
         let heartbeat = root.required("heartbeat", heartbeatSettings)
-        let engine = TableReader.section("engine", in: root, knownKeys: ConfigurationKeys.engine).flatMap(engineSettings)
+        let engine = TableReader.section("engine", in: root, knownKeys: ConfigurationKeys.engine).flatMap(
+            engineSettings)
         let announcements = TableReader.section("announcements", in: root, knownKeys: ConfigurationKeys.announcements)
             .flatMap(announcementSettings)
         let failover = TableReader.section("failover", in: root, knownKeys: ConfigurationKeys.failover)
             .flatMap { failoverSettings($0, heartbeat: heartbeat?.settings) }
         let hooks = root.optional("hooks", default: [], Decode.array(hook)) ?? []
-        let metrics = TableReader.section("metrics", in: root, knownKeys: ConfigurationKeys.metrics).flatMap(metricsSettings)
-        let control = TableReader.section("control", in: root, knownKeys: ConfigurationKeys.control).flatMap(controlSettings)
+        let metrics = TableReader.section("metrics", in: root, knownKeys: ConfigurationKeys.metrics).flatMap(
+            metricsSettings)
+        let control = TableReader.section("control", in: root, knownKeys: ConfigurationKeys.control).flatMap(
+            controlSettings)
 
         if let node, let peer { checkIdentities(node, peer) }
         checkInterfaces(interfaces)
         let groupInterfaces = checkGroups(groups, interfaces: interfaces)
         if let heartbeat { checkChannels(heartbeat.channels, interfaces: interfaces, groups: groups) }
         if let engine, engine.mode == .stateless, engine.tcpPolicy == .resume {
-            log.report("engine.tcp-policy", "\"resume\" needs mode \"state-based\": a stateless standby has tracked no sessions to resume")
+            log.report(
+                "engine.tcp-policy",
+                "\"resume\" needs mode \"state-based\": a stateless standby has tracked no sessions to resume")
         }
         if let announcements, announcements.refresh > .zero,
             announcements.refresh < announcements.spacing * announcements.count
         {
+            let round = DurationText.format(announcements.spacing * announcements.count)
             log.report(
                 "announcements.refresh",
-                "\(DurationText.format(announcements.refresh)) is shorter than one round of announcements (count × spacing = \(DurationText.format(announcements.spacing * announcements.count)))")
+                "\(DurationText.format(announcements.refresh)) is shorter than one round of announcements"
+                    + " (count × spacing = \(round))")
         }
 
         guard let node, let peer, let heartbeat, let engine, let announcements, let failover, let metrics, let control,
@@ -161,13 +175,17 @@ private struct ConfigurationDecoder {
     /// `name` of the `node` or `peer` table as written when it is a valid name, without reporting anything
     /// (`identity` does).
     private func writtenName(_ key: String, in root: TableReader) -> String? {
-        guard case .table(let entries)? = root.raw(key), case .string(let name)? = entries.first(where: { $0.key == "name" })?.value
+        guard case .table(let entries)? = root.raw(key),
+            case .string(let name)? = entries.first(where: { $0.key == "name" })?.value
         else { return nil }
         return Self.isValidNodeName(name) ? name : nil
     }
 
-    private func identity(_ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog) -> NodeIdentity? {
-        guard let table = TableReader(value, at: path, knownKeys: ConfigurationKeys.identity, log: log) else { return nil }
+    private func identity(_ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog) -> NodeIdentity?
+    {
+        guard let table = TableReader(value, at: path, knownKeys: ConfigurationKeys.identity, log: log) else {
+            return nil
+        }
         let id = table.required("id", Decode.integer(in: ConfigurationLimits.nodeID))
         let name = table.required("name", nodeName)
         guard let id, let name else { return nil }
@@ -184,15 +202,19 @@ private struct ConfigurationDecoder {
     }
 
     private static func isValidNodeName(_ name: String) -> Bool {
-        ConfigurationLimits.nameCharacters.contains(name.count) && name.unicodeScalars.allSatisfy {
-            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0)
-        }
+        ConfigurationLimits.nameCharacters.contains(name.count)
+            && name.unicodeScalars.allSatisfy {
+                ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0)
+                    || "-_.".unicodeScalars.contains($0)
+            }
     }
 
-    private func interfaceName(_ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog) -> String? {
+    private func interfaceName(_ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog) -> String?
+    {
         guard let name = Decode.string(value, path, log) else { return nil }
         // The kernel's dev_valid_name: 1–15 bytes, not "." or "..", no "/", ":" or white space.
-        let valid = ConfigurationLimits.interfaceNameBytes.contains(name.utf8.count) && name != "." && name != ".."
+        let valid =
+            ConfigurationLimits.interfaceNameBytes.contains(name.utf8.count) && name != "." && name != ".."
             && !name.unicodeScalars.contains { $0 == "/" || $0 == ":" || $0.properties.isWhitespace || $0.value < 0x20 }
         guard valid else {
             log.report(path, "\"\(name)\" is not a valid interface name (1–15 bytes, no \"/\", \":\" or spaces)")
@@ -201,8 +223,12 @@ private struct ConfigurationDecoder {
         return name
     }
 
-    private func interface(_ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog) -> InterfaceDraft? {
-        guard let table = TableReader(value, at: path, knownKeys: ConfigurationKeys.interface, log: log) else { return nil }
+    private func interface(_ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog)
+        -> InterfaceDraft?
+    {
+        guard let table = TableReader(value, at: path, knownKeys: ConfigurationKeys.interface, log: log) else {
+            return nil
+        }
         let name = table.required("name", interfaceName)
         let mac = table.optionalWithoutDefault("mac", Decode.mac)
         let addresses = table.optional("addresses", default: [], Decode.array(Decode.address))
@@ -214,7 +240,8 @@ private struct ConfigurationDecoder {
     }
 
     private func group(
-        _ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog, names: (node: String, peer: String)?
+        _ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog,
+        names: (node: String, peer: String)?
     ) -> GroupDraft? {
         guard let table = TableReader(value, at: path, knownKeys: ConfigurationKeys.group, log: log) else { return nil }
         let id = table.required("id", Decode.integer(in: ConfigurationLimits.groupID))
@@ -229,13 +256,16 @@ private struct ConfigurationDecoder {
 
     /// `priority = { alpha = 200, beta = 100 }`: one entry per node, by name.
     private func priority(
-        _ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog, names: (node: String, peer: String)?
+        _ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog,
+        names: (node: String, peer: String)?
     ) -> (node: UInt8, peer: UInt8)? {
         guard let names, names.node != names.peer else {
             // Without two distinct names the keys cannot be checked; the node and peer tables' problems say why.
             return nil
         }
-        guard let table = TableReader(value, at: path, knownKeys: [names.node, names.peer], log: log) else { return nil }
+        guard let table = TableReader(value, at: path, knownKeys: [names.node, names.peer], log: log) else {
+            return nil
+        }
         let decodePriority = Decode.integer(in: ConfigurationLimits.priority)
         let node = table.required(names.node, decodePriority)
         let peer = table.required(names.peer, decodePriority)
@@ -246,11 +276,15 @@ private struct ConfigurationDecoder {
     private func heartbeatSettings(
         _ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog
     ) -> (settings: HeartbeatConfiguration, channels: [Indexed<HeartbeatChannel>])? {
-        guard let table = TableReader(value, at: path, knownKeys: ConfigurationKeys.heartbeat, log: log) else { return nil }
+        guard let table = TableReader(value, at: path, knownKeys: ConfigurationKeys.heartbeat, log: log) else {
+            return nil
+        }
         let interval = table.optional(
-            "interval", default: HeartbeatConfiguration.defaultInterval, Decode.duration(in: ConfigurationLimits.interval))
+            "interval", default: HeartbeatConfiguration.defaultInterval,
+            Decode.duration(in: ConfigurationLimits.interval))
         let missCount = table.optional(
-            "miss-count", default: HeartbeatConfiguration.defaultMissCount, Decode.integer(in: ConfigurationLimits.missCount))
+            "miss-count", default: HeartbeatConfiguration.defaultMissCount,
+            Decode.integer(in: ConfigurationLimits.missCount))
         let peerTraffic = table.optional("peer-traffic", default: true, Decode.boolean)
         let keyFile = table.optional("key-file", default: HeartbeatConfiguration.defaultKeyFile, Decode.absolutePath)
         let channels = table.required(
@@ -264,12 +298,17 @@ private struct ConfigurationDecoder {
         )
     }
 
-    private func channel(_ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog) -> HeartbeatChannel? {
-        guard let table = TableReader(value, at: path, knownKeys: ConfigurationKeys.channel, log: log) else { return nil }
+    private func channel(_ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog)
+        -> HeartbeatChannel?
+    {
+        guard let table = TableReader(value, at: path, knownKeys: ConfigurationKeys.channel, log: log) else {
+            return nil
+        }
         let interface = table.required("interface", interfaceName)
         let local = table.required("local", Decode.address)
         let peer = table.required("peer", Decode.address)
-        let port = table.optional("port", default: Int(HeartbeatConfiguration.defaultPort), Decode.integer(in: ConfigurationLimits.port))
+        let port = table.optional(
+            "port", default: Int(HeartbeatConfiguration.defaultPort), Decode.integer(in: ConfigurationLimits.port))
         guard let interface, let local, let peer, let port else { return nil }
         return HeartbeatChannel(interface: interface, localAddress: local, peerAddress: peer, port: UInt16(port))
     }
@@ -285,7 +324,8 @@ private struct ConfigurationDecoder {
 
     private func announcementSettings(_ table: TableReader) -> AnnouncementSettings? {
         let defaults = AnnouncementSettings()
-        let count = table.optional("count", default: defaults.count, Decode.integer(in: ConfigurationLimits.announcementCount))
+        let count = table.optional(
+            "count", default: defaults.count, Decode.integer(in: ConfigurationLimits.announcementCount))
         let spacing = table.optional(
             "spacing", default: defaults.spacing, Decode.duration(in: ConfigurationLimits.announcementSpacing))
         let refresh = table.optional(
@@ -296,23 +336,28 @@ private struct ConfigurationDecoder {
 
     private func failoverSettings(_ table: TableReader, heartbeat: HeartbeatConfiguration?) -> FailoverSettings? {
         let preempt = table.optional("preempt", default: true, Decode.boolean)
-        let preemptDelay = table.optional("preempt-delay", default: .zero, Decode.duration(in: ConfigurationLimits.preemptDelay))
+        let preemptDelay = table.optional(
+            "preempt-delay", default: .zero, Decode.duration(in: ConfigurationLimits.preemptDelay))
         // The default startup wait is the failure window: a peer that is up is heard well within it.
-        let startupWait = table.optionalWithoutDefault("startup-wait", Decode.duration(in: ConfigurationLimits.startupWait))
+        let startupWait = table.optionalWithoutDefault(
+            "startup-wait", Decode.duration(in: ConfigurationLimits.startupWait))
         if let heartbeat, let wait = startupWait ?? nil, wait < heartbeat.interval {
             log.report(
                 "failover.startup-wait",
-                "\(DurationText.format(wait)) is shorter than one heartbeat interval (\(DurationText.format(heartbeat.interval))): the node would serve before its peer could be heard")
+                "\(DurationText.format(wait)) is shorter than one heartbeat interval"
+                    + " (\(DurationText.format(heartbeat.interval))): the node would serve before its peer could be heard")
         }
         guard let preempt, let preemptDelay, let startupWait, let heartbeat else { return nil }
-        return FailoverSettings(preempt: preempt, preemptDelay: preemptDelay, startupWait: startupWait ?? heartbeat.failureWindow)
+        return FailoverSettings(
+            preempt: preempt, preemptDelay: preemptDelay, startupWait: startupWait ?? heartbeat.failureWindow)
     }
 
     private func hook(_ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog) -> NotifyHook? {
         guard let table = TableReader(value, at: path, knownKeys: ConfigurationKeys.hook, log: log) else { return nil }
         let executable = table.required("path", Decode.absolutePath)
         let arguments = table.optional("arguments", default: [], Decode.array(Decode.string))
-        let timeout = table.optional("timeout", default: NotifyHook(path: "/").timeout, Decode.duration(in: ConfigurationLimits.hookTimeout))
+        let timeout = table.optional(
+            "timeout", default: NotifyHook(path: "/").timeout, Decode.duration(in: ConfigurationLimits.hookTimeout))
         guard let executable, let arguments, let timeout else { return nil }
         return NotifyHook(path: executable, arguments: arguments.map(\.value), timeout: timeout)
     }
@@ -357,7 +402,9 @@ private struct ConfigurationDecoder {
         let socket = table.optional("socket", default: ControlSettings.defaultSocketPath) { value, path, log in
             guard let text = Decode.absolutePath(value, path, log) else { return nil }
             guard text.utf8.count <= ConfigurationLimits.socketPathBytes else {
-                log.report(path, "\(text.utf8.count) bytes; a Unix socket path holds at most \(ConfigurationLimits.socketPathBytes)")
+                log.report(
+                    path,
+                    "\(text.utf8.count) bytes; a Unix socket path holds at most \(ConfigurationLimits.socketPathBytes)")
                 return nil
             }
             return text
@@ -369,11 +416,15 @@ private struct ConfigurationDecoder {
 
     private func checkIdentities(_ node: NodeIdentity, _ peer: NodeIdentity) {
         if node.id == peer.id { log.report("peer.id", "\(peer.id) is our own id (node.id); the peer needs its own") }
-        if node.name == peer.name { log.report("peer.name", "\"\(peer.name)\" is our own name (node.name); the peer needs its own") }
+        if node.name == peer.name {
+            log.report("peer.name", "\"\(peer.name)\" is our own name (node.name); the peer needs its own")
+        }
     }
 
     /// Where each own and peer address of the interfaces is configured.
-    private func addressOwners(_ interfaces: [Indexed<InterfaceDraft>]) -> (own: [IPAddress: ConfigurationKeyPath], peer: [IPAddress: ConfigurationKeyPath]) {
+    private func addressOwners(_ interfaces: [Indexed<InterfaceDraft>]) -> (
+        own: [IPAddress: ConfigurationKeyPath], peer: [IPAddress: ConfigurationKeyPath]
+    ) {
         var own: [IPAddress: ConfigurationKeyPath] = [:]
         var peer: [IPAddress: ConfigurationKeyPath] = [:]
         for interface in interfaces {
@@ -404,7 +455,8 @@ private struct ConfigurationDecoder {
         for interface in interfaces {
             let path = ConfigurationKeyPath.root + "interfaces" + interface.index
             if let own = ownMACs[interface.value.peerMAC] {
-                log.report(path + "peer-mac", "\(interface.value.peerMAC) is our own MAC (\(own)); the peer's MAC must differ")
+                log.report(
+                    path + "peer-mac", "\(interface.value.peerMAC) is our own MAC (\(own)); the peer's MAC must differ")
             }
             for address in interface.value.peerAddresses {
                 if let own = owners.own[address.value] {
@@ -431,9 +483,13 @@ private struct ConfigurationDecoder {
                 let addressPath = path + "addresses" + address.index
                 let ip = address.value.address
                 if let own = owners.own[ip] {
-                    log.report(addressPath, "\(ip) is our own interface address (\(own)); a group's addresses move between the nodes")
+                    log.report(
+                        addressPath,
+                        "\(ip) is our own interface address (\(own)); a group's addresses move between the nodes")
                 } else if let peer = owners.peer[ip] {
-                    log.report(addressPath, "\(ip) is the peer's own address (\(peer)); a group's addresses move between the nodes")
+                    log.report(
+                        addressPath,
+                        "\(ip) is the peer's own address (\(peer)); a group's addresses move between the nodes")
                 } else if let earlier = serviceAddresses[ip] {
                     log.report(addressPath, "\(ip) is already a service address at \(earlier)")
                 } else {
@@ -444,7 +500,8 @@ private struct ConfigurationDecoder {
                 if !interfaces.isEmpty && !interfaceNames.contains(name) {
                     log.report(
                         path + "interface",
-                        "\"\(name)\" is not one of the configured interfaces (\(interfaceNames.joined(separator: ", ")))")
+                        "\"\(name)\" is not one of the configured interfaces (\(interfaceNames.joined(separator: ", ")))"
+                    )
                 }
                 return name
             }
@@ -485,10 +542,14 @@ private struct ConfigurationDecoder {
                 log.report(path + "peer", "\(peer) and the local address \(local) are of different IP versions")
             }
             if let own = owners.own[peer] { log.report(path + "peer", "\(peer) is our own address (\(own))") }
-            if let theirs = owners.peer[local] { log.report(path + "local", "\(local) is the peer's address (\(theirs))") }
+            if let theirs = owners.peer[local] {
+                log.report(path + "local", "\(local) is the peer's address (\(theirs))")
+            }
             for (key, address) in [("local", local), ("peer", peer)] {
                 if let group = service[address] {
-                    log.report(path + key, "\(address) is a service address (\(group)); heartbeats need fixed addresses that do not move")
+                    log.report(
+                        path + key,
+                        "\(address) is a service address (\(group)); heartbeats need fixed addresses that do not move")
                 }
             }
         }

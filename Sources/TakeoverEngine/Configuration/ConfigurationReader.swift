@@ -25,7 +25,9 @@ struct TableReader {
         self.log = log
         for entry in entries where !knownKeys.contains(entry.key) {
             var message = "unknown key"
-            if let suggestion = Self.closest(to: entry.key, among: knownKeys) { message += " (did you mean \(suggestion)?)" }
+            if let suggestion = Self.closest(to: entry.key, among: knownKeys) {
+                message += " (did you mean \(suggestion)?)"
+            }
             message += "; known keys here: " + knownKeys.joined(separator: ", ")
             log.report(path + entry.key, message)
         }
@@ -39,7 +41,9 @@ struct TableReader {
     func raw(_ key: String) -> ConfigurationValue? { entries.first { $0.key == key }?.value }
 
     /// The value of a required key, decoded; nil (reported) when missing or invalid.
-    func required<Value>(_ key: String, _ decode: (ConfigurationValue, ConfigurationKeyPath, ProblemLog) -> Value?) -> Value? {
+    func required<Value>(_ key: String, _ decode: (ConfigurationValue, ConfigurationKeyPath, ProblemLog) -> Value?)
+        -> Value?
+    {
         guard let value = raw(key) else {
             log.report(path + key, "missing; this key is required")
             return nil
@@ -49,7 +53,8 @@ struct TableReader {
 
     /// The value of an optional key, decoded, or `fallback` when the key is absent; nil (reported) when invalid.
     func optional<Value>(
-        _ key: String, default fallback: Value, _ decode: (ConfigurationValue, ConfigurationKeyPath, ProblemLog) -> Value?
+        _ key: String, default fallback: Value,
+        _ decode: (ConfigurationValue, ConfigurationKeyPath, ProblemLog) -> Value?
     ) -> Value? {
         guard let value = raw(key) else { return fallback }
         return decode(value, path + key, log)
@@ -69,7 +74,8 @@ struct TableReader {
     }
 
     private static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
+        let a = Array(a)
+        let b = Array(b)
         guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
         var previous = Array(0...b.count)
         for i in 1...a.count {
@@ -91,7 +97,9 @@ enum Decode {
     }
 
     static func boolean(_ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog) -> Bool? {
-        guard case .boolean(let flag) = value else { return typeMismatch("a boolean (true or false)", value, path, log) }
+        guard case .boolean(let flag) = value else {
+            return typeMismatch("a boolean (true or false)", value, path, log)
+        }
         return flag
     }
 
@@ -128,11 +136,16 @@ enum Decode {
         }
     }
 
-    static func duration(in range: ClosedRange<Duration>) -> (ConfigurationValue, ConfigurationKeyPath, ProblemLog) -> Duration? {
+    static func duration(in range: ClosedRange<Duration>) -> (ConfigurationValue, ConfigurationKeyPath, ProblemLog) ->
+        Duration?
+    {
         { value, path, log in
             if case .integer(let number) = value {
                 // The likeliest slip: a bare number. Say what to write instead.
-                log.report(path, "expected a duration string (\(DurationText.expectation)), found an integer (write \"\(number)ms\" or another unit)")
+                log.report(
+                    path,
+                    "expected a duration string (\(DurationText.expectation)), found an integer"
+                        + " (write \"\(number)ms\" or another unit)")
                 return nil
             }
             guard case .string(let text) = value else {
@@ -143,11 +156,15 @@ enum Decode {
                 return nil
             }
             if duration < range.lowerBound {
-                log.report(path, "\(DurationText.format(duration)) is below the minimum \(DurationText.format(range.lowerBound))")
+                log.report(
+                    path,
+                    "\(DurationText.format(duration)) is below the minimum \(DurationText.format(range.lowerBound))")
                 return nil
             }
             if duration > range.upperBound {
-                log.report(path, "\(DurationText.format(duration)) is above the maximum \(DurationText.format(range.upperBound))")
+                log.report(
+                    path,
+                    "\(DurationText.format(duration)) is above the maximum \(DurationText.format(range.upperBound))")
                 return nil
             }
             return duration
@@ -161,7 +178,8 @@ enum Decode {
             return nil
         }
         if mac.isMulticast || mac == .zero {
-            log.report(path, "\(mac) is a \(mac == .zero ? "zero" : mac.isBroadcast ? "broadcast" : "multicast") address; a node's MAC is a unicast address")
+            let kind = mac == .zero ? "zero" : mac.isBroadcast ? "broadcast" : "multicast"
+            log.report(path, "\(mac) is a \(kind) address; a node's MAC is a unicast address")
             return nil
         }
         return mac
@@ -186,7 +204,9 @@ enum Decode {
     }
 
     /// An address with its prefix length: `192.0.2.10/24`, `2001:db8::10/64`.
-    static func interfaceAddress(_ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog) -> InterfaceAddress? {
+    static func interfaceAddress(_ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog)
+        -> InterfaceAddress?
+    {
         guard let text = string(value, path, log) else { return nil }
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2 else {

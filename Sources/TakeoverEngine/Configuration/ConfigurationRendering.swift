@@ -27,7 +27,8 @@ extension EngineConfiguration {
             out.key("id", group.id)
             out.key("interface", string: group.interface)
             out.key("addresses", strings: group.addresses.map(\.description))
-            out.line("priority = { \(TOMLSyntax.key(node.name)) = \(group.priority), \(TOMLSyntax.key(peer.name)) = \(group.peerPriority) }")
+            let priorities = [(node.name, group.priority), (peer.name, group.peerPriority)]
+            out.line("priority = { \(priorities.map { "\(TOMLSyntax.key($0)) = \($1)" }.joined(separator: ", ")) }")
         }
         out.table("heartbeat")
         out.key("interval", duration: heartbeat.interval)

@@ -18,9 +18,13 @@ public enum DurationText {
         else { return nil }
         let number = text[..<first]
         let unitName = String(text[first...])
-        guard let unit = units.first(where: { $0.name == unitName })?.nanoseconds ?? aliases[unitName] else { return nil }
+        guard let unit = units.first(where: { $0.name == unitName })?.nanoseconds ?? aliases[unitName] else {
+            return nil
+        }
         let parts = number.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count <= 2, !parts[0].isEmpty, parts[0].count <= 12, let whole = UInt64(parts[0]) else { return nil }
+        guard parts.count <= 2, !parts[0].isEmpty, parts[0].count <= 12, let whole = UInt64(parts[0]) else {
+            return nil
+        }
         let (wholeNanoseconds, overflow) = whole.multipliedReportingOverflow(by: unit)
         guard !overflow else { return nil }
         var nanoseconds = wholeNanoseconds

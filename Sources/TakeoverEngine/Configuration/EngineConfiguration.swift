@@ -147,7 +147,10 @@ public struct HeartbeatChannel: Hashable, Sendable {
     /// UDP port, the same on both ends.
     public var port: UInt16
 
-    public init(interface: String, localAddress: IPAddress, peerAddress: IPAddress, port: UInt16 = HeartbeatConfiguration.defaultPort) {
+    public init(
+        interface: String, localAddress: IPAddress, peerAddress: IPAddress,
+        port: UInt16 = HeartbeatConfiguration.defaultPort
+    ) {
         self.interface = interface
         self.localAddress = localAddress
         self.peerAddress = peerAddress

@@ -1,9 +1,10 @@
 public import TakeoverCore
 public import TakeoverLinux
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Pass 2 against this machine: interfaces over rtnetlink (in the caller's network namespace), the key file
@@ -41,7 +42,8 @@ public final class LinuxConfigurationEnvironment: ConfigurationEnvironment, Send
             return error.description
         }
         guard key.count >= HMACAuthenticator.minimumKeyLength else {
-            return "key file \(path) holds \(key.count) bytes; at least \(HMACAuthenticator.minimumKeyLength) are needed (takeover keygen writes 32)"
+            return "key file \(path) holds \(key.count) bytes; at least \(HMACAuthenticator.minimumKeyLength) are needed"
+                + " (takeover keygen writes 32)"
         }
         return nil
     }
@@ -59,7 +61,8 @@ public final class LinuxConfigurationEnvironment: ConfigurationEnvironment, Send
         guard status.st_mode & 0o111 != 0, access(path, X_OK) == 0 else { return "\(path) is not executable" }
         // The daemon runs hooks as root: a hook others can rewrite is a way in.
         guard status.st_mode & 0o022 == 0 else {
-            return "\(path) is writable by group or others (mode \(String(status.st_mode & 0o777, radix: 8))); the daemon runs hooks as root"
+            let mode = String(status.st_mode & 0o777, radix: 8)
+            return "\(path) is writable by group or others (mode \(mode)); the daemon runs hooks as root"
         }
         return nil
     }

@@ -13,7 +13,8 @@ enum TOMLDocument {
         } catch let error as TOMLParseError {
             let position = error.source.begin
             throw ConfigurationErrors([
-                ConfigurationProblem(nil, "not valid TOML at line \(position.line), column \(position.column): \(error.description)")
+                ConfigurationProblem(
+                    nil, "not valid TOML at line \(position.line), column \(position.column): \(error.description)")
             ])
         } catch {
             throw ConfigurationErrors([ConfigurationProblem(nil, "not valid TOML: \(error)")])
@@ -42,9 +43,12 @@ enum TOMLDocument {
 enum TOMLSyntax {
     /// A key as TOML writes it: bare when TOML allows it, else quoted.
     static func key(_ name: String) -> String {
-        let bare = !name.isEmpty && name.unicodeScalars.allSatisfy {
-            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_"
-        }
+        let bare =
+            !name.isEmpty
+            && name.unicodeScalars.allSatisfy {
+                ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-"
+                    || $0 == "_"
+            }
         return bare ? name : quoted(name)
     }
 

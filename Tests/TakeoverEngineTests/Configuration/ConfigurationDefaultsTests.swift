@@ -1,5 +1,6 @@
 import TakeoverCore
 import Testing
+
 @testable import TakeoverEngine
 
 @Suite("Configuration defaults and mapping")
@@ -9,41 +10,53 @@ struct ConfigurationDefaultsTests {
         let configuration = try ConfigurationLoader.parse(minimalConfiguration)
         #expect(configuration.node == NodeIdentity(id: 1, name: "alpha"))
         #expect(configuration.peer == NodeIdentity(id: 2, name: "beta"))
-        #expect(configuration.interfaces == [
-            InterfaceConfiguration(
-                name: "eth0", mac: nil, addresses: [.v4(IPv4Address(192, 0, 2, 11))],
-                peerMAC: MACAddress(0x02, 0x00, 0x5E, 0x00, 0x53, 0x0C), peerAddresses: [.v4(IPv4Address(192, 0, 2, 12))])
-        ])
+        #expect(
+            configuration.interfaces == [
+                InterfaceConfiguration(
+                    name: "eth0", mac: nil, addresses: [.v4(IPv4Address(192, 0, 2, 11))],
+                    peerMAC: MACAddress(0x02, 0x00, 0x5E, 0x00, 0x53, 0x0C),
+                    peerAddresses: [.v4(IPv4Address(192, 0, 2, 12))])
+            ])
         // The only interface is the group's interface.
-        #expect(configuration.groups == [
-            ServiceGroupConfiguration(
-                id: 1, interface: "eth0",
-                addresses: [InterfaceAddress(address: .v4(IPv4Address(192, 0, 2, 100)), prefixLength: 24)],
-                priority: 200, peerPriority: 100)
-        ])
+        #expect(
+            configuration.groups == [
+                ServiceGroupConfiguration(
+                    id: 1, interface: "eth0",
+                    addresses: [InterfaceAddress(address: .v4(IPv4Address(192, 0, 2, 100)), prefixLength: 24)],
+                    priority: 200, peerPriority: 100)
+            ])
         let heartbeat = configuration.heartbeat
         #expect(heartbeat.interval == .milliseconds(100))
         #expect(heartbeat.missCount == 3)
         #expect(heartbeat.usesPeerTraffic)
         #expect(heartbeat.keyFile == "/etc/takeover/key")
-        #expect(heartbeat.channels == [
-            HeartbeatChannel(
-                interface: "eth0", localAddress: .v4(IPv4Address(192, 0, 2, 11)),
-                peerAddress: .v4(IPv4Address(192, 0, 2, 12)), port: 7410)
-        ])
+        #expect(
+            heartbeat.channels == [
+                HeartbeatChannel(
+                    interface: "eth0", localAddress: .v4(IPv4Address(192, 0, 2, 11)),
+                    peerAddress: .v4(IPv4Address(192, 0, 2, 12)), port: 7410)
+            ])
         #expect(configuration.engine == EngineSettings(mode: .stateBased, capture: .auto, tcpPolicy: .reset))
-        #expect(configuration.announcements == AnnouncementSettings(count: 3, spacing: .milliseconds(10), refresh: .seconds(10)))
+        #expect(
+            configuration.announcements
+                == AnnouncementSettings(count: 3, spacing: .milliseconds(10), refresh: .seconds(10)))
         // The startup wait defaults to the failure window: 100 ms × 3.
-        #expect(configuration.failover == FailoverSettings(preempt: true, preemptDelay: .zero, startupWait: .milliseconds(300)))
+        #expect(
+            configuration.failover
+                == FailoverSettings(preempt: true, preemptDelay: .zero, startupWait: .milliseconds(300)))
         #expect(configuration.hooks == [])
-        #expect(configuration.metrics == MetricsSettings(enabled: true, address: .v4(IPv4Address(127, 0, 0, 1)), port: 9464))
+        #expect(
+            configuration.metrics == MetricsSettings(enabled: true, address: .v4(IPv4Address(127, 0, 0, 1)), port: 9464)
+        )
         #expect(configuration.control.socketPath == "/run/takeover/control.sock")
     }
 
     @Test("the core's failure detector and state machine get the configured values in nanoseconds")
     func coreMapping() throws {
-        let text = minimalConfiguration.replacing(
-            exactly: "[heartbeat]\n", with: "[heartbeat]\ninterval = \"1ms\"\nmiss-count = 5\npeer-traffic = false\n")
+        let text =
+            minimalConfiguration.replacing(
+                exactly: "[heartbeat]\n",
+                with: "[heartbeat]\ninterval = \"1ms\"\nmiss-count = 5\npeer-traffic = false\n")
             + "\n[failover]\npreempt = false\npreempt-delay = \"1.5s\"\nstartup-wait = \"2s\"\n"
         let configuration = try ConfigurationLoader.parse(text)
         let detector = configuration.failureDetector
@@ -61,19 +74,28 @@ struct ConfigurationDefaultsTests {
         #expect(policy.startupWait == 2_000_000_000)
     }
 
-    @Test("durations: parsed exactly, printed in the largest exact unit", arguments: [
-        ("1ms", Duration.milliseconds(1), "1ms"), ("10ms", .milliseconds(10), "10ms"), ("1.5s", .milliseconds(1500), "1500ms"),
-        ("250us", .microseconds(250), "250us"), ("250µs", .microseconds(250), "250us"), ("2m", .seconds(120), "2m"),
-        ("1h", .seconds(3600), "1h"), ("90s", .seconds(90), "90s"), ("0s", .zero, "0s"), ("0.001ms", .nanoseconds(1000), "1us"),
-        ("7ns", .nanoseconds(7), "7ns"), ("1min", .seconds(60), "1m"),
-    ])
+    @Test(
+        "durations: parsed exactly, printed in the largest exact unit",
+        arguments: [
+            ("1ms", Duration.milliseconds(1), "1ms"), ("10ms", .milliseconds(10), "10ms"),
+            ("1.5s", .milliseconds(1500), "1500ms"),
+            ("250us", .microseconds(250), "250us"), ("250µs", .microseconds(250), "250us"), ("2m", .seconds(120), "2m"),
+            ("1h", .seconds(3600), "1h"), ("90s", .seconds(90), "90s"), ("0s", .zero, "0s"),
+            ("0.001ms", .nanoseconds(1000), "1us"),
+            ("7ns", .nanoseconds(7), "7ns"), ("1min", .seconds(60), "1m"),
+        ])
     func durations(text: String, duration: Duration, printed: String) {
         #expect(DurationText.parse(text) == duration)
         #expect(DurationText.format(duration) == printed)
         #expect(DurationText.parse(printed) == duration)
     }
 
-    @Test("not durations", arguments: ["", "10", "ms", "1.ms", ".5s", "1.5ns", "-1s", "1 s", "1s2", "1e3ms", "10sec", "1.0000000001s", "99999999999999h", "1..5s"])
+    @Test(
+        "not durations",
+        arguments: [
+            "", "10", "ms", "1.ms", ".5s", "1.5ns", "-1s", "1 s", "1s2", "1e3ms", "10sec", "1.0000000001s",
+            "99999999999999h", "1..5s",
+        ])
     func notDurations(text: String) {
         #expect(DurationText.parse(text) == nil)
     }
@@ -98,63 +120,64 @@ struct ConfigurationDefaultsTests {
     @Test("the minimal configuration prints with every default spelt out")
     func printedDefaults() throws {
         let configuration = try ConfigurationLoader.parse(minimalConfiguration)
-        #expect(configuration.tomlText == """
-            [node]
-            id = 1
-            name = "alpha"
+        #expect(
+            configuration.tomlText == """
+                [node]
+                id = 1
+                name = "alpha"
 
-            [peer]
-            id = 2
-            name = "beta"
+                [peer]
+                id = 2
+                name = "beta"
 
-            [[interfaces]]
-            name = "eth0"
-            # mac: not set; read from eth0 at start
-            addresses = ["192.0.2.11"]
-            peer-mac = "02:00:5e:00:53:0c"
-            peer-addresses = ["192.0.2.12"]
+                [[interfaces]]
+                name = "eth0"
+                # mac: not set; read from eth0 at start
+                addresses = ["192.0.2.11"]
+                peer-mac = "02:00:5e:00:53:0c"
+                peer-addresses = ["192.0.2.12"]
 
-            [[groups]]
-            id = 1
-            interface = "eth0"
-            addresses = ["192.0.2.100/24"]
-            priority = { alpha = 200, beta = 100 }
+                [[groups]]
+                id = 1
+                interface = "eth0"
+                addresses = ["192.0.2.100/24"]
+                priority = { alpha = 200, beta = 100 }
 
-            [heartbeat]
-            interval = "100ms"
-            miss-count = 3
-            peer-traffic = true
-            key-file = "/etc/takeover/key"
+                [heartbeat]
+                interval = "100ms"
+                miss-count = 3
+                peer-traffic = true
+                key-file = "/etc/takeover/key"
 
-            [[heartbeat.channels]]
-            interface = "eth0"
-            local = "192.0.2.11"
-            peer = "192.0.2.12"
-            port = 7410
+                [[heartbeat.channels]]
+                interface = "eth0"
+                local = "192.0.2.11"
+                peer = "192.0.2.12"
+                port = 7410
 
-            [engine]
-            mode = "state-based"
-            capture = "auto"
-            tcp-policy = "reset"
+                [engine]
+                mode = "state-based"
+                capture = "auto"
+                tcp-policy = "reset"
 
-            [announcements]
-            count = 3
-            spacing = "10ms"
-            refresh = "10s"
+                [announcements]
+                count = 3
+                spacing = "10ms"
+                refresh = "10s"
 
-            [failover]
-            preempt = true
-            preempt-delay = "0s"
-            startup-wait = "300ms"
+                [failover]
+                preempt = true
+                preempt-delay = "0s"
+                startup-wait = "300ms"
 
-            [metrics]
-            enabled = true
-            address = "127.0.0.1:9464"
+                [metrics]
+                enabled = true
+                address = "127.0.0.1:9464"
 
-            [control]
-            socket = "/run/takeover/control.sock"
+                [control]
+                socket = "/run/takeover/control.sock"
 
-            """)
+                """)
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TakeoverEngine
 
 /// docs/configuration.md stays in step with the code: every key documented in its section, the example in the
@@ -18,14 +19,16 @@ struct ConfigurationDocumentationTests {
         return lines[(start + 1)...].prefix { !$0.hasPrefix("#") }.filter { $0.hasPrefix("| `") }.map(String.init)
     }
 
-    @Test("every key is a row of its section's table, in the order the code lists it", arguments: [
-        ("`[node]`", ConfigurationKeys.identity), ("`[[interfaces]]`", ConfigurationKeys.interface),
-        ("`[[groups]]`", ConfigurationKeys.group), ("`[heartbeat]`", ConfigurationKeys.heartbeat),
-        ("`[[heartbeat.channels]]`", ConfigurationKeys.channel), ("`[engine]`", ConfigurationKeys.engine),
-        ("`[announcements]`", ConfigurationKeys.announcements), ("`[failover]`", ConfigurationKeys.failover),
-        ("`[[hooks]]`", ConfigurationKeys.hook), ("`[metrics]`", ConfigurationKeys.metrics),
-        ("`[control]`", ConfigurationKeys.control),
-    ])
+    @Test(
+        "every key is a row of its section's table, in the order the code lists it",
+        arguments: [
+            ("`[node]`", ConfigurationKeys.identity), ("`[[interfaces]]`", ConfigurationKeys.interface),
+            ("`[[groups]]`", ConfigurationKeys.group), ("`[heartbeat]`", ConfigurationKeys.heartbeat),
+            ("`[[heartbeat.channels]]`", ConfigurationKeys.channel), ("`[engine]`", ConfigurationKeys.engine),
+            ("`[announcements]`", ConfigurationKeys.announcements), ("`[failover]`", ConfigurationKeys.failover),
+            ("`[[hooks]]`", ConfigurationKeys.hook), ("`[metrics]`", ConfigurationKeys.metrics),
+            ("`[control]`", ConfigurationKeys.control),
+        ])
     func keysDocumented(heading: String, keys: [String]) {
         let documented = rows(under: heading).map { $0.dropFirst(3).prefix { $0 != "`" } }.map(String.init)
         #expect(documented == keys)

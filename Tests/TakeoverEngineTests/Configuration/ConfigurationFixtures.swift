@@ -1,4 +1,5 @@
 import TakeoverCore
+
 @testable import TakeoverEngine
 
 /// The smallest valid configuration: everything else takes its default.

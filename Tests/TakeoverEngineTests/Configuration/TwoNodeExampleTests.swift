@@ -1,5 +1,6 @@
 import TakeoverCore
 import Testing
+
 @testable import TakeoverEngine
 
 @Suite("Two-node example")
@@ -29,7 +30,8 @@ struct TwoNodeExampleTests {
         }
         // Everything but who is who is the same.
         #expect(alpha.heartbeat.interval == beta.heartbeat.interval)
-        #expect(alpha.engine == beta.engine && alpha.announcements == beta.announcements && alpha.failover == beta.failover)
+        #expect(
+            alpha.engine == beta.engine && alpha.announcements == beta.announcements && alpha.failover == beta.failover)
         #expect(alpha.engine.tcpPolicy == .resume)
         #expect(alpha.heartbeat.interval == .milliseconds(10))
         #expect(alpha.failover.startupWait == .milliseconds(30))
@@ -39,7 +41,8 @@ struct TwoNodeExampleTests {
     func environment() throws {
         for node in ["alpha", "beta"] {
             let configuration = try ConfigurationLoader.parse(try exampleText(node))
-            let checked = try ConfigurationLoader.checkEnvironment(configuration, FakeEnvironment(matching: configuration))
+            let checked = try ConfigurationLoader.checkEnvironment(
+                configuration, FakeEnvironment(matching: configuration))
             #expect(checked == configuration)
         }
     }

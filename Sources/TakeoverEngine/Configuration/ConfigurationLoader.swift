@@ -1,4 +1,4 @@
-public import TakeoverCore
+import TakeoverCore
 
 /// Turns configuration text into an `EngineConfiguration`, or into every problem it has.
 ///

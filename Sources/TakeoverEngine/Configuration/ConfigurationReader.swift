@@ -1,4 +1,4 @@
-public import TakeoverCore
+import TakeoverCore
 
 /// A value and the index it had in its array, so cross-checks can name `groups[1].addresses[0]` after invalid
 /// siblings were dropped.

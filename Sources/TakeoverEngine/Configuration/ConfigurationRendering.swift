@@ -1,4 +1,4 @@
-public import TakeoverCore
+import TakeoverCore
 
 extension EngineConfiguration {
     /// The configuration as a TOML file with every key present, defaults included: what `takeover check`

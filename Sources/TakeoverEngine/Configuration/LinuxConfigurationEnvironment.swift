@@ -1,5 +1,5 @@
-public import TakeoverCore
-public import TakeoverLinux
+import TakeoverCore
+import TakeoverLinux
 
 #if canImport(Glibc)
     import Glibc

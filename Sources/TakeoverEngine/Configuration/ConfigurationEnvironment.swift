@@ -74,9 +74,10 @@ struct EnvironmentCheck {
         }
         for (index, channel) in configuration.heartbeat.channels.enumerated() {
             let path = ConfigurationKeyPath.root + "heartbeat" + "channels" + index
-            guard let found = lookUp(channel.interface, for: path + "interface") else { continue }
+            // The loader requires `interface` for every configured channel.
+            guard let interface = channel.interface, let found = lookUp(interface, for: path + "interface") else { continue }
             if !found.addresses.contains(channel.localAddress) {
-                log.report(path + "local", "\(channel.localAddress) is not assigned to \(channel.interface)")
+                log.report(path + "local", "\(channel.localAddress) is not assigned to \(interface)")
             }
         }
         if let problem = environment.keyFileProblem(at: configuration.heartbeat.keyFile) {

@@ -37,7 +37,7 @@ extension EngineConfiguration {
         out.key("key-file", string: heartbeat.keyFile)
         for channel in heartbeat.channels {
             out.table("heartbeat.channels", array: true)
-            out.key("interface", string: channel.interface)
+            if let interface = channel.interface { out.key("interface", string: interface) }
             out.key("local", string: channel.localAddress.description)
             out.key("peer", string: channel.peerAddress.description)
             out.key("port", channel.port)

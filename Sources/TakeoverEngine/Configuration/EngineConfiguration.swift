@@ -140,24 +140,6 @@ public struct HeartbeatConfiguration: Hashable, Sendable {
     public var failureWindow: Duration { interval * missCount }
 }
 
-public struct HeartbeatChannel: Hashable, Sendable {
-    public var interface: String
-    public var localAddress: IPAddress
-    public var peerAddress: IPAddress
-    /// UDP port, the same on both ends.
-    public var port: UInt16
-
-    public init(
-        interface: String, localAddress: IPAddress, peerAddress: IPAddress,
-        port: UInt16 = HeartbeatConfiguration.defaultPort
-    ) {
-        self.interface = interface
-        self.localAddress = localAddress
-        self.peerAddress = peerAddress
-        self.port = port
-    }
-}
-
 public enum EngineMode: String, Hashable, Sendable, CaseIterable {
     /// The standby captures the peer's traffic and tracks its sessions.
     case stateBased = "state-based"

@@ -14,11 +14,12 @@ public struct HeartbeatChannel: Hashable, Sendable {
     /// Socket receive buffer in bytes; nil keeps the kernel's default.
     public var receiveBufferSize: Int?
 
+    /// `name` defaults to the interface's name (or the local address when the channel is not pinned).
     public init(
-        name: String, interface: String?, localAddress: IPAddress, peerAddress: IPAddress, port: UInt16,
-        receiveBufferSize: Int? = 256 * 1024
+        name: String? = nil, interface: String?, localAddress: IPAddress, peerAddress: IPAddress,
+        port: UInt16 = HeartbeatConfiguration.defaultPort, receiveBufferSize: Int? = 256 * 1024
     ) {
-        self.name = name
+        self.name = name ?? interface ?? localAddress.description
         self.interface = interface
         self.localAddress = localAddress
         self.peerAddress = peerAddress

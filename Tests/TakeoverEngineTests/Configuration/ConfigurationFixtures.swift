@@ -68,9 +68,10 @@ struct FakeEnvironment: ConfigurationEnvironment {
                 mac: interface.mac ?? macs[interface.name], addresses: interface.addresses)
         }
         for channel in configuration.heartbeat.channels {
-            var facts = interfaces[channel.interface] ?? InterfaceFacts(mac: macs[channel.interface], addresses: [])
+            guard let interface = channel.interface else { continue }
+            var facts = interfaces[interface] ?? InterfaceFacts(mac: macs[interface], addresses: [])
             if !facts.addresses.contains(channel.localAddress) { facts.addresses.append(channel.localAddress) }
-            interfaces[channel.interface] = facts
+            interfaces[interface] = facts
         }
     }
 

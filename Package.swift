@@ -22,6 +22,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // The configuration file's parser (TOML; docs/configuration.md says why not YAML).
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
@@ -48,6 +49,7 @@ let package = Package(
             name: "TakeoverEngine",
             dependencies: [
                 "TakeoverCore", "TakeoverLinux", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             swiftSettings: strict),
@@ -57,6 +59,7 @@ let package = Package(
             dependencies: [
                 "TakeoverCore", "TakeoverLinux", "TakeoverEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         // Test and benchmark infrastructure: network-namespace labs (shells out to ip, tcpdump).
@@ -73,7 +76,7 @@ let package = Package(
             name: "TakeoverEngineTests", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverEngine", "TakeoverLab"],
             swiftSettings: strict),
         .testTarget(
-            name: "TakeoverCLITests", dependencies: ["takeover", "TakeoverCore", "TakeoverEngine"],
+            name: "TakeoverCLITests", dependencies: ["takeover", "TakeoverCore", "TakeoverEngine", "TakeoverLab"],
             swiftSettings: strict),
         .testTarget(name: "TakeoverLabTests", dependencies: ["TakeoverCore", "TakeoverLab"], swiftSettings: strict),
     ]

@@ -12,7 +12,7 @@ struct TakeoverCommand: ParsableCommand {
             `takeover keygen --output /etc/takeover/key` (copy the key to the peer), then \
             `takeover check --config /etc/takeover/takeover.toml`.
             """,
-        subcommands: [CheckCommand.self, KeygenCommand.self])
+        subcommands: [RunCommand.self, CheckCommand.self, KeygenCommand.self])
 }
 
 /// Options every command that reads the configuration shares.

@@ -5,7 +5,7 @@ import Testing
 
 @Suite("takeover help text")
 struct HelpTextTests {
-    @Test("root: the subcommands that exist, and no daemon commands before the daemon does")
+    @Test("root: the subcommands that exist")
     func root() {
         #expect(
             TakeoverCommand.helpMessage(columns: 100) == """
@@ -22,6 +22,7 @@ struct HelpTextTests {
                   -h, --help              Show help information.
 
                 SUBCOMMANDS:
+                  run                     Run the takeover daemon in the foreground.
                   check                   Validate a configuration file and print the effective configuration.
                   keygen                  Write a new random heartbeat key (32 bytes, mode 0600).
 
@@ -80,7 +81,9 @@ struct HelpTextTests {
         let keygen = try #require(try TakeoverCommand.parseAsRoot(["keygen", "--output", "/tmp/k"]) as? KeygenCommand)
         #expect(keygen.output == "/tmp/k")
         #expect(throws: (any Error).self) { try TakeoverCommand.parseAsRoot(["keygen"]) }
-        #expect(throws: (any Error).self) { try TakeoverCommand.parseAsRoot(["run", "--config", "/tmp/x.toml"]) }
+        let run = try #require(try TakeoverCommand.parseAsRoot(["run", "--config", "/tmp/x.toml", "--log-level", "debug"]) as? RunCommand)
+        #expect(run.options.config == "/tmp/x.toml" && run.logLevel == "debug")
+        #expect(throws: (any Error).self) { try TakeoverCommand.parseAsRoot(["status"]) }
         #expect(throws: (any Error).self) { try TakeoverCommand.parseAsRoot(["check", "--bogus"]) }
     }
 }

@@ -349,7 +349,7 @@ private struct ConfigurationDecoder {
         }
         guard let preempt, let preemptDelay, let startupWait, let heartbeat else { return nil }
         return FailoverSettings(
-            preempt: preempt, preemptDelay: preemptDelay, startupWait: startupWait ?? heartbeat.failureWindow)
+            preempt: preempt, preemptDelay: preemptDelay, startupWait: startupWait ?? FailoverSettings.defaultStartupWait(failureWindow: heartbeat.failureWindow))
     }
 
     private func hook(_ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog) -> NotifyHook? {

@@ -195,6 +195,10 @@ public struct FailoverSettings: Hashable, Sendable {
     /// How long a starting node listens for its peer before serving alone.
     public var startupWait: Duration
 
+    /// The failure window, but at least one second: two nodes started together must hear each other before
+    /// either serves alone, and a process start (XDP load, key, sockets) takes longer than a 30 ms window.
+    public static func defaultStartupWait(failureWindow: Duration) -> Duration { max(failureWindow, .seconds(1)) }
+
     public init(preempt: Bool = true, preemptDelay: Duration = .zero, startupWait: Duration) {
         self.preempt = preempt
         self.preemptDelay = preemptDelay

@@ -40,10 +40,10 @@ struct ConfigurationDefaultsTests {
         #expect(
             configuration.announcements
                 == AnnouncementSettings(count: 3, spacing: .milliseconds(10), refresh: .seconds(10)))
-        // The startup wait defaults to the failure window: 100 ms × 3.
+        // The startup wait defaults to the failure window (100 ms × 3), but at least 1 s.
         #expect(
             configuration.failover
-                == FailoverSettings(preempt: true, preemptDelay: .zero, startupWait: .milliseconds(300)))
+                == FailoverSettings(preempt: true, preemptDelay: .zero, startupWait: .seconds(1)))
         #expect(configuration.hooks == [])
         #expect(
             configuration.metrics == MetricsSettings(enabled: true, address: .v4(IPv4Address(127, 0, 0, 1)), port: 9464)
@@ -168,7 +168,7 @@ struct ConfigurationDefaultsTests {
                 [failover]
                 preempt = true
                 preempt-delay = "0s"
-                startup-wait = "300ms"
+                startup-wait = "1s"
 
                 [metrics]
                 enabled = true

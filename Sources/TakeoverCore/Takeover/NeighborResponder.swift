@@ -11,9 +11,9 @@
 
 /// Why the responder did not answer a frame.
 public enum NeighborIgnoreReason: UInt8, Hashable, Sendable, BitwiseCopyable, CaseIterable, CustomStringConvertible {
-    /// The frame parser refused it.
+    /// The frame parser refused it as malformed (truncated, inconsistent lengths, bad options).
     case malformed
-    /// Neither ARP nor an ICMPv6 neighbor solicitation (IP traffic, other ICMPv6).
+    /// Neither ARP nor an ICMPv6 neighbor solicitation (IP traffic, other ICMPv6, other EtherTypes).
     case notNeighborDiscovery
     /// ARP, but not a request (a reply, or an unknown operation).
     case notARPRequest
@@ -137,8 +137,11 @@ public struct NeighborResponder: ~Copyable {
     ) throws(Sink.TransmitError) -> NeighborResponse {
         let frame: ParsedFrame
         do { frame = try FrameParser.parse(bytes) } catch {
-            storedCounters[ignored: .malformed] += 1
-            return .ignored(.malformed)
+            // LLDP, MPLS, 802.3 lengths…: well-formed, just not ours to read.
+            let reason: NeighborIgnoreReason
+            if case .unsupportedEtherType = error { reason = .notNeighborDiscovery } else { reason = .malformed }
+            storedCounters[ignored: reason] += 1
+            return .ignored(reason)
         }
         return try respond(to: frame, via: &sink)
     }

@@ -94,17 +94,29 @@ public final class TakeoverResponder: Sendable {
 
     /// Starts the loop thread, which from now on owns `source` and `sink` (they may be one object, such as a
     /// `PcapCapture`). It answers nothing until `takeOver`. `clock` is the engine's monotonic clock.
-    public init<Source: PacketSource, Sink: PacketSink>(
+    public convenience init<Source: PacketSource, Sink: PacketSink>(
         source: sending Source, sink: sending Sink, configuration: TakeoverResponderConfiguration,
         clock: @escaping @Sendable () -> MonotonicTime
     ) {
+        self.init(loop: ResponderLoop(source: source, sink: sink, configuration: configuration, clock: clock),
+                  configuration: configuration)
+    }
+
+    /// As `init(source:sink:configuration:clock:)`, for a port that is both (`PcapCapture`, an AF_XDP socket).
+    public convenience init<Port: PacketSource & PacketSink>(
+        port: sending Port, configuration: TakeoverResponderConfiguration,
+        clock: @escaping @Sendable () -> MonotonicTime
+    ) {
+        self.init(loop: ResponderLoop(source: port, sink: port, configuration: configuration, clock: clock),
+                  configuration: configuration)
+    }
+
+    private init<Source, Sink>(loop: ResponderLoop<Source, Sink>, configuration: TakeoverResponderConfiguration) {
         self.configuration = configuration
-        let shared = ResponderShared()
-        self.shared = shared
+        shared = loop.shared
         // Erased to a non-generic reference, so the thread's closure captures no generic type.
-        let loop: any ResponderLoopRunning = ResponderLoop(
-            source: source, sink: sink, configuration: configuration, clock: clock, shared: shared)
-        let thread = Thread { loop.run() }
+        let runner: any ResponderLoopRunning = loop
+        let thread = Thread { runner.run() }
         thread.name = "takeover-responder"
         thread.start()
     }
@@ -213,7 +225,7 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
     private var schedule: AnnouncementSchedule
     private let configuration: TakeoverResponderConfiguration
     private let clock: @Sendable () -> MonotonicTime
-    private let shared: ResponderShared
+    let shared = ResponderShared()
     /// The loop's own copy of the status, published (copied under the lock) when it changed.
     private var status = TakeoverResponderStatus()
     private var statusChanged = false
@@ -222,14 +234,13 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
     private var announcementDeferred = false
 
     init(
-        source: sending Source, sink: sending Sink, configuration: TakeoverResponderConfiguration,
-        clock: @escaping @Sendable () -> MonotonicTime, shared: ResponderShared
+        source: Source, sink: Sink, configuration: TakeoverResponderConfiguration,
+        clock: @escaping @Sendable () -> MonotonicTime
     ) {
         self.source = source
         self.sink = sink
         self.configuration = configuration
         self.clock = clock
-        self.shared = shared
         responder = NeighborResponder(
             mac: configuration.mac, vlan: configuration.vlan,
             addressCapacity: configuration.announcements.addressCapacity,

@@ -57,8 +57,8 @@ public struct TakeoverResponderStatus: Hashable, Sendable {
     public var takeovers: UInt64 = 0
     /// When the loop applied the current (or last) takeover.
     public var takeoverAppliedAt: MonotonicTime?
-    /// When the first announcement of the current (or last) takeover had been handed to the sink and flushed:
-    /// the failover timeline's "first announcement on the wire".
+    /// When the first announcement of the current (or last) takeover had been handed to the sink and flushed
+    /// (before the rest of its round): the failover timeline's "first announcement on the wire".
     public var firstAnnouncementAt: MonotonicTime?
     /// When the loop applied the last release.
     public var releasedAt: MonotonicTime?
@@ -312,7 +312,14 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
         let sent = schedule.due(at: now) { announcement in
             do {
                 switch try sink.transmit(announcement.frame(from: mac, vlan: vlan)) {
-                case .submitted: return true
+                case .submitted:
+                    if status.firstAnnouncementAt == nil {
+                        // The timeline's moment: the takeover's first frame handed to the wire, not its round.
+                        pendingFlush = true
+                        flush()
+                        status.firstAnnouncementAt = clock()
+                    }
+                    return true
                 case .noBufferAvailable:
                     status.announcementsDeferred += 1
                     announcementDeferred = true
@@ -333,7 +340,6 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
         status.announcementsSent += UInt64(sent)
         pendingFlush = true
         flush()
-        if status.firstAnnouncementAt == nil { status.firstAnnouncementAt = clock() }
         statusChanged = true
     }
 
@@ -362,8 +368,9 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
     /// Until the next announcement is due, but never longer than the poll interval (the mailbox) and, when
     /// the sink was out of buffers, a short pause before retrying.
     private func waitTimeout() -> Duration {
+        // A refused round stays due (its deadline is in the past): waiting until it would be a busy loop.
+        if announcementDeferred { return min(configuration.pollInterval, .microseconds(200)) }
         var timeout = configuration.pollInterval
-        if announcementDeferred { timeout = min(timeout, .microseconds(200)) }
         if let deadline = schedule.nextDeadline {
             let now = clock()
             let untilDeadline = Duration.nanoseconds(Int64(clamping: deadline.nanoseconds(since: now)))

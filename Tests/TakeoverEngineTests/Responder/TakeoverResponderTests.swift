@@ -55,8 +55,8 @@ import Testing
         #expect(beforeTakeover <= applied && applied <= first)
         let announcements = port.sent.compactMap(SentFrame.init)
         #expect(announcements.count == 10)
-        // The stamp comes after the first frame was handed over.
-        #expect(announcements[0].at <= first)
+        // The stamp is the first frame's: after it was handed over, before the second was.
+        #expect(announcements[0].at <= first && first <= announcements[1].at)
         #expect(announcements.allSatisfy { $0.source == Self.ourMAC })
         #expect(announcements.filter(\.isGratuitousARP).count == 6)
         #expect(announcements.filter { $0.advertisement != nil && $0.destination == .ipv6Multicast(.allNodes) }.count == 3)

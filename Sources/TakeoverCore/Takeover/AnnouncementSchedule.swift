@@ -154,7 +154,9 @@ public struct AnnouncementSchedule: ~Copyable {
 
     /// Begins a takeover: round 0 is due at `now`. Copies `addresses` (announced until `stop`) and forgets
     /// the clients of any earlier takeover; add this one's with `addClient`/`addClients`.
-    public mutating func start(at now: MonotonicTime, addresses owned: borrowing OwnedAddressSet) throws(TakeoverTableError) {
+    public mutating func start(at now: MonotonicTime, addresses owned: borrowing OwnedAddressSet)
+        throws(TakeoverTableError)
+    {
         try addresses.replace(with: owned)
         clients.removeAll()
         active = true

@@ -82,7 +82,9 @@ public struct NeighborResponderCounters: Hashable, Sendable, BitwiseCopyable {
     /// Frames ignored for `reason`.
     @inlinable
     public subscript(ignored reason: NeighborIgnoreReason) -> UInt64 {
-        get { withUnsafeBytes(of: ignoredCounts) { $0.load(fromByteOffset: Int(reason.rawValue) * 8, as: UInt64.self) } }
+        get {
+            withUnsafeBytes(of: ignoredCounts) { $0.load(fromByteOffset: Int(reason.rawValue) * 8, as: UInt64.self) }
+        }
         set {
             withUnsafeMutableBytes(of: &ignoredCounts) {
                 $0.storeBytes(of: newValue, toByteOffset: Int(reason.rawValue) * 8, as: UInt64.self)

@@ -98,8 +98,9 @@ public final class TakeoverResponder: Sendable {
         source: sending Source, sink: sending Sink, configuration: TakeoverResponderConfiguration,
         clock: @escaping @Sendable () -> MonotonicTime
     ) {
-        self.init(loop: ResponderLoop(source: source, sink: sink, configuration: configuration, clock: clock),
-                  configuration: configuration)
+        self.init(
+            loop: ResponderLoop(source: source, sink: sink, configuration: configuration, clock: clock),
+            configuration: configuration)
     }
 
     /// As `init(source:sink:configuration:clock:)`, for a port that is both (`PcapCapture`, an AF_XDP socket).
@@ -107,8 +108,9 @@ public final class TakeoverResponder: Sendable {
         port: sending Port, configuration: TakeoverResponderConfiguration,
         clock: @escaping @Sendable () -> MonotonicTime
     ) {
-        self.init(loop: ResponderLoop(source: port, sink: port, configuration: configuration, clock: clock),
-                  configuration: configuration)
+        self.init(
+            loop: ResponderLoop(source: port, sink: port, configuration: configuration, clock: clock),
+            configuration: configuration)
     }
 
     private init<Source, Sink>(loop: ResponderLoop<Source, Sink>, configuration: TakeoverResponderConfiguration) {

@@ -52,12 +52,17 @@ import Testing
                 #expect(schedule.due(at: MonotonicTime(nanoseconds: deadline.nanoseconds - 1)) { _ in true } == 0)
             }
             var emitted: [Announcement] = []
-            schedule.due(at: deadline) { emitted.append($0); return true }
+            schedule.due(at: deadline) {
+                emitted.append($0)
+                return true
+            }
             #expect(!emitted.isEmpty)
             for round in Set(emitted.map(\.round)).sorted() {
                 rounds.append(
-                    (deadline.nanoseconds(since: start) / 1_000_000, round,
-                     emitted.filter { $0.round == round }.map(label)))
+                    (
+                        deadline.nanoseconds(since: start) / 1_000_000, round,
+                        emitted.filter { $0.round == round }.map(label)
+                    ))
             }
         }
         return rounds
@@ -77,8 +82,9 @@ import Testing
     @Test(arguments: [
         TimingCase(count: 3, spacingMilliseconds: 100, refreshMilliseconds: 0, roundTimes: [0, 100, 200]),
         TimingCase(count: 1, spacingMilliseconds: 100, refreshMilliseconds: 1000, roundTimes: [0, 1000, 2000, 3000]),
-        TimingCase(count: 2, spacingMilliseconds: 50, refreshMilliseconds: 500,
-                   roundTimes: [0, 50, 550, 1050, 1550, 2050, 2550, 3050]),
+        TimingCase(
+            count: 2, spacingMilliseconds: 50, refreshMilliseconds: 500,
+            roundTimes: [0, 50, 550, 1050, 1550, 2050, 2550, 3050]),
         TimingCase(count: 4, spacingMilliseconds: 0, refreshMilliseconds: 0, roundTimes: [0, 0, 0, 0]),
         TimingCase(count: 5, spacingMilliseconds: 1000, refreshMilliseconds: 0, roundTimes: [0, 1000, 2000, 3000]),
     ])
@@ -116,7 +122,10 @@ import Testing
         #expect(schedule.nextDeadline == Self.at(milliseconds: 100))
         // The loop oversleeps by 250 ms: round 1 only, not rounds 1 and 2 back to back.
         var rounds: [Int] = []
-        schedule.due(at: Self.at(milliseconds: 350)) { rounds.append($0.round); return true }
+        schedule.due(at: Self.at(milliseconds: 350)) {
+            rounds.append($0.round)
+            return true
+        }
         #expect(rounds == [1, 1, 1, 1, 1])
         #expect(schedule.nextDeadline == Self.at(milliseconds: 450))
         #expect(schedule.due(at: Self.at(milliseconds: 449)) { _ in true } == 0)
@@ -125,7 +134,8 @@ import Testing
     }
 
     @Test func nothingAfterStopUntilTheNextStart() throws {
-        var schedule = AnnouncementSchedule(configuration: .init(count: 3, spacing: .milliseconds(100), refresh: .seconds(1)))
+        var schedule = AnnouncementSchedule(
+            configuration: .init(count: 3, spacing: .milliseconds(100), refresh: .seconds(1)))
         try schedule.start(at: Self.start, addresses: try Self.addresses())
         schedule.addClient(Self.v4Client)
         #expect(schedule.due(at: Self.start) { _ in true } == 7)
@@ -134,17 +144,28 @@ import Testing
         #expect(!stillActive)
         #expect(schedule.nextDeadline == nil)
         for later: UInt64 in [0, 100, 1_000, 60_000] {
-            #expect(schedule.due(at: Self.at(milliseconds: later)) { _ in Issue.record("sent after stop"); return true } == 0)
+            #expect(
+                schedule.due(at: Self.at(milliseconds: later)) { _ in
+                    Issue.record("sent after stop")
+                    return true
+                } == 0)
         }
         // Stopped halfway through a round (the sink refused): the rest is never sent either.
         try schedule.start(at: Self.at(milliseconds: 70_000), addresses: try Self.addresses())
         let clientsLeft = schedule.clients.count
         #expect(clientsLeft == 0, "a new takeover forgets the last one's clients")
         var taken = 0
-        schedule.due(at: Self.at(milliseconds: 70_000)) { _ in taken += 1; return taken < 3 }
+        schedule.due(at: Self.at(milliseconds: 70_000)) { _ in
+            taken += 1
+            return taken < 3
+        }
         #expect(taken == 3)
         schedule.stop()
-        #expect(schedule.due(at: Self.at(milliseconds: 70_000)) { _ in Issue.record("sent after stop"); return true } == 0)
+        #expect(
+            schedule.due(at: Self.at(milliseconds: 70_000)) { _ in
+                Issue.record("sent after stop")
+                return true
+            } == 0)
     }
 
     @Test(arguments: 0..<8)
@@ -158,7 +179,10 @@ import Testing
         }
         var reference = try makeSchedule()
         var expected: [String] = []
-        reference.due(at: Self.start) { expected.append(Self.label($0)); return true }
+        reference.due(at: Self.start) {
+            expected.append(Self.label($0))
+            return true
+        }
         #expect(expected == Self.broadcastRound + Self.clientUnicasts)
 
         var schedule = try makeSchedule()
@@ -173,20 +197,27 @@ import Testing
         #expect(first == refuseAt)
         #expect(schedule.nextDeadline == Self.start, "an unfinished round stays due")
         // The next call, a little later, resumes with the refused announcement.
-        let rest = schedule.due(at: Self.at(milliseconds: 1)) { sent.append(Self.label($0)); return true }
+        let rest = schedule.due(at: Self.at(milliseconds: 1)) {
+            sent.append(Self.label($0))
+            return true
+        }
         #expect(first + rest == expected.count)
         #expect(sent == expected)
         #expect(schedule.nextDeadline == nil)
     }
 
     @Test func aClientAddedLaterGetsOneUnicastInTheNextRound() throws {
-        var schedule = AnnouncementSchedule(configuration: .init(count: 2, spacing: .milliseconds(100), refresh: .seconds(1)))
+        var schedule = AnnouncementSchedule(
+            configuration: .init(count: 2, spacing: .milliseconds(100), refresh: .seconds(1)))
         try schedule.start(at: Self.start, addresses: try Self.addresses())
         schedule.addClient(Self.v4Client)
         var rounds: [[String]] = []
         func wake(_ milliseconds: UInt64) {
             var labels: [String] = []
-            schedule.due(at: Self.at(milliseconds: milliseconds)) { labels.append(Self.label($0)); return true }
+            schedule.due(at: Self.at(milliseconds: milliseconds)) {
+                labels.append(Self.label($0))
+                return true
+            }
             rounds.append(labels)
         }
         wake(0)
@@ -198,8 +229,10 @@ import Testing
         #expect(knownAdded, "already known: accepted, not repeated")
         wake(100)
         wake(1100)
-        #expect(rounds[0] == Self.broadcastRound + ["arp-rep 192.0.2.99>192.0.2.10", "arp-rep 198.51.100.99>192.0.2.10"])
-        #expect(rounds[1] == Self.broadcastRound + ["arp-rep 192.0.2.99>192.0.2.11", "arp-rep 198.51.100.99>192.0.2.11"])
+        #expect(
+            rounds[0] == Self.broadcastRound + ["arp-rep 192.0.2.99>192.0.2.10", "arp-rep 198.51.100.99>192.0.2.10"])
+        #expect(
+            rounds[1] == Self.broadcastRound + ["arp-rep 192.0.2.99>192.0.2.11", "arp-rep 198.51.100.99>192.0.2.11"])
         #expect(rounds[2] == Self.broadcastRound)
     }
 
@@ -218,7 +251,10 @@ import Testing
         #expect(schedule.addClients(fromSessions) == 1, "capacity 3: the last one does not fit")
         #expect(schedule.clients.count == 3)
         var unicasts = 0
-        schedule.due(at: Self.start) { if $0.client != nil { unicasts += 1 }; return true }
+        schedule.due(at: Self.start) {
+            if $0.client != nil { unicasts += 1 }
+            return true
+        }
         #expect(unicasts == 2 + 1 + 2)  // two IPv4 for each IPv4 client, one IPv6 for the IPv6 client
     }
 
@@ -247,7 +283,9 @@ import Testing
             #expect(packet.expertWarnings.isEmpty, "\(packet.expertWarnings)")
         }
         // Gratuitous ARP, both forms: broadcast, sender = target = 192.0.2.99 at our MAC.
-        for (packet, opcode, targetMAC) in [(packets[0], "1", "00:00:00:00:00:00"), (packets[1], "2", "02:00:00:00:00:0b")] {
+        for (packet, opcode, targetMAC) in [
+            (packets[0], "1", "00:00:00:00:00:00"), (packets[1], "2", "02:00:00:00:00:0b"),
+        ] {
             #expect(packet["eth.dst"] == "ff:ff:ff:ff:ff:ff")
             #expect(packet["arp.opcode"] == opcode)
             #expect(packet["arp.isgratuitous"] == "1")

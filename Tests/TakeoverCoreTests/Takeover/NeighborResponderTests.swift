@@ -7,7 +7,10 @@ import Testing
 @Suite struct NeighborResponderTests {
     /// One received frame (a scapy expression, optionally cut short) and what the responder must do with it.
     struct Case: CustomTestStringConvertible {
-        enum Expectation { case arpReply, advertisement, ignored(NeighborIgnoreReason) }
+        enum Expectation {
+            case arpReply, advertisement
+            case ignored(NeighborIgnoreReason)
+        }
         var name: String
         var scapy: String
         var cutTo: Int? = nil
@@ -20,91 +23,108 @@ import Testing
     static let client = "02:00:00:00:00:0c"
     static let other = "02:00:00:00:00:0d"
     static let second = "02:00:00:00:00:0e"
-    static let arpRequest = "Ether(src='\(client)', dst='ff:ff:ff:ff:ff:ff')/ARP(op=1, hwsrc='\(client)', psrc='192.0.2.10', pdst='192.0.2.99')"
-    static let solicitation =
-        "Ether(src='\(client)', dst='33:33:ff:00:00:99')/IPv6(src='2001:db8::10', dst='ff02::1:ff00:99', hlim=255)/ICMPv6ND_NS(tgt='2001:db8::99')/ICMPv6NDOptSrcLLAddr(lladdr='\(client)')"
+    static let broadcast = "ff:ff:ff:ff:ff:ff"
     static let vlan42 = VLANTag(identifier: 42, priority: 3)
+
+    /// A scapy ARP frame; `vlan` adds an 802.1Q tag.
+    static func arp(
+        op: Int = 1, from ethernetSource: String = client, to ethernetDestination: String = broadcast,
+        vlan: Int? = nil, hwsrc: String? = nil, psrc: String = "192.0.2.10", hwdst: String = "00:00:00:00:00:00",
+        pdst: String = "192.0.2.99"
+    ) -> String {
+        let tag = vlan.map { "/Dot1Q(vlan=\($0))" } ?? ""
+        return "Ether(src='\(ethernetSource)', dst='\(ethernetDestination)')\(tag)/ARP(op=\(op), "
+            + "hwsrc='\(hwsrc ?? ethernetSource)', psrc='\(psrc)', hwdst='\(hwdst)', pdst='\(pdst)')"
+    }
+
+    /// A scapy IPv6 neighbor solicitation for `target`, to its solicited-node group unless `to` says otherwise.
+    static func solicitation(
+        from ethernetSource: String = client, source: String = "2001:db8::10", to destination: String? = nil,
+        hopLimit: Int = 255, target: String = "2001:db8::99",
+        option: String? = "ICMPv6NDOptSrcLLAddr(lladdr='\(client)')"
+    ) -> String {
+        let group = IPv6Address(target)!.solicitedNodeMulticast
+        let ethernetDestination = destination == nil ? MACAddress.ipv6Multicast(group).description : our
+        return "Ether(src='\(ethernetSource)', dst='\(ethernetDestination)')"
+            + "/IPv6(src='\(source)', dst='\(destination ?? group.description)', hlim=\(hopLimit))"
+            + "/ICMPv6ND_NS(tgt='\(target)')" + (option.map { "/" + $0 } ?? "")
+    }
+
+    static let arpRequest = arp()
+    static let ownedSolicitation = solicitation()
 
     static let cases: [Case] = [
         Case(name: "ARP request for an owned IPv4", scapy: arpRequest, expectation: .arpReply),
+        Case(name: "ARP request for an unowned IPv4", scapy: arp(pdst: "192.0.2.77"), expectation: .ignored(.notOwned)),
         Case(
-            name: "ARP request for an unowned IPv4",
-            scapy: "Ether(src='\(client)', dst='ff:ff:ff:ff:ff:ff')/ARP(op=1, hwsrc='\(client)', psrc='192.0.2.10', pdst='192.0.2.77')",
-            expectation: .ignored(.notOwned)),
+            name: "ARP request tagged VLAN 42, responder on VLAN 42", scapy: arp(vlan: 42), vlan: vlan42,
+            expectation: .arpReply),
         Case(
-            name: "ARP request tagged VLAN 42, responder on VLAN 42",
-            scapy: "Ether(src='\(client)', dst='ff:ff:ff:ff:ff:ff')/Dot1Q(vlan=42)/ARP(op=1, hwsrc='\(client)', psrc='192.0.2.10', pdst='192.0.2.99')",
-            vlan: vlan42, expectation: .arpReply),
-        Case(
-            name: "ARP request tagged VLAN 7, responder on VLAN 42",
-            scapy: "Ether(src='\(client)', dst='ff:ff:ff:ff:ff:ff')/Dot1Q(vlan=7)/ARP(op=1, hwsrc='\(client)', psrc='192.0.2.10', pdst='192.0.2.99')",
-            vlan: vlan42, expectation: .ignored(.otherVLAN)),
-        Case(
-            name: "ARP request tagged VLAN 42, responder untagged",
-            scapy: "Ether(src='\(client)', dst='ff:ff:ff:ff:ff:ff')/Dot1Q(vlan=42)/ARP(op=1, hwsrc='\(client)', psrc='192.0.2.10', pdst='192.0.2.99')",
+            name: "ARP request tagged VLAN 7, responder on VLAN 42", scapy: arp(vlan: 7), vlan: vlan42,
             expectation: .ignored(.otherVLAN)),
-        Case(name: "untagged ARP request, responder on VLAN 42", scapy: arpRequest, vlan: vlan42, expectation: .ignored(.otherVLAN)),
         Case(
-            name: "ARP reply about an owned IPv4",
-            scapy: "Ether(src='\(client)', dst='\(our)')/ARP(op=2, hwsrc='\(client)', psrc='192.0.2.10', hwdst='\(our)', pdst='192.0.2.99')",
+            name: "ARP request tagged VLAN 42, responder untagged", scapy: arp(vlan: 42),
+            expectation: .ignored(.otherVLAN)),
+        Case(
+            name: "untagged ARP request, responder on VLAN 42", scapy: arpRequest, vlan: vlan42,
+            expectation: .ignored(.otherVLAN)),
+        Case(
+            name: "ARP reply about an owned IPv4", scapy: arp(op: 2, to: our, hwdst: our),
             expectation: .ignored(.notARPRequest)),
         Case(
             name: "gratuitous ARP from another MAC claiming an owned IPv4",
-            scapy: "Ether(src='\(other)', dst='ff:ff:ff:ff:ff:ff')/ARP(op=1, hwsrc='\(other)', psrc='192.0.2.99', pdst='192.0.2.99')",
-            expectation: .ignored(.addressConflict)),
+            scapy: arp(from: other, psrc: "192.0.2.99"), expectation: .ignored(.addressConflict)),
         Case(
             name: "ARP reply from another MAC claiming an owned IPv4",
-            scapy: "Ether(src='\(other)', dst='ff:ff:ff:ff:ff:ff')/ARP(op=2, hwsrc='\(other)', psrc='192.0.2.99', hwdst='\(other)', pdst='192.0.2.99')",
-            expectation: .ignored(.addressConflict)),
+            scapy: arp(op: 2, from: other, psrc: "192.0.2.99", hwdst: other), expectation: .ignored(.addressConflict)),
         Case(
-            name: "ARP probe (sender 0.0.0.0) for an owned IPv4",
-            scapy: "Ether(src='\(second)', dst='ff:ff:ff:ff:ff:ff')/ARP(op=1, hwsrc='\(second)', psrc='0.0.0.0', pdst='192.0.2.99')",
+            name: "ARP probe (sender 0.0.0.0) for an owned IPv4", scapy: arp(from: second, psrc: "0.0.0.0"),
             expectation: .arpReply),
         Case(
-            name: "ARP request from a multicast sender MAC",
-            scapy: "Ether(src='\(client)', dst='ff:ff:ff:ff:ff:ff')/ARP(op=1, hwsrc='01:00:5e:00:00:01', psrc='192.0.2.10', pdst='192.0.2.99')",
+            name: "ARP request from a multicast sender MAC", scapy: arp(hwsrc: "01:00:5e:00:00:01"),
             expectation: .ignored(.invalidSender)),
         Case(
-            name: "ARP request sent from our own MAC",
-            scapy: "Ether(src='\(our)', dst='ff:ff:ff:ff:ff:ff')/ARP(op=1, hwsrc='\(our)', psrc='192.0.2.30', pdst='192.0.2.99')",
+            name: "ARP request sent from our own MAC", scapy: arp(from: our, psrc: "192.0.2.30"),
             expectation: .ignored(.fromOurselves)),
-        Case(name: "ARP request cut inside the ARP header", scapy: arpRequest, cutTo: 30, expectation: .ignored(.malformed)),
-        Case(name: "neighbor solicitation for an owned IPv6", scapy: solicitation, expectation: .advertisement),
+        Case(
+            name: "ARP request cut inside the ARP header", scapy: arpRequest, cutTo: 30,
+            expectation: .ignored(.malformed)),
+        Case(name: "neighbor solicitation for an owned IPv6", scapy: ownedSolicitation, expectation: .advertisement),
         Case(
             name: "unicast solicitation without a source link-layer option",
-            scapy: "Ether(src='\(second)', dst='\(our)')/IPv6(src='2001:db8::e', dst='2001:db8::99', hlim=255)/ICMPv6ND_NS(tgt='2001:db8::99')",
+            scapy: solicitation(from: second, source: "2001:db8::e", to: "2001:db8::99", option: nil),
             expectation: .advertisement),
         Case(
             name: "duplicate address detection probe for an owned IPv6",
-            scapy: "Ether(src='\(other)', dst='33:33:ff:00:00:99')/IPv6(src='::', dst='ff02::1:ff00:99', hlim=255)/ICMPv6ND_NS(tgt='2001:db8::99')",
-            expectation: .advertisement),
+            scapy: solicitation(from: other, source: "::", option: nil), expectation: .advertisement),
         Case(
             name: "DAD probe carrying a source link-layer option",
-            scapy: "Ether(src='\(other)', dst='33:33:ff:00:00:99')/IPv6(src='::', dst='ff02::1:ff00:99', hlim=255)/ICMPv6ND_NS(tgt='2001:db8::99')/ICMPv6NDOptSrcLLAddr(lladdr='\(other)')",
+            scapy: solicitation(from: other, source: "::", option: "ICMPv6NDOptSrcLLAddr(lladdr='\(other)')"),
             expectation: .ignored(.invalidSolicitation)),
         Case(
-            name: "solicitation with hop limit 64",
-            scapy: "Ether(src='\(client)', dst='33:33:ff:00:00:99')/IPv6(src='2001:db8::10', dst='ff02::1:ff00:99', hlim=64)/ICMPv6ND_NS(tgt='2001:db8::99')/ICMPv6NDOptSrcLLAddr(lladdr='\(client)')",
+            name: "solicitation with hop limit 64", scapy: solicitation(hopLimit: 64),
             expectation: .ignored(.invalidSolicitation)),
         Case(
-            name: "solicitation for an unowned IPv6",
-            scapy: "Ether(src='\(client)', dst='33:33:ff:00:00:77')/IPv6(src='2001:db8::10', dst='ff02::1:ff00:77', hlim=255)/ICMPv6ND_NS(tgt='2001:db8::77')/ICMPv6NDOptSrcLLAddr(lladdr='\(client)')",
+            name: "solicitation for an unowned IPv6", scapy: solicitation(target: "2001:db8::77"),
             expectation: .ignored(.notOwned)),
         Case(
             name: "solicitation with a zero-length option",
-            scapy: "Ether(src='\(client)', dst='33:33:ff:00:00:99')/IPv6(src='2001:db8::10', dst='ff02::1:ff00:99', hlim=255)/ICMPv6ND_NS(tgt='2001:db8::99')/Raw(b'\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00')",
+            scapy: solicitation(option: "Raw(b'\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00')"),
             expectation: .ignored(.malformed)),
         Case(
             name: "neighbor advertisement from another MAC for an owned IPv6",
-            scapy: "Ether(src='\(other)', dst='33:33:00:00:00:01')/IPv6(src='2001:db8::99', dst='ff02::1', hlim=255)/ICMPv6ND_NA(tgt='2001:db8::99', R=0, S=0, O=1)/ICMPv6NDOptDstLLAddr(lladdr='\(other)')",
+            scapy: "Ether(src='\(other)', dst='33:33:00:00:00:01')/IPv6(src='2001:db8::99', dst='ff02::1', hlim=255)"
+                + "/ICMPv6ND_NA(tgt='2001:db8::99', R=0, S=0, O=1)/ICMPv6NDOptDstLLAddr(lladdr='\(other)')",
             expectation: .ignored(.addressConflict)),
         Case(
             name: "TCP segment to an owned IPv4",
-            scapy: "Ether(src='\(client)', dst='\(our)')/IP(src='192.0.2.10', dst='192.0.2.99')/TCP(sport=40000, dport=80)",
+            scapy:
+                "Ether(src='\(client)', dst='\(our)')/IP(src='192.0.2.10', dst='192.0.2.99')/TCP(sport=40000, dport=80)",
             expectation: .ignored(.notNeighborDiscovery)),
         Case(
             name: "ICMPv6 echo request to an owned IPv6",
-            scapy: "Ether(src='\(client)', dst='\(our)')/IPv6(src='2001:db8::10', dst='2001:db8::99')/ICMPv6EchoRequest()",
+            scapy:
+                "Ether(src='\(client)', dst='\(our)')/IPv6(src='2001:db8::10', dst='2001:db8::99')/ICMPv6EchoRequest()",
             expectation: .ignored(.notNeighborDiscovery)),
         Case(
             name: "an EtherType the parser does not read",
@@ -141,10 +161,16 @@ import Testing
                 #expect(written.count == 1, "\(testCase.name)")
                 if case .arpReply = testCase.expectation {
                     #expect(responder.counters.arpRepliesSent == 1, "\(testCase.name)")
-                    guard case .arp = reply else { Issue.record("\(testCase.name): \(reply)"); continue }
+                    guard case .arp = reply else {
+                        Issue.record("\(testCase.name): \(reply)")
+                        continue
+                    }
                 } else {
                     #expect(responder.counters.neighborAdvertisementsSent == 1, "\(testCase.name)")
-                    guard case .neighborAdvertisement = reply else { Issue.record("\(testCase.name): \(reply)"); continue }
+                    guard case .neighborAdvertisement = reply else {
+                        Issue.record("\(testCase.name): \(reply)")
+                        continue
+                    }
                 }
                 if let first = written.first { replies.append((testCase, first)) }
             case .ignored(let reason):
@@ -222,9 +248,12 @@ import Testing
 
     @Test func askersAreRememberedAsClients() throws {
         let cases = Self.cases.filter {
-            ["ARP request for an owned IPv4", "neighbor solicitation for an owned IPv6",
-             "unicast solicitation without a source link-layer option", "ARP probe (sender 0.0.0.0) for an owned IPv4",
-             "duplicate address detection probe for an owned IPv6"].contains($0.name)
+            [
+                "ARP request for an owned IPv4", "neighbor solicitation for an owned IPv6",
+                "unicast solicitation without a source link-layer option",
+                "ARP probe (sender 0.0.0.0) for an owned IPv4",
+                "duplicate address detection probe for an owned IPv6",
+            ].contains($0.name)
         }
         let frames = try Self.inputs(cases)
         var responder = try TakeoverLab.responder()
@@ -246,7 +275,7 @@ import Testing
     }
 
     @Test func ownershipChangesTakeEffectAtOnce() throws {
-        let frames = try Judge.scapyBuild([Self.arpRequest, Self.solicitation])
+        let frames = try Judge.scapyBuild([Self.arpRequest, Self.ownedSolicitation])
         var responder = NeighborResponder(mac: TakeoverLab.ourMAC)
         var sink = InMemoryPacketQueue(capacity: 8)
         func answer(_ frame: [UInt8]) throws -> NeighborResponse {

@@ -3,7 +3,7 @@ import Synchronization
 import TakeoverCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The engine's clock, as the tests read it: CLOCK_MONOTONIC, the time base of `MonotonicTime`.

@@ -43,7 +43,8 @@ import Testing
     static func readCapture(_ path: String) throws -> [WireFrame] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/tshark")
-        process.arguments = ["-r", path, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=f"]
+        process.arguments =
+            ["-r", path, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=f"]
             + fields.flatMap { ["-e", $0] }
         let output = Pipe()
         process.standardOutput = output
@@ -62,7 +63,9 @@ import Testing
     }
 
     /// The client's neighbour entry for `address`: (MAC, state), from `ip -j neigh`.
-    static func neighbour(_ lab: NetworkLab, _ client: LabInterface, _ address: String) throws -> (mac: String, state: [String])? {
+    static func neighbour(_ lab: NetworkLab, _ client: LabInterface, _ address: String) throws -> (
+        mac: String, state: [String]
+    )? {
         let output = try lab.runChecked(in: client.host, ["ip", "-j", "neigh", "show", "dev", client.name])
         let entries = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]] ?? []
         guard let entry = entries.first(where: { $0["dst"] as? String == address }) else { return nil }
@@ -71,7 +74,8 @@ import Testing
 
     /// tcpdump writing every ARP and ICMPv6 frame the client's interface sees to a file.
     static func startCapture(_ lab: NetworkLab, on client: LabInterface, to path: String) throws -> LabProcess {
-        let tcpdump = try lab.start(in: client.host, ["tcpdump", "-i", client.name, "-n", "-U", "-w", path, "arp or icmp6"])
+        let tcpdump = try lab.start(
+            in: client.host, ["tcpdump", "-i", client.name, "-n", "-U", "-w", path, "arp or icmp6"])
         #expect(tcpdump.waitForOutput(containing: "listening on", timeout: .seconds(10)), "\(tcpdump.standardError)")
         return tcpdump
     }
@@ -93,8 +97,10 @@ import Testing
         let lab = try NetworkLab("resolve")
         defer { lab.teardown() }
         let hub = try lab.addHub()
-        let client = try lab.connect(try lab.addHost("client"), to: hub, addresses: ["192.0.2.10/24", "2001:db8::10/64"])
-        let standby = try lab.connect(try lab.addHost("standby"), to: hub, addresses: ["192.0.2.30/24", "2001:db8::30/64"])
+        let client = try lab.connect(
+            try lab.addHost("client"), to: hub, addresses: ["192.0.2.10/24", "2001:db8::10/64"])
+        let standby = try lab.connect(
+            try lab.addHost("standby"), to: hub, addresses: ["192.0.2.30/24", "2001:db8::30/64"])
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("takeover-resolve-\(UUID()).pcap").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let tcpdump = try Self.startCapture(lab, on: client, to: path)
@@ -124,10 +130,14 @@ import Testing
         tcpdump.stop()
         let frames = try Self.readCapture(path)
         let clientMAC = client.mac.description
-        let request = frames.first { $0.source == clientMAC && $0.arpOpcode == "1" && $0.arpTargetIP == "\(Self.taken4)" }
+        let request = frames.first {
+            $0.source == clientMAC && $0.arpOpcode == "1" && $0.arpTargetIP == "\(Self.taken4)"
+        }
         let reply = frames.first { $0.source == standbyMAC && $0.arpOpcode == "2" && $0.destination == clientMAC }
         #expect(request != nil, "\(frames)")
-        #expect(reply?.arpSenderIP == "\(Self.taken4)" && reply?.arpTargetMAC == clientMAC && reply?.arpTargetIP == "192.0.2.10")
+        #expect(
+            reply?.arpSenderIP == "\(Self.taken4)" && reply?.arpTargetMAC == clientMAC
+                && reply?.arpTargetIP == "192.0.2.10")
         if let request, let reply { #expect(reply.time >= request.time) }
         let solicitation = frames.first { $0.source == clientMAC && $0.icmpv6Type == "135" }
         let advertisement = frames.first {
@@ -142,21 +152,27 @@ import Testing
         let lab = try NetworkLab("announce")
         defer { lab.teardown() }
         let hub = try lab.addHub()
-        let client = try lab.connect(try lab.addHost("client"), to: hub, addresses: ["192.0.2.10/24", "2001:db8::10/64"])
-        let primary = try lab.connect(try lab.addHost("primary"), to: hub, addresses: ["192.0.2.99/24", "2001:db8::99/64"])
-        let standby = try lab.connect(try lab.addHost("standby"), to: hub, addresses: ["192.0.2.30/24", "2001:db8::30/64"])
+        let client = try lab.connect(
+            try lab.addHost("client"), to: hub, addresses: ["192.0.2.10/24", "2001:db8::10/64"])
+        let primary = try lab.connect(
+            try lab.addHost("primary"), to: hub, addresses: ["192.0.2.99/24", "2001:db8::99/64"])
+        let standby = try lab.connect(
+            try lab.addHost("standby"), to: hub, addresses: ["192.0.2.30/24", "2001:db8::30/64"])
         let clientMAC = client.mac.description
         let standbyMAC = standby.mac.description
 
         // The client talks to the primary: its entries point at the primary's MAC.
-        for arguments in [["ping", "-c", "1", "-W", "2", "\(Self.taken4)"], ["ping", "-6", "-c", "1", "-W", "2", "\(Self.taken6)"]] {
+        for arguments in [
+            ["ping", "-c", "1", "-W", "2", "\(Self.taken4)"], ["ping", "-6", "-c", "1", "-W", "2", "\(Self.taken6)"],
+        ] {
             let ping = try lab.run(in: client.host, arguments)
             #expect(ping.succeeded, "\(ping.standardOutput)\(ping.standardError)")
         }
         #expect(try Self.neighbour(lab, client, "\(Self.taken4)")?.mac == primary.mac.description)
         #expect(try Self.neighbour(lab, client, "\(Self.taken6)")?.mac == primary.mac.description)
 
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("takeover-announce-\(UUID()).pcap").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("takeover-announce-\(UUID()).pcap")
+            .path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let tcpdump = try Self.startCapture(lab, on: client, to: path)
         let responder = try Self.openResponder(
@@ -168,8 +184,10 @@ import Testing
         let called = monotonicNow()
         try responder.takeOver(
             addresses: [.v4(Self.taken4), .v6(Self.taken6)],
-            clients: [KnownClient(mac: client.mac, address: .v4(IPv4Address(192, 0, 2, 10))),
-                      KnownClient(mac: client.mac, address: .v6(IPv6Address("2001:db8::10")!))])
+            clients: [
+                KnownClient(mac: client.mac, address: .v4(IPv4Address(192, 0, 2, 10))),
+                KnownClient(mac: client.mac, address: .v6(IPv6Address("2001:db8::10")!)),
+            ])
         #expect(eventually { responder.status.announcementRounds == 3 && responder.status.announcementsSent == 11 })
         let status = responder.status
         let applied = try #require(status.takeoverAppliedAt)
@@ -181,10 +199,11 @@ import Testing
                 + "applied → first announcement flushed \(first.nanoseconds(since: applied) / 1000) µs")
 
         // No client traffic in between: the announcements alone moved both entries.
-        #expect(eventually(timeout: .seconds(2)) {
-            (try? Self.neighbour(lab, client, "\(Self.taken4)")?.mac) == standbyMAC
-                && (try? Self.neighbour(lab, client, "\(Self.taken6)")?.mac) == standbyMAC
-        }, "entries: \(String(describing: try? Self.neighbour(lab, client, "\(Self.taken4)"))) \(String(describing: try? Self.neighbour(lab, client, "\(Self.taken6)")))")
+        func entries() -> (v4: String?, v6: String?) {
+            ((try? Self.neighbour(lab, client, "\(Self.taken4)"))??.mac,
+             (try? Self.neighbour(lab, client, "\(Self.taken6)"))??.mac)
+        }
+        #expect(eventually(timeout: .seconds(2)) { entries() == (standbyMAC, standbyMAC) }, "entries: \(entries())")
 
         // Failback: once released, the standby answers nothing more.
         #expect(responder.release(timeout: .seconds(2)))
@@ -210,9 +229,12 @@ import Testing
             $0.icmpv6Type == "136" && $0.destination == "33:33:00:00:00:01" && $0.solicited == "0" && $0.override == "1"
                 && $0.naTarget == "\(Self.taken6)"
         }
-        let unicastARP = frames.filter { $0.arpOpcode == "2" && $0.destination == clientMAC && $0.arpTargetIP == "192.0.2.10" }
+        let unicastARP = frames.filter {
+            $0.arpOpcode == "2" && $0.destination == clientMAC && $0.arpTargetIP == "192.0.2.10"
+        }
         let unicastNA = frames.filter {
-            $0.icmpv6Type == "136" && $0.destination == clientMAC && $0.ipv6Destination == "2001:db8::10" && $0.solicited == "0"
+            $0.icmpv6Type == "136" && $0.destination == clientMAC && $0.ipv6Destination == "2001:db8::10"
+                && $0.solicited == "0"
         }
         #expect(gratuitousRequests.count == 3, "\(frames)")
         #expect(gratuitousReplies.count == 3)

@@ -59,7 +59,8 @@ import Testing
         #expect(announcements[0].at <= first && first <= announcements[1].at)
         #expect(announcements.allSatisfy { $0.source == Self.ourMAC })
         #expect(announcements.filter(\.isGratuitousARP).count == 6)
-        #expect(announcements.filter { $0.advertisement != nil && $0.destination == .ipv6Multicast(.allNodes) }.count == 3)
+        #expect(
+            announcements.filter { $0.advertisement != nil && $0.destination == .ipv6Multicast(.allNodes) }.count == 3)
         let unicast = announcements.filter { $0.destination == Self.clientMAC }
         #expect(unicast.count == 1 && unicast.first?.arp?.operation == 2)
         // Rounds start at least `spacing` apart (the loop's own clock stamps the frames).
@@ -157,8 +158,12 @@ import Testing
         var icmp: [UInt8] = [135, 0, 0, 0, 0, 0, 0, 0] + bytes(owned6) + [1, 1] + clientMAC.octets
         var sum: UInt32 = 0
         let pseudo = bytes(source) + bytes(destination) + [0, 0, 0, UInt8(icmp.count), 0, 0, 0, 58]
-        for chunk in stride(from: 0, to: pseudo.count, by: 2) { sum += UInt32(pseudo[chunk]) << 8 | UInt32(pseudo[chunk + 1]) }
-        for chunk in stride(from: 0, to: icmp.count, by: 2) { sum += UInt32(icmp[chunk]) << 8 | UInt32(icmp[chunk + 1]) }
+        for chunk in stride(from: 0, to: pseudo.count, by: 2) {
+            sum += UInt32(pseudo[chunk]) << 8 | UInt32(pseudo[chunk + 1])
+        }
+        for chunk in stride(from: 0, to: icmp.count, by: 2) {
+            sum += UInt32(icmp[chunk]) << 8 | UInt32(icmp[chunk + 1])
+        }
         while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
         let checksum = ~UInt16(sum)
         icmp[2] = UInt8(checksum >> 8)

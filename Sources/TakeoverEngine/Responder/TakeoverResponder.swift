@@ -1,7 +1,7 @@
-public import TakeoverCore
 import Dispatch
 import Foundation
 import Synchronization
+public import TakeoverCore
 
 // Takeover actions 2 and 3 (issue 4): answer ARP/ND for the peer's addresses from our own MAC, and announce
 // them. One thread owns the packet source and sink, the `NeighborResponder` and the `AnnouncementSchedule`;
@@ -182,10 +182,10 @@ final class ResponderShared: Sendable {
     private let hasExited = Atomic<Bool>(false)
 
     func post(_ command: ResponderCommand) throws(TakeoverResponderError) {
-        guard !hasExited.load(ordering: .acquiring), !stopRequested.load(ordering: .acquiring) else {
-            throw .notRunning
-        }
-        mailbox.withLock { commands in
+        guard !stopRequested.load(ordering: .acquiring) else { throw .notRunning }
+        // Checked under the lock `markExited` takes: a command is either refused or seen by the exiting loop.
+        try mailbox.withLock { commands throws(TakeoverResponderError) in
+            guard !hasExited.load(ordering: .acquiring) else { throw .notRunning }
             commands.append(command)
             commandsPending.store(true, ordering: .releasing)
         }
@@ -201,8 +201,15 @@ final class ResponderShared: Sendable {
         }
     }
 
+    /// Called by the loop as it ends (answering nothing any more): confirms the releases it did not get to,
+    /// so no caller waits its whole timeout for a loop that is gone, and refuses later commands.
     func markExited() {
-        hasExited.store(true, ordering: .releasing)
+        let unapplied = mailbox.withLock { commands in
+            hasExited.store(true, ordering: .releasing)
+            defer { commands = [] }
+            return commands
+        }
+        for case .release(let applied) in unapplied { applied.signal() }
         exited.signal()
     }
 

@@ -200,8 +200,10 @@ import Testing
 
         // No client traffic in between: the announcements alone moved both entries.
         func entries() -> (v4: String?, v6: String?) {
-            ((try? Self.neighbour(lab, client, "\(Self.taken4)"))??.mac,
-             (try? Self.neighbour(lab, client, "\(Self.taken6)"))??.mac)
+            (
+                (try? Self.neighbour(lab, client, "\(Self.taken4)"))??.mac,
+                (try? Self.neighbour(lab, client, "\(Self.taken6)"))??.mac
+            )
         }
         #expect(eventually(timeout: .seconds(2)) { entries() == (standbyMAC, standbyMAC) }, "entries: \(entries())")
 

@@ -149,6 +149,27 @@ import Testing
         #expect(port.sent.count == 5, "two rounds, no refresh: nothing more")
     }
 
+    /// A source whose socket went away: every wait fails.
+    final class VanishedSource: PacketSource, Sendable {
+        struct Gone: Error, CustomStringConvertible { var description: String { "interface removed" } }
+        func waitForFrames(timeout: Duration) throws(Gone) -> Bool { throw Gone() }
+        func receive(limit: Int, _ handler: (ReceivedFrame) -> Void) throws(Gone) -> Int { throw Gone() }
+        func statistics() throws(Gone) -> PacketSourceStatistics { throw Gone() }
+    }
+
+    @Test func aFailingSourceEndsTheLoopAndSaysWhy() throws {
+        let sink = ScriptedPort()
+        let responder = TakeoverResponder(
+            source: VanishedSource(), sink: sink, configuration: TakeoverResponderConfiguration(mac: Self.ourMAC),
+            clock: monotonicNow)
+        defer { responder.shutdown() }
+        #expect(eventually { !responder.status.isRunning })
+        #expect(responder.status.lastError == "receive: interface removed")
+        #expect(throws: TakeoverResponderError.notRunning) { try responder.takeOver(addresses: [.v4(Self.owned4)]) }
+        #expect(responder.release(timeout: .milliseconds(10)), "nothing answers: released at once")
+        #expect(sink.sent.isEmpty)
+    }
+
     @Test func shutdownEndsTheLoop() throws {
         let port = ScriptedPort()
         let responder = Self.responder(port)

@@ -7,6 +7,7 @@
 //   ARP request  "who has P? tell C (C-MAC)"   P owned  →  ARP reply  "P is at OUR-MAC"  unicast to C-MAC
 //   NS           "who has P?" from C (C-MAC)   P owned  →  NA (Solicited, Override) P at OUR-MAC, to C
 //   NS           "who has P?" from :: (DAD)    P owned  →  NA (Override) P at OUR-MAC, to all nodes
+//   ARP request or NS for a watched P (the live peer's)  →  no answer; C remembered for the takeover's unicasts
 //   anything else                                        →  ignored, counted by reason
 
 /// Why the responder did not answer a frame.
@@ -51,6 +52,8 @@ public enum NeighborIgnoreReason: UInt8, Hashable, Sendable, BitwiseCopyable, Ca
 public enum NeighborDecision: Hashable, Sendable, BitwiseCopyable {
     /// Send `reply`; `asker` (when not nil) is a client to remember.
     case reply(NeighborFrame, asker: KnownClient?)
+    /// A watched address was asked for: remember `asker`, answer nothing.
+    case learn(KnownClient)
     case ignore(NeighborIgnoreReason)
 }
 
@@ -61,6 +64,8 @@ public enum NeighborResponse: Hashable, Sendable, BitwiseCopyable {
     /// Ours to answer, but the sink took nothing (`.noBufferAvailable`, or `.abandoned` when its buffers are
     /// smaller than the reply).
     case unsent(NeighborFrame, TransmitOutcome)
+    /// Someone asked for a watched address; remembered as a client, not answered.
+    case learned(KnownClient)
     case ignored(NeighborIgnoreReason)
 }
 
@@ -70,6 +75,8 @@ public struct NeighborResponderCounters: Hashable, Sendable, BitwiseCopyable {
     public var neighborAdvertisementsSent: UInt64 = 0
     /// Replies the sink did not take.
     public var unsent: UInt64 = 0
+    /// Requests for watched addresses whose asker was remembered (not answered).
+    public var askersLearned: UInt64 = 0
     /// Askers not remembered because the client table was full.
     public var clientsNotRecorded: UInt64 = 0
     @usableFromInline var ignoredCounts: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
@@ -97,7 +104,8 @@ public struct NeighborResponderCounters: Hashable, Sendable, BitwiseCopyable {
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.arpRepliesSent == rhs.arpRepliesSent && lhs.neighborAdvertisementsSent == rhs.neighborAdvertisementsSent
-            && lhs.unsent == rhs.unsent && lhs.clientsNotRecorded == rhs.clientsNotRecorded
+            && lhs.unsent == rhs.unsent && lhs.askersLearned == rhs.askersLearned
+            && lhs.clientsNotRecorded == rhs.clientsNotRecorded
             && NeighborIgnoreReason.allCases.allSatisfy { lhs[ignored: $0] == rhs[ignored: $0] }
     }
 
@@ -105,6 +113,7 @@ public struct NeighborResponderCounters: Hashable, Sendable, BitwiseCopyable {
         hasher.combine(arpRepliesSent)
         hasher.combine(neighborAdvertisementsSent)
         hasher.combine(unsent)
+        hasher.combine(askersLearned)
         hasher.combine(clientsNotRecorded)
         for reason in NeighborIgnoreReason.allCases { hasher.combine(self[ignored: reason]) }
     }
@@ -119,6 +128,9 @@ public struct NeighborResponder: ~Copyable {
     public let vlan: VLANTag?
     /// What we answer for. Empty: we answer nothing (standby, or after failback).
     public var owned: OwnedAddressSet
+    /// What we only listen for: the live peer's addresses while we stand by. Whoever asks for one is a client
+    /// the takeover must tell, so it is remembered; nothing is answered.
+    public var watched: OwnedAddressSet
     /// Everyone who asked us since the table was last cleared.
     public var clients: KnownClientTable
     @usableFromInline var storedCounters = NeighborResponderCounters()
@@ -129,6 +141,7 @@ public struct NeighborResponder: ~Copyable {
         self.mac = mac
         self.vlan = vlan
         owned = OwnedAddressSet(capacity: addressCapacity)
+        watched = OwnedAddressSet(capacity: addressCapacity)
         clients = KnownClientTable(capacity: clientCapacity)
     }
 
@@ -158,6 +171,13 @@ public struct NeighborResponder: ~Copyable {
         case .ignore(let reason):
             storedCounters[ignored: reason] += 1
             return .ignored(reason)
+        case .learn(let asker):
+            guard clients.record(asker) != .full else {
+                storedCounters.clientsNotRecorded += 1
+                return .learned(asker)
+            }
+            storedCounters.askersLearned += 1
+            return .learned(asker)
         case .reply(let reply, let asker):
             if let asker, clients.record(asker) == .full { storedCounters.clientsNotRecorded += 1 }
             let outcome = try sink.transmit(reply)
@@ -206,17 +226,19 @@ public struct NeighborResponder: ~Copyable {
         // Whatever the operation, a sender address of ours from another MAC is a second owner.
         if owned.contains(arp.senderProtocolAddress) { return .ignore(.addressConflict) }
         guard arp.operation == ARPPacketView.request else { return .ignore(.notARPRequest) }
-        guard owned.contains(arp.targetProtocolAddress) else { return .ignore(.notOwned) }
+        let isOwned = owned.contains(arp.targetProtocolAddress)
+        guard isOwned || watched.contains(arp.targetProtocolAddress) else { return .ignore(.notOwned) }
         let asker = arp.senderHardwareAddress
-        guard asker != .zero, !asker.isMulticast else { return .ignore(.invalidSender) }
-        // An RFC 5227 probe (sender 0.0.0.0) is answered as Linux does: to the prober's MAC, target address
-        // 0.0.0.0; the prober has no address yet, so it is no client to remember.
-        let reply = FrameBuilder.ARP.reply(
-            senderMAC: mac, senderAddress: arp.targetProtocolAddress, targetMAC: asker,
-            targetAddress: arp.senderProtocolAddress, vlan: vlan)
+        guard asker != .zero, !asker.isMulticast else { return .ignore(isOwned ? .invalidSender : .notOwned) }
+        // An RFC 5227 probe (sender 0.0.0.0) comes from a host without an address: no client to remember.
         let client =
             arp.senderProtocolAddress == .any
             ? nil : KnownClient(mac: asker, address: FlowAddress(arp.senderProtocolAddress))
+        guard isOwned else { return client.map { .learn($0) } ?? .ignore(.notOwned) }
+        // A probe is answered as Linux does: to the prober's MAC, target address 0.0.0.0.
+        let reply = FrameBuilder.ARP.reply(
+            senderMAC: mac, senderAddress: arp.targetProtocolAddress, targetMAC: asker,
+            targetAddress: arp.senderProtocolAddress, vlan: vlan)
         return .reply(.arp(reply), asker: client)
     }
 
@@ -224,22 +246,27 @@ public struct NeighborResponder: ~Copyable {
     func decide(
         _ solicitation: NeighborDiscoverySummary, ip: IPSummary, ethernetSource: MACAddress
     ) -> NeighborDecision {
-        guard owned.contains(solicitation.target) else { return .ignore(.notOwned) }
+        let isOwned = owned.contains(solicitation.target)
+        guard isOwned || watched.contains(solicitation.target) else { return .ignore(.notOwned) }
+        // What we would refuse to answer we also do not learn from: watched addresses end in `.notOwned`.
+        func refuse(_ reason: NeighborIgnoreReason) -> NeighborDecision { .ignore(isOwned ? reason : .notOwned) }
         // A solicitation that crossed a router is forged or misrouted (RFC 4861 §7.1.1).
-        guard ip.hopLimit == 255 else { return .ignore(.invalidSolicitation) }
+        guard ip.hopLimit == 255 else { return refuse(.invalidSolicitation) }
         let source = IPv6Address(high: ip.source.high, low: ip.source.low)
         if source == .any {
-            // Duplicate address detection: no source option allowed, and the answer goes to all nodes.
-            guard !solicitation.hasLinkLayerAddress else { return .ignore(.invalidSolicitation) }
+            // Duplicate address detection: nobody to remember; no source option allowed, and the answer goes
+            // to all nodes.
+            guard isOwned, !solicitation.hasLinkLayerAddress else { return refuse(.invalidSolicitation) }
             let reply = FrameBuilder.NeighborAdvertisement.solicited(
                 senderMAC: mac, target: solicitation.target, requesterMAC: ethernetSource, requesterAddress: source,
                 vlan: vlan)
             return .reply(.neighborAdvertisement(reply), asker: nil)
         }
-        guard source.high >> 56 != 0xFF else { return .ignore(.invalidSender) }
+        guard source.high >> 56 != 0xFF else { return refuse(.invalidSender) }
         // The source link-layer option names the asker; without one, its Ethernet source does.
         let asker = solicitation.hasLinkLayerAddress ? solicitation.linkLayerAddress : ethernetSource
-        guard asker != .zero, !asker.isMulticast else { return .ignore(.invalidSender) }
+        guard asker != .zero, !asker.isMulticast else { return refuse(.invalidSender) }
+        guard isOwned else { return .learn(KnownClient(mac: asker, address: ip.source)) }
         let reply = FrameBuilder.NeighborAdvertisement.solicited(
             senderMAC: mac, target: solicitation.target, requesterMAC: asker, requesterAddress: source, vlan: vlan)
         return .reply(.neighborAdvertisement(reply), asker: KnownClient(mac: asker, address: ip.source))

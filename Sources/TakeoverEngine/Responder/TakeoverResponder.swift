@@ -53,6 +53,8 @@ public struct TakeoverResponderStatus: Hashable, Sendable {
     /// Answering and announcing for `addresses`.
     public var isAnswering = false
     public var addresses: [IPAddress] = []
+    /// Addresses whose askers are remembered without an answer (`watch`).
+    public var watchedAddresses: [IPAddress] = []
     /// Takeovers applied since the start.
     public var takeovers: UInt64 = 0
     /// When the loop applied the current (or last) takeover.
@@ -137,6 +139,15 @@ public final class TakeoverResponder: Sendable {
         try shared.post(.takeOver(addresses: addresses, clients: Array(clients)))
     }
 
+    /// Listens for ARP requests and solicitations for `addresses` (the live peer's, while we stand by) and
+    /// remembers who asks, without answering: those askers get their unicast at the next takeover. Replaces
+    /// the previous list; empty stops listening.
+    public func watch(addresses: [IPAddress]) throws(TakeoverResponderError) {
+        let capacity = configuration.announcements.addressCapacity
+        guard addresses.count <= capacity else { throw .tooManyAddresses(count: addresses.count, capacity: capacity) }
+        try shared.post(.watch(addresses))
+    }
+
     /// Adds clients to announce to during the current takeover (they get their unicast in the next round).
     public func announce(to clients: some Sequence<KnownClient>) throws(TakeoverResponderError) {
         try shared.post(.addClients(Array(clients)))
@@ -168,6 +179,7 @@ public final class TakeoverResponder: Sendable {
 enum ResponderCommand: Sendable {
     case takeOver(addresses: [IPAddress], clients: [KnownClient])
     case addClients([KnownClient])
+    case watch([IPAddress])
     case release(DispatchSemaphore)
 }
 
@@ -298,6 +310,10 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
             status.firstAnnouncementAt = nil
         case .addClients(let clients):
             if schedule.isActive { schedule.addClients(clients) }
+        case .watch(let addresses):
+            responder.watched.removeAll()
+            for address in addresses { _ = try? responder.watched.insert(address) }  // count checked by `watch`
+            status.watchedAddresses = addresses
         case .release(let applied):
             responder.owned.removeAll()
             schedule.stop()
@@ -355,8 +371,8 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
     private func handle(_ frame: ReceivedFrame) {
         status.framesReceived += 1
         statusChanged = true
-        // Standing by: the frames are drained (the ring must not fill) but not looked at.
-        guard !responder.owned.isEmpty else { return }
+        // Neither answering nor watching: the frames are drained (the ring must not fill) but not looked at.
+        guard !responder.owned.isEmpty || !responder.watched.isEmpty else { return }
         do {
             if case .answered = try responder.respond(toFrame: frame.bytes, via: &sink) { pendingFlush = true }
         } catch {

@@ -297,6 +297,48 @@ import Testing
         #expect(responder.counters[ignored: .notOwned] == 5)
     }
 
+    @Test func watchedAddressesTeachClientsWithoutAnAnswer() throws {
+        // Standing by for the live peer at 192.0.2.77 / 2001:db8::77: listen, remember, never answer.
+        let inputs = [
+            Self.arp(pdst: "192.0.2.77"),
+            Self.solicitation(target: "2001:db8::77"),
+            Self.solicitation(
+                from: Self.second, source: "2001:db8::e", to: "2001:db8::77", target: "2001:db8::77",
+                option: nil),
+            Self.arp(from: Self.second, psrc: "0.0.0.0", pdst: "192.0.2.77"),  // probe: no address to remember
+            Self.solicitation(from: Self.other, source: "::", target: "2001:db8::77", option: nil),  // DAD
+            Self.solicitation(hopLimit: 64, target: "2001:db8::77"),
+            Self.arp(pdst: "192.0.2.88"),  // neither owned nor watched
+        ]
+        let frames = try Judge.scapyBuild(inputs)
+        var responder = NeighborResponder(mac: TakeoverLab.ourMAC)
+        try responder.watched.insert(.v4(TakeoverLab.unownedIPv4))
+        try responder.watched.insert(.v6(IPv6Address("2001:db8::77")!))
+        var sink = InMemoryPacketQueue(capacity: 8)
+        var responses: [NeighborResponse] = []
+        for frame in frames {
+            responses.append(try frame.withUnsafeBytes { try responder.respond(toFrame: $0, via: &sink) })
+        }
+        let v4 = KnownClient(mac: TakeoverLab.clientMAC, address: .v4(TakeoverLab.clientIPv4))
+        let v6 = KnownClient(mac: TakeoverLab.clientMAC, address: .v6(TakeoverLab.clientIPv6))
+        let second = KnownClient(mac: TakeoverLab.secondClientMAC, address: .v6(IPv6Address("2001:db8::e")!))
+        #expect(
+            responses == [
+                .learned(v4), .learned(v6), .learned(second), .ignored(.notOwned), .ignored(.notOwned),
+                .ignored(.notOwned), .ignored(.notOwned),
+            ])
+        #expect(sink.pendingCount == 0, "a watched address is never answered")
+        #expect(responder.counters.askersLearned == 3 && responder.counters.answered == 0)
+        #expect(responder.counters[ignored: .notOwned] == 4)
+        let remembered = (0..<responder.clients.count).map { responder.clients[$0] }
+        #expect(remembered == [v4, v6, second])
+
+        // Taking the address over turns listening into answering.
+        try responder.owned.insert(.v4(TakeoverLab.unownedIPv4))
+        let answer = try frames[0].withUnsafeBytes { try responder.respond(toFrame: $0, via: &sink) }
+        #expect({ if case .answered = answer { true } else { false } }())
+    }
+
     @Test func aFullSinkIsCountedAndTheReplyReported() throws {
         let frames = try Judge.scapyBuild([Self.arpRequest])
         var responder = try TakeoverLab.responder()

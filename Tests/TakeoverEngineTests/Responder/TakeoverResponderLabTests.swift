@@ -161,7 +161,15 @@ import Testing
         let clientMAC = client.mac.description
         let standbyMAC = standby.mac.description
 
-        // The client talks to the primary: its entries point at the primary's MAC.
+        // The standby stands by for the primary's addresses: it listens for who asks for them.
+        let responder = try Self.openResponder(
+            lab, on: standby, announcements: .init(count: 3, spacing: .milliseconds(50)))
+        defer { responder.shutdown() }
+        try responder.watch(addresses: [.v4(Self.taken4), .v6(Self.taken6)])
+        #expect(eventually { responder.status.watchedAddresses.count == 2 })
+
+        // The client talks to the primary: its entries point at the primary's MAC, and the standby, which saw
+        // the client's ARP request and solicitation on the hub, knows the client without having answered.
         for arguments in [
             ["ping", "-c", "1", "-W", "2", "\(Self.taken4)"], ["ping", "-6", "-c", "1", "-W", "2", "\(Self.taken6)"],
         ] {
@@ -170,24 +178,19 @@ import Testing
         }
         #expect(try Self.neighbour(lab, client, "\(Self.taken4)")?.mac == primary.mac.description)
         #expect(try Self.neighbour(lab, client, "\(Self.taken6)")?.mac == primary.mac.description)
+        #expect(eventually { responder.status.responder.askersLearned == 2 && responder.status.knownClients == 2 })
+        #expect(responder.status.responder.answered == 0)
 
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("takeover-announce-\(UUID()).pcap")
             .path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let tcpdump = try Self.startCapture(lab, on: client, to: path)
-        let responder = try Self.openResponder(
-            lab, on: standby, announcements: .init(count: 3, spacing: .milliseconds(50)))
-        defer { responder.shutdown() }
 
-        // The primary dies; the standby takes over, knowing the client from the session table.
+        // The primary dies; the standby takes over. No session table here: the clients it announces to are the
+        // askers it learned while standing by.
         try lab.setLink(primary, up: false)
         let called = monotonicNow()
-        try responder.takeOver(
-            addresses: [.v4(Self.taken4), .v6(Self.taken6)],
-            clients: [
-                KnownClient(mac: client.mac, address: .v4(IPv4Address(192, 0, 2, 10))),
-                KnownClient(mac: client.mac, address: .v6(IPv6Address("2001:db8::10")!)),
-            ])
+        try responder.takeOver(addresses: [.v4(Self.taken4), .v6(Self.taken6)])
         #expect(eventually { responder.status.announcementRounds == 3 && responder.status.announcementsSent == 11 })
         let status = responder.status
         let applied = try #require(status.takeoverAppliedAt)

@@ -1,7 +1,7 @@
-import Dispatch
-import Foundation
-import Synchronization
 public import TakeoverCore
+public import TakeoverLinux
+import Dispatch
+import Synchronization
 
 // Takeover actions 2 and 3 (issue 4): answer ARP/ND for the peer's addresses from our own MAC, and announce
 // them. One thread owns the packet source and sink, the `NeighborResponder` and the `AnnouncementSchedule`;
@@ -32,10 +32,13 @@ public struct TakeoverResponderConfiguration: Hashable, Sendable {
     public var pollInterval: Duration
     /// Frames taken from the source per receive call.
     public var receiveBatch: Int
+    /// `SCHED_FIFO` priority (1–99) of the loop thread, so a busy machine does not delay the answers (needs
+    /// CAP_SYS_NICE); nil: an ordinary thread.
+    public var realtimePriority: Int32?
 
     public init(
         mac: MACAddress, vlan: VLANTag? = nil, announcements: AnnouncementSchedule.Configuration = .init(),
-        pollInterval: Duration = .milliseconds(1), receiveBatch: Int = 64
+        pollInterval: Duration = .milliseconds(1), receiveBatch: Int = 64, realtimePriority: Int32? = nil
     ) {
         precondition(pollInterval > .zero && receiveBatch > 0, "TakeoverResponder: poll interval and batch > 0")
         self.mac = mac
@@ -43,6 +46,7 @@ public struct TakeoverResponderConfiguration: Hashable, Sendable {
         self.announcements = announcements
         self.pollInterval = pollInterval
         self.receiveBatch = receiveBatch
+        self.realtimePriority = realtimePriority
     }
 }
 
@@ -81,11 +85,13 @@ public struct TakeoverResponderStatus: Hashable, Sendable {
 }
 
 /// Why a takeover command was refused before reaching the loop.
-public enum TakeoverResponderError: Error, Hashable, Sendable {
+public enum TakeoverResponderError: Error, Equatable, Sendable {
     /// More addresses than `announcements.addressCapacity`.
     case tooManyAddresses(count: Int, capacity: Int)
     /// The loop has ended.
     case notRunning
+    /// The loop thread could not be started.
+    case threadFailed(SystemCallError)
 }
 
 /// Answers ARP and neighbor solicitations for taken-over addresses and sends the takeover announcements, on a
@@ -93,14 +99,16 @@ public enum TakeoverResponderError: Error, Hashable, Sendable {
 public final class TakeoverResponder: Sendable {
     public let configuration: TakeoverResponderConfiguration
     private let shared: ResponderShared
+    private let thread: LoopThread
 
     /// Starts the loop thread, which from now on owns `source` and `sink` (they may be one object, such as a
-    /// `PcapCapture`). It answers nothing until `takeOver`. `clock` is the engine's monotonic clock.
+    /// `PcapCapture`). It answers nothing until `takeOver`. `clock` stamps the status (the engine's monotonic
+    /// clock; tests may inject another).
     public convenience init<Source: PacketSource, Sink: PacketSink>(
         source: sending Source, sink: sending Sink, configuration: TakeoverResponderConfiguration,
-        clock: @escaping @Sendable () -> MonotonicTime
-    ) {
-        self.init(
+        clock: @escaping @Sendable () -> MonotonicTime = MonotonicClock.now
+    ) throws(TakeoverResponderError) {
+        try self.init(
             loop: ResponderLoop(source: source, sink: sink, configuration: configuration, clock: clock),
             configuration: configuration)
     }
@@ -108,21 +116,27 @@ public final class TakeoverResponder: Sendable {
     /// As `init(source:sink:configuration:clock:)`, for a port that is both (`PcapCapture`, an AF_XDP socket).
     public convenience init<Port: PacketSource & PacketSink>(
         port: sending Port, configuration: TakeoverResponderConfiguration,
-        clock: @escaping @Sendable () -> MonotonicTime
-    ) {
-        self.init(
+        clock: @escaping @Sendable () -> MonotonicTime = MonotonicClock.now
+    ) throws(TakeoverResponderError) {
+        try self.init(
             loop: ResponderLoop(source: port, sink: port, configuration: configuration, clock: clock),
             configuration: configuration)
     }
 
-    private init<Source, Sink>(loop: ResponderLoop<Source, Sink>, configuration: TakeoverResponderConfiguration) {
+    private init<Source, Sink>(
+        loop: ResponderLoop<Source, Sink>, configuration: TakeoverResponderConfiguration
+    ) throws(TakeoverResponderError) {
         self.configuration = configuration
         shared = loop.shared
         // Erased to a non-generic reference, so the thread's closure captures no generic type.
         let runner: any ResponderLoopRunning = loop
-        let thread = Thread { runner.run() }
-        thread.name = "takeover-responder"
-        thread.start()
+        do {
+            thread = try LoopThread(name: "takeover-resp", realtimePriority: configuration.realtimePriority) {
+                runner.run()
+            }
+        } catch {
+            throw .threadFailed(error)
+        }
     }
 
     deinit { shared.stopRequested.store(true, ordering: .releasing) }
@@ -171,7 +185,7 @@ public final class TakeoverResponder: Sendable {
     @discardableResult
     public func shutdown(timeout: Duration = .seconds(2)) -> Bool {
         shared.stopRequested.store(true, ordering: .releasing)
-        return shared.waitForExit(timeout: timeout)
+        return thread.join(timeoutNanoseconds: timeout.wholeNanoseconds)
     }
 }
 
@@ -190,7 +204,6 @@ final class ResponderShared: Sendable {
     let commandsPending = Atomic<Bool>(false)
     let mailbox = Mutex<[ResponderCommand]>([])
     let status = Mutex(TakeoverResponderStatus())
-    private let exited = DispatchSemaphore(value: 0)
     private let hasExited = Atomic<Bool>(false)
 
     func post(_ command: ResponderCommand) throws(TakeoverResponderError) {
@@ -222,14 +235,6 @@ final class ResponderShared: Sendable {
             return commands
         }
         for case .release(let applied) in unapplied { applied.signal() }
-        exited.signal()
-    }
-
-    func waitForExit(timeout: Duration) -> Bool {
-        if hasExited.load(ordering: .acquiring) { return true }
-        guard exited.wait(timeout: .now() + timeout.dispatchInterval) == .success else { return false }
-        exited.signal()  // later callers return at once too
-        return true
     }
 }
 
@@ -414,8 +419,5 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
 }
 
 extension Duration {
-    fileprivate var dispatchInterval: DispatchTimeInterval {
-        let (seconds, attoseconds) = components
-        return .nanoseconds(Int(clamping: seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
-    }
+    fileprivate var dispatchInterval: DispatchTimeInterval { .nanoseconds(Int(clamping: wholeNanoseconds)) }
 }

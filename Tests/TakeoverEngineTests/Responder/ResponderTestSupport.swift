@@ -1,17 +1,14 @@
 import Foundation
 import Synchronization
 import TakeoverCore
+import TakeoverLinux
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// The engine's clock, as the tests read it: CLOCK_MONOTONIC, the time base of `MonotonicTime`.
-func monotonicNow() -> MonotonicTime {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return MonotonicTime(nanoseconds: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec))
-}
+/// The engine's clock: what the responder stamps its status with.
+func monotonicNow() -> MonotonicTime { MonotonicClock.now() }
 
 /// A packet port a test feeds and reads from another thread: frames `inject`ed come out of `receive`; frames
 /// transmitted are kept with the moment they were submitted. Waits really wait (in short sleeps, bounded by

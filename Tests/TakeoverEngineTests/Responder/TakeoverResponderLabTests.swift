@@ -87,10 +87,9 @@ import Testing
             try PcapCapture(PcapCaptureConfiguration(interface: standby.name, delivery: .immediate))
         }
         try capture.setFilter("arp or icmp6")
-        return TakeoverResponder(
+        return try TakeoverResponder(
             port: capture,
-            configuration: TakeoverResponderConfiguration(mac: standby.mac, announcements: announcements),
-            clock: monotonicNow)
+            configuration: TakeoverResponderConfiguration(mac: standby.mac, announcements: announcements))
     }
 
     @Test func theClientResolvesAnAddressNobodyHasToTheStandby() throws {

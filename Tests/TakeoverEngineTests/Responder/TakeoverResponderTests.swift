@@ -22,17 +22,16 @@ import Testing
 
     static func responder(
         _ port: ScriptedPort, count: Int = 3, spacing: Duration = .milliseconds(40), refresh: Duration = .zero
-    ) -> TakeoverResponder {
-        TakeoverResponder(
+    ) throws -> TakeoverResponder {
+        try TakeoverResponder(
             port: port,
             configuration: TakeoverResponderConfiguration(
-                mac: ourMAC, announcements: .init(count: count, spacing: spacing, refresh: refresh)),
-            clock: monotonicNow)
+                mac: ourMAC, announcements: .init(count: count, spacing: spacing, refresh: refresh)))
     }
 
     @Test func standbyTakeoverAnswersAnnouncesAndReleases() throws {
         let port = ScriptedPort()
-        let responder = Self.responder(port)
+        let responder = try Self.responder(port)
         defer { responder.shutdown() }
 
         // Standing by: a request for the address is drained, not answered, and nothing is announced.
@@ -100,7 +99,7 @@ import Testing
 
     @Test func solicitationsAnsweredAndAskersAnnouncedTo() throws {
         let port = ScriptedPort()
-        let responder = Self.responder(port, count: 1)
+        let responder = try Self.responder(port, count: 1)
         defer { responder.shutdown() }
         try responder.takeOver(addresses: [.v6(Self.owned6)])
         #expect(eventually { port.sent.count == 1 })
@@ -119,7 +118,7 @@ import Testing
     @Test func announcementsWaitForAFreeBufferAndResume() throws {
         let port = ScriptedPort()
         port.refuseNextTransmits(2)
-        let responder = Self.responder(port, count: 1)
+        let responder = try Self.responder(port, count: 1)
         defer { responder.shutdown() }
         try responder.takeOver(addresses: [.v4(Self.owned4), .v6(Self.owned6)])
         #expect(eventually { port.sent.count == 3 })
@@ -134,7 +133,7 @@ import Testing
 
     @Test func clientsAnnouncedToDuringATakeoverGetTheirUnicastInTheNextRound() throws {
         let port = ScriptedPort()
-        let responder = Self.responder(port, count: 2, spacing: .milliseconds(100))
+        let responder = try Self.responder(port, count: 2, spacing: .milliseconds(100))
         defer { responder.shutdown() }
         try responder.takeOver(addresses: [.v4(Self.owned4)])
         #expect(eventually { port.sent.count == 2 })
@@ -159,9 +158,8 @@ import Testing
 
     @Test func aFailingSourceEndsTheLoopAndSaysWhy() throws {
         let sink = ScriptedPort()
-        let responder = TakeoverResponder(
-            source: VanishedSource(), sink: sink, configuration: TakeoverResponderConfiguration(mac: Self.ourMAC),
-            clock: monotonicNow)
+        let responder = try TakeoverResponder(
+            source: VanishedSource(), sink: sink, configuration: TakeoverResponderConfiguration(mac: Self.ourMAC))
         defer { responder.shutdown() }
         #expect(eventually { !responder.status.isRunning })
         #expect(responder.status.lastError == "receive: interface removed")
@@ -172,7 +170,7 @@ import Testing
 
     @Test func shutdownEndsTheLoop() throws {
         let port = ScriptedPort()
-        let responder = Self.responder(port)
+        let responder = try Self.responder(port)
         #expect(responder.shutdown(timeout: .seconds(2)))
         #expect(!responder.status.isRunning)
         #expect(throws: TakeoverResponderError.notRunning) { try responder.takeOver(addresses: [.v4(Self.owned4)]) }

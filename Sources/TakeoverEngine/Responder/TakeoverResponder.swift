@@ -1,7 +1,7 @@
-public import TakeoverCore
-public import TakeoverLinux
 import Dispatch
 import Synchronization
+public import TakeoverCore
+public import TakeoverLinux
 
 // Takeover actions 2 and 3 (issue 4): answer ARP/ND for the peer's addresses from our own MAC, and announce
 // them. One thread owns the packet source and sink, the `NeighborResponder` and the `AnnouncementSchedule`;
@@ -145,12 +145,18 @@ public final class TakeoverResponder: Sendable {
     /// and then to every client the responder has learned plus `clients` (the session table's peers). Returns
     /// without waiting for the loop; `status.firstAnnouncementAt` tells when the first frame went out.
     /// A second takeover replaces the first's addresses and restarts the announcements.
+    ///
+    /// `onFirstAnnouncement` is called once, on the loop thread, right after the first frame was flushed, with
+    /// the stamp `status.firstAnnouncementAt` gets — for the failover timeline (`context.stepFinished`). It
+    /// must return quickly; it is dropped unused if a release or another takeover comes first.
     public func takeOver(
-        addresses: [IPAddress], clients: some Sequence<KnownClient> = [KnownClient]()
+        addresses: [IPAddress], clients: some Sequence<KnownClient> = [KnownClient](),
+        onFirstAnnouncement: (@Sendable (MonotonicTime) -> Void)? = nil
     ) throws(TakeoverResponderError) {
         let capacity = configuration.announcements.addressCapacity
         guard addresses.count <= capacity else { throw .tooManyAddresses(count: addresses.count, capacity: capacity) }
-        try shared.post(.takeOver(addresses: addresses, clients: Array(clients)))
+        try shared.post(
+            .takeOver(addresses: addresses, clients: Array(clients), onFirstAnnouncement: onFirstAnnouncement))
     }
 
     /// Listens for ARP requests and solicitations for `addresses` (the live peer's, while we stand by) and
@@ -191,7 +197,8 @@ public final class TakeoverResponder: Sendable {
 
 /// A command for the loop.
 enum ResponderCommand: Sendable {
-    case takeOver(addresses: [IPAddress], clients: [KnownClient])
+    case takeOver(
+        addresses: [IPAddress], clients: [KnownClient], onFirstAnnouncement: (@Sendable (MonotonicTime) -> Void)?)
     case addClients([KnownClient])
     case watch([IPAddress])
     case release(DispatchSemaphore)
@@ -258,6 +265,8 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
     private var pendingFlush = false
     /// The sink refused an announcement for want of a buffer: retry soon, not at once.
     private var announcementDeferred = false
+    /// The current takeover's `onFirstAnnouncement`, until called.
+    private var firstAnnouncementCallback: (@Sendable (MonotonicTime) -> Void)?
 
     init(
         source: Source, sink: Sink, configuration: TakeoverResponderConfiguration,
@@ -301,7 +310,8 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
     private func apply(_ command: ResponderCommand) {
         let now = clock()
         switch command {
-        case .takeOver(let addresses, let clients):
+        case .takeOver(let addresses, let clients, let onFirstAnnouncement):
+            firstAnnouncementCallback = onFirstAnnouncement
             responder.owned.removeAll()
             // The count was checked by `takeOver`, so every insert fits.
             for address in addresses { _ = try? responder.owned.insert(address) }
@@ -320,6 +330,7 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
             for address in addresses { _ = try? responder.watched.insert(address) }  // count checked by `watch`
             status.watchedAddresses = addresses
         case .release(let applied):
+            firstAnnouncementCallback = nil
             responder.owned.removeAll()
             schedule.stop()
             announcementDeferred = false
@@ -347,7 +358,10 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
                         // The timeline's moment: the takeover's first frame handed to the wire, not its round.
                         pendingFlush = true
                         flush()
-                        status.firstAnnouncementAt = clock()
+                        let stamp = clock()
+                        status.firstAnnouncementAt = stamp
+                        firstAnnouncementCallback?(stamp)
+                        firstAnnouncementCallback = nil
                     }
                     return true
                 case .noBufferAvailable:

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TakeoverCore
 import TakeoverEngine
 import Testing
@@ -95,6 +96,18 @@ import Testing
         #expect(second.prefix(3).map { $0.destination } == [.broadcast, .broadcast, Self.clientMAC])
         let secondFirst = try #require(responder.firstAnnouncementAt)
         #expect(secondFirst > first)
+    }
+
+    @Test func theFirstAnnouncementIsReportedOnceWithItsStamp() throws {
+        let port = ScriptedPort()
+        let responder = try Self.responder(port, count: 2, spacing: .milliseconds(20))
+        defer { responder.shutdown() }
+        let reported = Mutex<[MonotonicTime]>([])
+        try responder.takeOver(addresses: [.v4(Self.owned4)]) { stamp in reported.withLock { $0.append(stamp) } }
+        #expect(eventually { port.sent.count == 4 && responder.status.announcementRounds == 2 })
+        let first = try #require(responder.firstAnnouncementAt)
+        #expect(reported.withLock { $0 } == [first])
+        #expect(port.sent[0].at <= first && first <= port.sent[1].at)
     }
 
     @Test func solicitationsAnsweredAndAskersAnnouncedTo() throws {

@@ -12,11 +12,11 @@ public final class Engine: Sendable {
     public let configuration: EngineConfiguration
     public let controller: FailoverController
     public let dataPlanes: [InterfaceDataPlane]
+    private let responders: InterfaceResponders
     private let log: Logger
 
     public init(
-        configuration: EngineConfiguration, responder: (any AddressResponder)? = nil,
-        logger: Logger = Logger(label: "takeover"),
+        configuration: EngineConfiguration, logger: Logger = Logger(label: "takeover"),
         onStateChange: (@Sendable (FailoverStateChange) -> Void)? = nil
     ) throws(EngineError) {
         self.configuration = configuration
@@ -62,6 +62,7 @@ public final class Engine: Sendable {
             interfaceIndexes[interface.name] = link.index
         }
 
+        var watched: [String: [IPAddress]] = [:]
         var groups: [UInt16: TakeoverActions.Group] = [:]
         for group in configuration.groups {
             guard let plane = planes[group.interface], let index = interfaceIndexes[group.interface] else {
@@ -71,11 +72,17 @@ public final class Engine: Sendable {
                 group.peerPriority != group.priority
                 ? group.peerPriority > group.priority : configuration.peer.id < configuration.node.id
             groups[group.id] = .init(configuration: group, dataPlane: plane, interfaceIndex: index, peerPreferred: peerPreferred)
+            if peerPreferred { watched[group.interface, default: []] += group.addresses.map(\.address) }
         }
+        let responders = try InterfaceResponders(
+            interfaces: built.map { (name: $0.interface, mac: $0.ownMAC, watched: watched[$0.interface] ?? []) },
+            announcements: configuration.announcements, log: logger)
+        var respondersStarted = false
+        defer { if !respondersStarted { responders.shutdown() } }
         let actions = TakeoverActions(
             groups: groups, netlink: netlink,
             hooks: HookRunner(hooks: configuration.hooks, nodeName: configuration.node.name, log: logger),
-            responder: responder, log: logger)
+            responder: responders, log: logger)
         let controllerConfiguration = FailoverControllerConfiguration(
             nodeID: configuration.node.id, channels: configuration.heartbeat.channels,
             groups: configuration.groups.map {
@@ -92,7 +99,9 @@ public final class Engine: Sendable {
             throw .controller(error)
         }
         dataPlanes = built
+        self.responders = responders
         succeeded = true
+        respondersStarted = true
     }
 
     /// Starts the controller thread (heartbeats, failure detection, takeover).
@@ -114,6 +123,7 @@ public final class Engine: Sendable {
     @discardableResult
     public func shutdown(timeout: Duration = .seconds(5)) -> Bool {
         let stopped = controller.shutdown(timeout: timeout)
+        responders.shutdown()
         dataPlanes.forEach { $0.close() }
         log.notice("node \(configuration.node.name) stopped\(stopped ? "" : " (controller did not stop in time)")")
         return stopped

@@ -13,6 +13,9 @@ struct FailoverLabTests {
         let lab: NetworkLab
         let scratch: ScratchDirectory
         let client: LabHost
+        /// A client whose neighbour entry for the group address is pinned to alpha's MAC (announcements cannot
+        /// move it): only beta's XDP rewrite can serve it after a takeover.
+        let pinnedClient: LabHost
         let alpha: LabHost
         let beta: LabHost
         let alphaLinks: [LabInterface]
@@ -25,14 +28,20 @@ struct FailoverLabTests {
             let lan = try lab.addHub("lan")
             let heartbeat = try lab.addHub("hb")
             client = try lab.addHost("client")
+            pinnedClient = try lab.addHost("pinned")
             alpha = try lab.addHost("alpha")
             beta = try lab.addHost("beta")
             _ = try lab.connect(client, to: lan, addresses: ["192.0.2.50/24"])
+            _ = try lab.connect(pinnedClient, to: lan, addresses: ["192.0.2.51/24"])
             alphaLAN = try lab.connect(alpha, to: lan, addresses: ["192.0.2.11/24"])
             betaLAN = try lab.connect(beta, to: lan, addresses: ["192.0.2.12/24"])
             let alphaHB = try lab.connect(alpha, to: heartbeat, interface: "eth1", addresses: ["198.51.100.11/24"])
             _ = try lab.connect(beta, to: heartbeat, interface: "eth1", addresses: ["198.51.100.12/24"])
             alphaLinks = [alphaLAN, alphaHB]
+            try lab.runChecked(in: pinnedClient, [
+                "ip", "neigh", "replace", FailoverLabTests.groupAddress, "lladdr", alphaLAN.mac.description,
+                "dev", "eth0", "nud", "permanent",
+            ])
             #expect(try takeover("keygen", "--output", scratch.path + "/key").status == 0)
         }
 
@@ -97,8 +106,12 @@ struct FailoverLabTests {
             return (alphaProcess, betaProcess)
         }
 
-        func ping(_ count: Int = 3) throws -> Bool {
-            try lab.run(in: client, ["ping", "-c", "\(count)", "-i", "0.2", "-W", "1", FailoverLabTests.groupAddress]).succeeded
+        func ping(from host: LabHost? = nil, _ count: Int = 3) throws -> Bool {
+            try lab.run(in: host ?? client, ["ping", "-c", "\(count)", "-i", "0.2", "-W", "1", FailoverLabTests.groupAddress]).succeeded
+        }
+
+        func neighbourMAC(in host: LabHost) throws -> String {
+            try lab.runChecked(in: host, ["ip", "neigh", "show", FailoverLabTests.groupAddress])
         }
 
         func addresses(of host: LabHost) throws -> String {
@@ -110,7 +123,7 @@ struct FailoverLabTests {
         }
     }
 
-    @Test("primary's links cut: the standby answers for the group address, even to a client whose ARP entry still names the primary")
+    @Test("primary's links cut: the standby answers for the group address, announces it, and serves even a client pinned to the primary's MAC")
     func linkCutTakeover() throws {
         let lab = try Lab("failcut")
         defer { lab.lab.teardown() }
@@ -118,6 +131,8 @@ struct FailoverLabTests {
         #expect(alpha.waitForOutput(containing: "group 1: initializing → active", timeout: .seconds(10)), "\(alpha.standardError)")
         #expect(beta.waitForOutput(containing: "group 1: initializing → standby", timeout: .seconds(10)), "\(beta.standardError)")
         #expect(try lab.ping(), "the client reaches the group address on alpha")
+        #expect(try lab.ping(from: lab.pinnedClient), "the pinned client reaches it on alpha")
+        #expect(try lab.neighbourMAC(in: lab.client).contains(lab.alphaLAN.mac.description))
         #expect(try lab.xdpAttached(lab.beta), "beta watches alpha with XDP")
 
         for link in lab.alphaLinks { try lab.lab.setLink(link, up: false) }
@@ -125,16 +140,16 @@ struct FailoverLabTests {
             beta.waitForOutput(containing: "group 1: standby → active", timeout: .seconds(5)),
             "beta takes over: \(beta.standardError)")
         #expect(try lab.addresses(of: lab.beta).contains(Self.groupAddress + "/24"), "beta added the group address")
-        // The client's neighbour entry still holds alpha's MAC: beta's XDP program rewrites those frames to
-        // beta's MAC, so beta's stack answers at once, without waiting for the client's ARP to expire.
-        let neighbour = try lab.lab.runChecked(in: lab.client, ["ip", "neigh", "show", Self.groupAddress])
-        #expect(neighbour.contains(lab.alphaLAN.mac.description), "the client still has alpha's MAC: \(neighbour)")
-        let capture = try lab.lab.start(in: lab.beta, ["tcpdump", "-l", "-n", "-e", "-i", "eth0", "icmp or arp"])
-        _ = capture.waitForOutput(containing: "listening on", timeout: .seconds(5))
-        let reached = try lab.ping()
-        _ = capture.stop(grace: .milliseconds(200))
-        let link = try lab.lab.runChecked(in: lab.beta, ["ip", "-s", "-d", "link", "show", "eth0"])
-        #expect(reached, "the client reaches the group address through beta; beta saw: \(capture.standardOutput) \(link) \(beta.standardError)")
+        // The announcements (gratuitous ARP) move the ordinary client's entry to beta's MAC.
+        let moved = waitUntil(timeout: .seconds(2)) {
+            (try? lab.neighbourMAC(in: lab.client).contains(lab.betaLAN.mac.description)) ?? false
+        }
+        let entry = try lab.neighbourMAC(in: lab.client)
+        #expect(moved, "the client's neighbour entry: \(entry)")
+        #expect(try lab.ping(), "the client reaches the group address through beta")
+        // The pinned client still sends to alpha's MAC; beta's XDP program rewrites those frames to its own MAC.
+        #expect(try lab.neighbourMAC(in: lab.pinnedClient).contains(lab.alphaLAN.mac.description))
+        #expect(try lab.ping(from: lab.pinnedClient), "the pinned client is served through beta's XDP rewrite")
 
         // Graceful stop: exit 0, nothing left behind.
         #expect(beta.stop(grace: .seconds(5)) == 0, "\(beta.standardError)")

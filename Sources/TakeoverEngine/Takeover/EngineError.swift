@@ -10,6 +10,7 @@ public enum EngineError: Error, CustomStringConvertible {
     case membershipFailed(interface: String, SystemCallError)
     case netlinkUnavailable(RouteNetlinkError)
     case controller(FailoverControllerError)
+    case responderFailed(interface: String, String)
 
     public var description: String {
         switch self {
@@ -22,6 +23,8 @@ public enum EngineError: Error, CustomStringConvertible {
             "\(interface): cannot make the NIC accept the peer's MAC: \(error) (needs CAP_NET_RAW)"
         case .netlinkUnavailable(let error): "rtnetlink: \(error)"
         case .controller(let error): "\(error)"
+        case .responderFailed(let interface, let reason):
+            "\(interface): cannot open the ARP/ND responder: \(reason) (needs CAP_NET_RAW)"
         }
     }
 }

@@ -47,6 +47,11 @@ let package = Package(
         // Test and benchmark infrastructure: network-namespace labs (shells out to ip, tcpdump).
         .target(name: "TakeoverLab", dependencies: ["TakeoverCore", "TakeoverLinux"], swiftSettings: strict),
 
+        // Data-plane benchmarks on a veth lab (root): `swift run -c release takeover-bench capture`.
+        .executableTarget(
+            name: "takeover-bench", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverEngine", "TakeoverLab"],
+            swiftSettings: strict),
+
         // Fixtures are read from the source tree by path (#filePath), not bundled as resources.
         .testTarget(
             name: "TakeoverCoreTests", dependencies: ["TakeoverCore"], exclude: ["Fixtures"],
@@ -55,7 +60,7 @@ let package = Package(
             name: "TakeoverLinuxTests", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverLab"],
             swiftSettings: strict),
         .testTarget(
-            name: "TakeoverEngineTests", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverEngine"],
+            name: "TakeoverEngineTests", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverEngine", "TakeoverLab"],
             swiftSettings: strict),
         .testTarget(name: "TakeoverLabTests", dependencies: ["TakeoverCore", "TakeoverLab"], swiftSettings: strict),
     ]

@@ -1,0 +1,236 @@
+// takeover-bench: data-plane measurements on a veth lab (root).
+//
+//     swift run -c release takeover-bench capture [--seconds 5] [--flows 64] [--frame-length 60] [--no-tcpdump]
+//
+// One run, one veth pair (gen:g0 ↔ cap:c0), one flood configuration; every path is measured on the same
+// flood in turn, each for the same bounded time, with the XDP program attached to c0 in monitor mode as the
+// common instrument: its per-CPU counters count every frame that reached c0, whichever path then took it.
+import Foundation
+import TakeoverCore
+import TakeoverEngine
+import TakeoverLab
+import TakeoverLinux
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct CaptureBenchmarkOptions {
+    var seconds = 5.0
+    var flows = 64
+    var frameLength = 60
+    var tcpdump = true
+
+    init(_ arguments: ArraySlice<String>) throws {
+        var rest = arguments
+        while let flag = rest.popFirst() {
+            func value() throws -> String {
+                guard let value = rest.popFirst() else { throw BenchError.usage("\(flag) needs a value") }
+                return value
+            }
+            switch flag {
+            case "--seconds": seconds = try Double(value()).flatMap { (0.5...30).contains($0) ? $0 : nil } ?? { throw BenchError.usage("--seconds: 0.5 to 30") }()
+            case "--flows": flows = try Int(value()).flatMap { (1...4096).contains($0) ? $0 : nil } ?? { throw BenchError.usage("--flows: 1 to 4096") }()
+            case "--frame-length": frameLength = try Int(value()).flatMap { (60...1514).contains($0) ? $0 : nil } ?? { throw BenchError.usage("--frame-length: 60 to 1514") }()
+            case "--no-tcpdump": tcpdump = false
+            default: throw BenchError.usage("unknown option \(flag)")
+            }
+        }
+    }
+}
+
+enum BenchError: Error, CustomStringConvertible {
+    case usage(String)
+    case failed(String)
+    var description: String {
+        switch self {
+        case .usage(let message): "usage: takeover-bench capture [--seconds S] [--flows N] [--frame-length L] [--no-tcpdump]\n\(message)"
+        case .failed(let message): message
+        }
+    }
+}
+
+/// One measured path in one phase.
+struct PhaseResult {
+    var path: String
+    var pacedRate: Int?
+    var sent: TrafficGenerator.Report
+    /// Frames that reached c0's XDP hook during the phase.
+    var arrived: UInt64
+    /// Frames the path delivered to its consumer (the tracker for our pipeline, the file for tcpdump).
+    var captured: UInt64
+    /// Drops the path itself reports, by cause.
+    var reportedDrops: [(String, UInt64)]
+
+    var capturedPerSecond: Double { Double(captured) / max(sent.seconds, 1e-9) }
+    var arrivedPerSecond: Double { Double(arrived) / max(sent.seconds, 1e-9) }
+    var reportedDropTotal: UInt64 { reportedDrops.reduce(0) { $0 + $1.1 } }
+}
+
+final class CaptureBenchmark {
+    static let peerMAC = MACAddress(0x02, 0x74, 0x6B, 0xEE, 0x00, 0x20)
+    static let generatorMAC = MACAddress(0x02, 0x74, 0x6B, 0xEE, 0x00, 0x01)
+    static let captureMAC = MACAddress(0x02, 0x74, 0x6B, 0xEE, 0x00, 0x02)
+    static let sourceIP = IPv4Address(198, 51, 100, 1)
+    static let destinationIP = IPv4Address(198, 51, 100, 20)
+
+    let options: CaptureBenchmarkOptions
+    let lab: NetworkLab
+    let generator: LabHost
+    let capture: LabHost
+    let program: XDPProgram
+    var attachment: XDPAttachment?
+
+    init(_ options: CaptureBenchmarkOptions) throws {
+        self.options = options
+        lab = try NetworkLab("bench")
+        generator = try lab.addHost("gen")
+        capture = try lab.addHost("cap")
+        try lab.runChecked(in: generator, [
+            "ip", "link", "add", "g0", "address", "\(Self.generatorMAC)", "type", "veth", "peer", "name", "c0",
+            "address", "\(Self.captureMAC)", "netns", capture.namespace,
+        ])
+        try lab.runChecked(in: generator, ["ip", "link", "set", "g0", "up"])
+        try lab.runChecked(in: capture, ["ip", "link", "set", "c0", "up"])
+        program = try XDPProgram()
+        try program.configure(ownMAC: Self.captureMAC, peerMAC: Self.peerMAC)
+        try program.setMode(.monitor)
+        let program = self.program
+        attachment = try lab.withNamespace(of: capture) { try program.attach(toInterface: "c0") }
+    }
+
+    func teardown() {
+        if let attachment { _ = try? lab.withNamespace(of: capture) { try attachment.detach() } }
+        attachment = nil
+        lab.teardown()
+    }
+
+    func flood(rate: Int?) throws -> TrafficGenerator.Report {
+        let configuration = TrafficGenerator.Configuration(
+            interface: "g0", sourceMAC: Self.generatorMAC, destinationMAC: Self.peerMAC, sourceIP: Self.sourceIP,
+            destinationIP: Self.destinationIP, flowCount: options.flows, frameLength: options.frameLength,
+            maximumFrames: 200_000_000, maximumDuration: .milliseconds(Int64(options.seconds * 1000)),
+            framesPerSecond: rate)
+        return try lab.withNamespace(of: generator) { try TrafficGenerator.run(configuration) }
+    }
+
+    /// Runs one phase: `start` begins the path's capture, the flood runs, then `finish` stops it after the
+    /// frames in flight have landed and returns (captured, reported drops).
+    func phase(
+        _ path: String, rate: Int?, start: () throws -> Void, finish: () throws -> (UInt64, [(String, UInt64)])
+    ) throws -> PhaseResult {
+        let before = try program.counters()
+        try start()
+        let sent = try flood(rate: rate)
+        Thread.sleep(forTimeInterval: 0.3)
+        let (captured, drops) = try finish()
+        let counted = try program.counters().since(before)
+        let arrived = counted[.monitorNoSocket].packets + counted[.monitorRedirected].packets
+        let result = PhaseResult(path: path, pacedRate: rate, sent: sent, arrived: arrived, captured: captured, reportedDrops: drops)
+        FileHandle.standardError.write(Data("\(path)\(rate.map { " @\($0)/s" } ?? ""): \(sent); arrived \(arrived); captured \(captured); drops \(drops)\n".utf8))
+        return result
+    }
+
+    func ceiling(rate: Int?) throws -> PhaseResult {
+        try phase("kernel ceiling (XDP counter, monitor, no socket)", rate: rate, start: {}, finish: { (0, []) })
+    }
+
+    func pcapPipeline(rate: Int?) throws -> PhaseResult {
+        var pipeline: CapturePipeline?
+        return try phase("takeover pipeline over libpcap", rate: rate, start: {
+            let source = try lab.withNamespace(of: capture) {
+                try PcapCapture(PcapCaptureConfiguration(interface: "c0", delivery: .blocks(timeout: .milliseconds(1))))
+            }
+            try source.setFilter("ether host \(Self.peerMAC)")
+            pipeline = CapturePipeline(
+                source: source,
+                configuration: CapturePipelineConfiguration(peerMAC: Self.peerMAC, ringCapacity: 8192, sessionCapacity: 1 << 14),
+                clock: LabClock.now)
+        }, finish: {
+            let result = pipeline!.stop(timeout: .seconds(5))
+            guard result.joined, result.receiveFailure == nil else {
+                throw BenchError.failed("pipeline did not stop cleanly: \(result.receiveFailure ?? "join timed out")")
+            }
+            let statistics = result.statistics
+            return (statistics.recordsTracked, [
+                ("kernel ring (pcap_stats ps_drop)", statistics.source.dropped),
+                ("interface (ps_ifdrop)", statistics.source.interfaceDropped),
+                ("pipeline ring full", statistics.receive.droppedRingFull),
+                ("malformed", statistics.receive.malformed.total),
+            ])
+        })
+    }
+
+    func tcpdump(rate: Int?) throws -> PhaseResult {
+        var process: LabProcess?
+        return try phase("tcpdump -w /dev/null", rate: rate, start: {
+            let started = try lab.start(in: capture, ["tcpdump", "-i", "c0", "-n", "-w", "/dev/null", "ether host \(Self.peerMAC)"])
+            guard started.waitForOutput(containing: "listening on", timeout: .seconds(10)) else {
+                throw BenchError.failed("tcpdump did not start: \(started.standardError)")
+            }
+            process = started
+        }, finish: {
+            process!.stop(grace: .seconds(5))
+            let report = process!.standardError
+            func number(before suffix: String) -> UInt64 {
+                for line in report.split(separator: "\n") where line.hasSuffix(suffix) {
+                    return UInt64(line.split(separator: " ").first ?? "") ?? 0
+                }
+                return 0
+            }
+            return (number(before: "packets captured"), [("dropped by kernel", number(before: "packets dropped by kernel"))])
+        })
+    }
+}
+
+func formatRate(_ value: Double) -> String { String(format: "%.0f", value) }
+func percent(_ part: Double, of whole: Double) -> String { whole > 0 ? String(format: "%.1f %%", 100 * part / whole) : "n/a" }
+
+func runCapture(_ options: CaptureBenchmarkOptions) throws {
+    let bench = try CaptureBenchmark(options)
+    defer { bench.teardown() }
+    var results: [PhaseResult] = []
+    let ceiling = try bench.ceiling(rate: nil)
+    results.append(ceiling)
+    let pcap = try bench.pcapPipeline(rate: nil)
+    results.append(pcap)
+    if options.tcpdump { results.append(try bench.tcpdump(rate: nil)) }
+    // The rate the libpcap pipeline held, offered again, paced: does each path keep up without drops?
+    let held = Int(pcap.capturedPerSecond)
+    if held > 0 {
+        results.append(try bench.ceiling(rate: held))
+        results.append(try bench.pcapPipeline(rate: held))
+        if options.tcpdump { results.append(try bench.tcpdump(rate: held)) }
+    }
+
+    var load = [Double](repeating: 0, count: 3)
+    _ = getloadavg(&load, 3)
+    print("attach: \(bench.attachment.map { "\($0.mode)" } ?? "none"); \(options.frameLength)-byte frames, \(options.flows) UDP flows, "
+        + "\(options.seconds) s per phase; load average \(load.map { String(format: "%.2f", $0) }.joined(separator: " "))")
+    print("")
+    print("| path | offered | sent frames/s | arrived at c0 frames/s (XDP) | captured frames/s | captured / arrived | % of ceiling | drops reported by the path | not captured, not reported |")
+    print("|---|---|---:|---:|---:|---:|---:|---|---:|")
+    for result in results {
+        let reference = result.pacedRate == nil ? ceiling : results.first { $0.pacedRate == result.pacedRate && $0.path.hasPrefix("kernel") }!
+        let isCeiling = result.path.hasPrefix("kernel")
+        let captured = isCeiling ? result.arrived : result.captured
+        let capturedRate = isCeiling ? result.arrivedPerSecond : result.capturedPerSecond
+        let unexplained = Int64(result.arrived) - Int64(captured) - Int64(result.reportedDropTotal)
+        let drops = result.reportedDrops.filter { $0.1 > 0 || $0.0.hasPrefix("kernel") || $0.0.hasPrefix("dropped") }
+            .map { "\($0.0): \($0.1)" }.joined(separator: "; ")
+        print("| \(result.path) | \(result.pacedRate.map { "paced \($0)/s" } ?? "flood") | \(formatRate(result.sent.framesPerSecond)) "
+            + "| \(formatRate(result.arrivedPerSecond)) | \(formatRate(capturedRate)) | \(percent(Double(captured), of: Double(result.arrived))) "
+            + "| \(percent(capturedRate, of: reference.arrivedPerSecond)) | \(drops.isEmpty ? "—" : drops) | \(isCeiling ? "—" : "\(unexplained)") |")
+    }
+}
+
+let arguments = CommandLine.arguments.dropFirst()
+do {
+    switch arguments.first {
+    case "capture": try runCapture(try CaptureBenchmarkOptions(arguments.dropFirst()))
+    default: throw BenchError.usage("subcommands: capture")
+    }
+} catch {
+    FileHandle.standardError.write(Data("takeover-bench: \(error)\n".utf8))
+    exit(1)
+}

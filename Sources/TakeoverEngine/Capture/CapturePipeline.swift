@@ -15,7 +15,9 @@ public struct CapturePipelineConfiguration: Sendable {
     /// The receive thread's longest wait for frames: also how long `stop()` may wait for it to notice.
     public var receiveWaitTimeout: Duration
     /// The tracker thread's longest sleep when the ring is empty. It sleeps rather than spins: on a 2-core
-    /// machine a spinning thread takes the CPU the kernel needs to deliver the frames.
+    /// machine a spinning thread takes the CPU the kernel needs to deliver the frames. The first sleep after
+    /// data is short (1/16 of this) and doubles while the ring stays empty, so a busy pipeline reacts fast and
+    /// an idle one wakes rarely. The ring must hold what arrives meanwhile (4096 slots at 1 ms: 4 M frames/s).
     public var trackerIdleSleep: Duration
     /// Sessions the tracker holds (its table is allocated once, at start).
     public var sessionCapacity: Int
@@ -28,7 +30,7 @@ public struct CapturePipelineConfiguration: Sendable {
 
     public init(
         peerMAC: MACAddress?, ringCapacity: Int = 4096, batchSize: Int = 64,
-        receiveWaitTimeout: Duration = .milliseconds(20), trackerIdleSleep: Duration = .microseconds(500),
+        receiveWaitTimeout: Duration = .milliseconds(20), trackerIdleSleep: Duration = .milliseconds(1),
         sessionCapacity: Int = 1 << 16, timeouts: SessionTimeouts = SessionTimeouts(),
         expiryInterval: Duration = .milliseconds(100), expirySlotBudget: Int = 1024,
         statisticsInterval: Duration = .milliseconds(100)
@@ -261,7 +263,8 @@ public final class CapturePipeline: Sendable {
         let batchSize = configuration.batchSize
         let expiryInterval = UInt64(configuration.expiryInterval.nanoseconds)
         let slotBudget = configuration.expirySlotBudget
-        let idleSleep = configuration.trackerIdleSleep.timeInterval
+        let longestSleep = configuration.trackerIdleSleep.timeInterval
+        var idleSleep = longestSleep / 16
         var side = TrackerSideCounters()
         var lastSweep = clock()
         while true {
@@ -293,6 +296,9 @@ public final class CapturePipeline: Sendable {
             if count == 0 {
                 if finishing { return }
                 Thread.sleep(forTimeInterval: idleSleep)
+                idleSleep = Swift.min(idleSleep * 2, longestSleep)
+            } else {
+                idleSleep = longestSleep / 16
             }
         }
     }

@@ -80,6 +80,7 @@ final class CaptureBenchmark {
     let capture: LabHost
     let program: XDPProgram
     var attachment: XDPAttachment?
+    var bindMode = "not opened"
 
     init(_ options: CaptureBenchmarkOptions) throws {
         self.options = options
@@ -161,6 +162,36 @@ final class CaptureBenchmark {
         })
     }
 
+    func afxdpPipeline(rate: Int?) throws -> PhaseResult {
+        var pipeline: CapturePipeline?
+        let program = self.program
+        return try phase("takeover pipeline over AF_XDP", rate: rate, start: {
+            let socket = try lab.withNamespace(of: capture) {
+                try AFXDPSocket(
+                    interface: "c0", configuration: AFXDPConfiguration(frameCount: 8192, transmitFrameCount: 0),
+                    program: program)
+            }
+            bindMode = "\(socket.bindMode)"
+            pipeline = CapturePipeline(
+                source: AFXDPPacketSource(socket, clock: LabClock.now),
+                configuration: CapturePipelineConfiguration(peerMAC: Self.peerMAC, ringCapacity: 8192, sessionCapacity: 1 << 14),
+                clock: LabClock.now)
+        }, finish: {
+            let result = pipeline!.stop(timeout: .seconds(5))
+            // Later phases must find no socket in the map (the socket itself closes with the pipeline).
+            try program.unregisterSocket(queue: 0)
+            guard result.joined, result.receiveFailure == nil else {
+                throw BenchError.failed("pipeline did not stop cleanly: \(result.receiveFailure ?? "join timed out")")
+            }
+            let statistics = result.statistics
+            return (statistics.recordsTracked, [
+                ("AF_XDP socket (RX ring full, no fill buffer)", statistics.source.dropped),
+                ("pipeline ring full", statistics.receive.droppedRingFull),
+                ("malformed", statistics.receive.malformed.total),
+            ])
+        })
+    }
+
     func tcpdump(rate: Int?) throws -> PhaseResult {
         var process: LabProcess?
         return try phase("tcpdump -w /dev/null", rate: rate, start: {
@@ -192,6 +223,8 @@ func runCapture(_ options: CaptureBenchmarkOptions) throws {
     var results: [PhaseResult] = []
     let ceiling = try bench.ceiling(rate: nil)
     results.append(ceiling)
+    let afxdp = try bench.afxdpPipeline(rate: nil)
+    results.append(afxdp)
     let pcap = try bench.pcapPipeline(rate: nil)
     results.append(pcap)
     if options.tcpdump { results.append(try bench.tcpdump(rate: nil)) }
@@ -199,13 +232,14 @@ func runCapture(_ options: CaptureBenchmarkOptions) throws {
     let held = Int(pcap.capturedPerSecond)
     if held > 0 {
         results.append(try bench.ceiling(rate: held))
+        results.append(try bench.afxdpPipeline(rate: held))
         results.append(try bench.pcapPipeline(rate: held))
         if options.tcpdump { results.append(try bench.tcpdump(rate: held)) }
     }
 
     var load = [Double](repeating: 0, count: 3)
     _ = getloadavg(&load, 3)
-    print("attach: \(bench.attachment.map { "\($0.mode)" } ?? "none"); \(options.frameLength)-byte frames, \(options.flows) UDP flows, "
+    print("XDP attach: \(bench.attachment.map { "\($0.mode)" } ?? "none"); AF_XDP bind: \(bench.bindMode); \(options.frameLength)-byte frames, \(options.flows) UDP flows, "
         + "\(options.seconds) s per phase; load average \(load.map { String(format: "%.2f", $0) }.joined(separator: " "))")
     print("")
     print("| path | offered | sent frames/s | arrived at c0 frames/s (XDP) | captured frames/s | captured / arrived | % of ceiling | drops reported by the path | not captured, not reported |")
@@ -222,6 +256,10 @@ func runCapture(_ options: CaptureBenchmarkOptions) throws {
             + "| \(formatRate(result.arrivedPerSecond)) | \(formatRate(capturedRate)) | \(percent(Double(captured), of: Double(result.arrived))) "
             + "| \(percent(capturedRate, of: reference.arrivedPerSecond)) | \(drops.isEmpty ? "—" : drops) | \(isCeiling ? "—" : "\(unexplained)") |")
     }
+    print("")
+    let ratio = String(format: "%.2f", afxdp.capturedPerSecond / max(pcap.capturedPerSecond, 1e-9))
+    print("flood: AF_XDP / libpcap captured = \(ratio)×; AF_XDP = \(percent(afxdp.capturedPerSecond, of: ceiling.arrivedPerSecond)) "
+        + "of the ceiling; libpcap = \(percent(pcap.capturedPerSecond, of: ceiling.arrivedPerSecond)) of the ceiling")
 }
 
 let arguments = CommandLine.arguments.dropFirst()

@@ -113,12 +113,15 @@ public final class CapturePipeline: Sendable {
         tracker = Mutex(TCPTracker(capacity: configuration.sessionCapacity, timeouts: configuration.timeouts))
 
         let box = SourceBox(source)
+        // Named so that top -H, perf and gdb show which is which.
         Thread.detachNewThread { [self] in
             defer { receiveThreadDone.signal() }
+            Thread.current.name = "takeover-rx"
             runReceiveLoop(box, peerTrafficSeen: peerTrafficSeen)
         }
         Thread.detachNewThread { [self] in
             defer { trackerThreadDone.signal() }
+            Thread.current.name = "takeover-track"
             runTrackerLoop(clock: clock)
         }
     }
@@ -170,19 +173,21 @@ public final class CapturePipeline: Sendable {
     /// `timeout` in all for both. Idempotent: later calls return the first result.
     @discardableResult
     public func stop(timeout: Duration = .seconds(2)) -> CapturePipelineStopResult {
-        if let result = stopped.withLock({ $0 }) { return result }
-        let deadline = DispatchTime.now() + timeout.timeInterval
-        stopReceiving.store(true, ordering: .releasing)
-        let receiveJoined = receiveThreadDone.wait(timeout: deadline) == .success
-        // Only once the producer is gone is "ring empty" final: then the tracker may drain and leave.
-        stopTracking.store(true, ordering: .releasing)
-        let trackerJoined = trackerThreadDone.wait(timeout: deadline) == .success
-        let result = CapturePipelineStopResult(
-            joined: receiveJoined && trackerJoined, statistics: statistics(),
-            receiveFailure: receiveFailure.withLock { $0 })
-        return stopped.withLock { first in
-            if first == nil { first = result }
-            return first!
+        // Serialised: a second caller waits for the first and gets its result (each thread signals its
+        // semaphore once, so only one caller may wait on them).
+        stopped.withLock { stopped in
+            if let result = stopped { return result }
+            let deadline = DispatchTime.now() + timeout.timeInterval
+            stopReceiving.store(true, ordering: .releasing)
+            let receiveJoined = receiveThreadDone.wait(timeout: deadline) == .success
+            // Only once the producer is gone is "ring empty" final: then the tracker may drain and leave.
+            stopTracking.store(true, ordering: .releasing)
+            let trackerJoined = trackerThreadDone.wait(timeout: deadline) == .success
+            let result = CapturePipelineStopResult(
+                joined: receiveJoined && trackerJoined, statistics: statistics(),
+                receiveFailure: receiveFailure.withLock { $0 })
+            stopped = result
+            return result
         }
     }
 

@@ -9,7 +9,7 @@ import TakeoverLinux
 import Glibc
 #endif
 
-/// Root tests: the standby's pipeline over a real libpcap capture on a hub lab (client, primary, standby),
+/// Root tests: the standby's pipeline over a real libpcap capture and over AF_XDP on a hub lab (client, primary, standby),
 /// fed by the client's and the primary's own kernel stacks. What the pipeline tracks is checked against
 /// the endpoints' kernels (TCP_REPAIR on the client's socket) and against tshark's reading of a tcpdump
 /// capture taken on the standby at the same time.
@@ -70,11 +70,35 @@ import Glibc
             return capture
         }
 
-        func startPipeline(_ configuration: CapturePipelineConfiguration? = nil) throws -> CapturePipeline {
-            CapturePipeline(
-                source: try openCapture(),
-                configuration: configuration ?? CapturePipelineConfiguration(peerMAC: primary.mac, sessionCapacity: 1024),
-                clock: LabClock.now)
+        /// The standby's pipeline over `backend`. For AF_XDP, the XDP program goes on the standby's eth0 in
+        /// monitor mode (frames to and from the primary's MAC are redirected to the socket).
+        func startPipeline(
+            _ backend: Backend = .libpcap, _ configuration: CapturePipelineConfiguration? = nil
+        ) throws -> StandbyPipeline {
+            let configuration = configuration ?? CapturePipelineConfiguration(peerMAC: primary.mac, sessionCapacity: 1024)
+            switch backend {
+            case .libpcap:
+                return StandbyPipeline(
+                    pipeline: CapturePipeline(source: try openCapture(), configuration: configuration, clock: LabClock.now),
+                    detach: {})
+            case .afxdp:
+                let (standbyMAC, primaryMAC) = (standby.mac, primary.mac)
+                let (attachment, socket) = try lab.withNamespace(of: standby.host) {
+                    let program = try XDPProgram()
+                    try program.configure(ownMAC: standbyMAC, peerMAC: primaryMAC)
+                    let attachment = try program.attach(toInterface: "eth0")
+                    try program.setMode(.monitor)
+                    let socket = try AFXDPSocket(
+                        interface: "eth0", configuration: AFXDPConfiguration(transmitFrameCount: 0), program: program)
+                    return (attachment, socket)
+                }
+                let pipeline = CapturePipeline(
+                    source: AFXDPPacketSource(socket, clock: LabClock.now), configuration: configuration, clock: LabClock.now)
+                // Interface indexes belong to the namespace: detach there, after the socket is gone.
+                return StandbyPipeline(pipeline: pipeline, detach: { [lab, standby] in
+                    _ = try? lab.withNamespace(of: standby.host) { try attachment.detach() }
+                })
+            }
         }
 
         func startEchoServer() throws {
@@ -82,6 +106,32 @@ import Glibc
             guard server.waitForOutput(containing: "ready", timeout: .seconds(10)) else {
                 throw LabError.launchFailed(arguments: server.arguments, reason: "echo server not ready: \(server.standardError)")
             }
+        }
+    }
+
+    enum Backend: String, CaseIterable, CustomStringConvertible {
+        case libpcap
+        case afxdp
+        var description: String { rawValue }
+    }
+
+    /// The pipeline and whatever its backend needs undone after it stops (the XDP attachment).
+    final class StandbyPipeline {
+        let pipeline: CapturePipeline
+        private var detach: (() -> Void)?
+
+        init(pipeline: CapturePipeline, detach: @escaping () -> Void) {
+            self.pipeline = pipeline
+            self.detach = detach
+        }
+
+        /// Stops the pipeline (its source closes with it), then detaches. Idempotent.
+        @discardableResult
+        func stop() -> CapturePipelineStopResult {
+            let result = pipeline.stop()
+            detach?()
+            detach = nil
+            return result
         }
     }
 
@@ -98,18 +148,22 @@ import Glibc
 
     // MARK: TCP tracking against the kernels and tshark
 
-    @Test func pcapPipelineTracksTheSessionAsTheClientsKernelAndTsharkSeeIt() throws {
+    @Test(arguments: Backend.allCases)
+    func pipelineTracksTheSessionAsTheClientsKernelAndTsharkSeeIt(backend: Backend) throws {
         let setup = try Lab("pipetcp")
         defer { setup.lab.teardown() }
         try setup.startEchoServer()
-        let pipeline = try setup.startPipeline()
-        defer { pipeline.stop() }
+        let standby = try setup.startPipeline(backend)
+        defer { standby.stop() }
+        let pipeline = standby.pipeline
 
-        // tcpdump on the standby at the same time, reading the same interface.
-        let pcapPath = FileManager.default.temporaryDirectory.appendingPathComponent("takeover-pipeline-\(getpid()).pcap").path
+        // tcpdump at the same time: on the standby's interface with libpcap; with AF_XDP the program
+        // redirects the primary's frames before any packet socket on the standby sees them, so on the client.
+        let tcpdumpHost = backend == .libpcap ? setup.standby.host : setup.client.host
+        let pcapPath = FileManager.default.temporaryDirectory.appendingPathComponent("takeover-pipeline-\(getpid())-\(backend).pcap").path
         defer { try? FileManager.default.removeItem(atPath: pcapPath) }
         let tcpdump = try setup.lab.start(
-            in: setup.standby.host,
+            in: tcpdumpHost,
             ["tcpdump", "-i", "eth0", "-U", "-n", "-w", pcapPath, "ether host \(setup.primary.mac) and tcp port \(Self.tcpPort)"])
         #expect(tcpdump.waitForOutput(containing: "listening on", timeout: .seconds(10)))
 
@@ -150,7 +204,7 @@ import Glibc
 
         // tshark's reading of the standby's tcpdump capture: the highest sequence each side reached.
         tcpdump.stop()
-        let fields = try setup.lab.runChecked(in: setup.standby.host, [
+        let fields = try setup.lab.runChecked(in: tcpdumpHost, [
              "tshark", "-r", pcapPath, "-o", "tcp.relative_sequence_numbers:FALSE", "-T", "fields", "-e", "tcp.srcport",
              "-e", "tcp.seq", "-e", "tcp.len", "-e", "tcp.flags.syn", "-e", "tcp.flags.fin"])
         var tsharkNext: [UInt16: UInt32] = [:]
@@ -166,7 +220,7 @@ import Glibc
         #expect(tsharkNext[socket.localPort] == session.sendNext(.original), "tshark: \(tsharkNext)")
         #expect(tsharkNext[Self.tcpPort] == session.sendNext(.reply), "tshark: \(tsharkNext)")
 
-        let result = pipeline.stop()
+        let result = standby.stop()
         #expect(result.joined)
         #expect(result.receiveFailure == nil)
         let statistics = result.statistics
@@ -178,7 +232,8 @@ import Glibc
 
     // MARK: Malformed frames on the wire
 
-    @Test func malformedFramesFromTheClientAreCountedByReasonAndTheValidOnesStillTracked() throws {
+    @Test(arguments: Backend.allCases)
+    func malformedFramesFromTheClientAreCountedByReasonAndTheValidOnesStillTracked(backend: Backend) throws {
         let setup = try Lab("pipebad")
         defer { setup.lab.teardown() }
         // br_netfilter is loaded on this machine, and a bridge that calls iptables validates IPv4 headers and
@@ -188,8 +243,9 @@ import Glibc
             ["/usr/sbin/ip", "netns", "exec", hubNamespace, "sysctl", "-q", "-w", "net.bridge.bridge-nf-call-iptables=0",
              "net.bridge.bridge-nf-call-ip6tables=0", "net.bridge.bridge-nf-call-arptables=0"])
         try #require(sysctl == 0)
-        let pipeline = try setup.startPipeline()
-        defer { pipeline.stop() }
+        let standby = try setup.startPipeline(backend)
+        defer { standby.stop() }
+        let pipeline = standby.pipeline
 
         let client = CaptureTestFrames.Endpoint(mac: setup.client.mac, ip: setup.clientIP, port: 33_000)
         let primary = CaptureTestFrames.Endpoint(mac: setup.primary.mac, ip: setup.primaryIP, port: 9)
@@ -219,7 +275,7 @@ import Glibc
         #expect(waitUntil(timeout: .seconds(5)) {
             pipeline.statistics().receive.malformed.total >= 8 && pipeline.session(for: validFlow) != nil
         })
-        let result = pipeline.stop()
+        let result = standby.stop()
         #expect(result.receiveFailure == nil)
         let malformed = result.statistics.receive.malformed
         #expect(malformed[.badIPv4TotalLength] == 3, "\(malformed)")
@@ -232,14 +288,16 @@ import Glibc
 
     // MARK: Drops under a flood
 
-    @Test func aTinyRingUnderAFloodCountsItsDropsAndLosesNoneSilently() throws {
+    @Test(arguments: Backend.allCases)
+    func aTinyRingUnderAFloodCountsItsDropsAndLosesNoneSilently(backend: Backend) throws {
         let setup = try Lab("pipering")
         defer { setup.lab.teardown() }
         let flows = 16
-        let pipeline = try setup.startPipeline(CapturePipelineConfiguration(
+        let standby = try setup.startPipeline(backend, CapturePipelineConfiguration(
             peerMAC: setup.primary.mac, ringCapacity: 2, batchSize: 64, trackerIdleSleep: .milliseconds(20),
             sessionCapacity: 1024))
-        defer { pipeline.stop() }
+        defer { standby.stop() }
+        let pipeline = standby.pipeline
 
         // UDP from the client to the primary's MAC, paced at 20 000 frames/s — slow enough for the hub to carry
         // every frame (its drops would be the medium's, invisible to the standby), far too fast for a two-slot
@@ -257,7 +315,7 @@ import Glibc
             Thread.sleep(forTimeInterval: 0.2)
             return pipeline.statistics().receive.framesReceived == before
         }
-        let result = pipeline.stop()
+        let result = standby.stop()
         #expect(result.joined)
         let statistics = result.statistics
         let receive = statistics.receive
@@ -271,7 +329,7 @@ import Glibc
         #expect(accounted >= UInt64(report.framesSent), "sent \(report.framesSent), \(statistics)")
         let generatorSessions = pipeline.sessions { $0.key.protocolNumber == IPProtocolNumber.udp }
         #expect(!generatorSessions.isEmpty && generatorSessions.count <= flows)
-        print("tiny ring flood: \(report); pipeline: received \(receive.framesReceived), queued \(receive.recordsQueued), "
+        print("tiny ring flood (\(backend)): \(report); pipeline: received \(receive.framesReceived), queued \(receive.recordsQueued), "
             + "ring full \(receive.droppedRingFull), kernel ring dropped \(statistics.source.dropped)")
     }
 }

@@ -20,6 +20,9 @@ struct CaptureBenchmarkOptions {
     var flows = 64
     var frameLength = 60
     var tcpdump = true
+    /// Run c0's NAPI polling in a kernel thread (sysfs `threaded`), so the receive side's softirq work can
+    /// run on the other core instead of on the sender's.
+    var threadedNAPI = false
 
     init(_ arguments: ArraySlice<String>) throws {
         var rest = arguments
@@ -33,6 +36,7 @@ struct CaptureBenchmarkOptions {
             case "--flows": flows = try Int(value()).flatMap { (1...4096).contains($0) ? $0 : nil } ?? { throw BenchError.usage("--flows: 1 to 4096") }()
             case "--frame-length": frameLength = try Int(value()).flatMap { (60...1514).contains($0) ? $0 : nil } ?? { throw BenchError.usage("--frame-length: 60 to 1514") }()
             case "--no-tcpdump": tcpdump = false
+            case "--threaded-napi": threadedNAPI = true
             default: throw BenchError.usage("unknown option \(flag)")
             }
         }
@@ -44,10 +48,43 @@ enum BenchError: Error, CustomStringConvertible {
     case failed(String)
     var description: String {
         switch self {
-        case .usage(let message): "usage: takeover-bench capture [--seconds S] [--flows N] [--frame-length L] [--no-tcpdump]\n\(message)"
+        case .usage(let message): "usage: takeover-bench capture [--seconds S] [--flows N] [--frame-length L] [--no-tcpdump] [--threaded-napi]\n\(message)"
         case .failed(let message): message
         }
     }
+}
+
+/// CPU time of threads, from the scheduler's own account: `se.sum_exec_runtime` (milliseconds) in
+/// /proc/<pid>/task/<tid>/sched. Exact, unlike the tick-sampled utime/stime of `stat`, which misses threads
+/// that run in short bursts between ticks (the tracker thread does).
+enum ThreadCPU {
+    static func seconds(directory: String) -> (comm: String, seconds: Double)? {
+        guard let comm = try? String(contentsOfFile: directory + "/comm", encoding: .utf8),
+            let sched = try? String(contentsOfFile: directory + "/sched", encoding: .utf8)
+        else { return nil }
+        for line in sched.split(separator: "\n") where line.hasPrefix("se.sum_exec_runtime") {
+            guard let value = line.split(separator: ":").last.flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) })
+            else { return nil }
+            return (comm.trimmingCharacters(in: .whitespacesAndNewlines), value / 1000)
+        }
+        return nil
+    }
+
+    /// Sum over this process's threads whose name starts with `prefix`.
+    static func ownThreads(_ prefix: String) -> Double {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.compactMap { seconds(directory: "/proc/self/task/\($0)") }
+            .filter { $0.comm.hasPrefix(prefix) }.reduce(0) { $0 + $1.seconds }
+    }
+
+    /// Sum over every process (kernel threads included) whose name starts with `prefix`.
+    static func processes(_ prefix: String) -> Double {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.filter { $0.allSatisfy(\.isNumber) }.compactMap { seconds(directory: "/proc/\($0)") }
+            .filter { $0.comm.hasPrefix(prefix) }.reduce(0) { $0 + $1.seconds }
+    }
+
+    static func process(_ pid: Int32) -> Double { seconds(directory: "/proc/\(pid)")?.seconds ?? 0 }
 }
 
 /// One measured path in one phase.
@@ -61,6 +98,9 @@ struct PhaseResult {
     var captured: UInt64
     /// Drops the path itself reports, by cause.
     var reportedDrops: [(String, UInt64)]
+    /// CPU seconds spent during the phase, by thread: the receive side's NAPI kernel thread (with
+    /// --threaded-napi), and the path's own threads.
+    var cpu: [(String, Double)]
 
     var capturedPerSecond: Double { Double(captured) / max(sent.seconds, 1e-9) }
     var arrivedPerSecond: Double { Double(arrived) / max(sent.seconds, 1e-9) }
@@ -98,6 +138,10 @@ final class CaptureBenchmark {
         try program.setMode(.monitor)
         let program = self.program
         attachment = try lab.withNamespace(of: capture) { try program.attach(toInterface: "c0") }
+        if options.threadedNAPI {
+            // A veth has NAPI only while an XDP program is attached: set it after the attach.
+            try lab.runChecked(in: capture, ["sh", "-c", "echo 1 > /sys/class/net/c0/threaded"])
+        }
     }
 
     func teardown() {
@@ -118,17 +162,22 @@ final class CaptureBenchmark {
     /// Runs one phase: `start` begins the path's capture, the flood runs, then `finish` stops it after the
     /// frames in flight have landed and returns (captured, reported drops).
     func phase(
-        _ path: String, rate: Int?, start: () throws -> Void, finish: () throws -> (UInt64, [(String, UInt64)])
+        _ path: String, rate: Int?, start: () throws -> Void, pathCPU: () -> [(String, Double)] = { [] },
+        finish: () throws -> (UInt64, [(String, UInt64)])
     ) throws -> PhaseResult {
         let before = try program.counters()
+        let napiBefore = ThreadCPU.processes("napi/c0")
         try start()
         let sent = try flood(rate: rate)
         Thread.sleep(forTimeInterval: 0.3)
+        var cpu = options.threadedNAPI ? [("NAPI kthread", ThreadCPU.processes("napi/c0") - napiBefore)] : []
+        cpu += pathCPU()
         let (captured, drops) = try finish()
         let counted = try program.counters().since(before)
         let arrived = counted[.monitorNoSocket].packets + counted[.monitorRedirected].packets
-        let result = PhaseResult(path: path, pacedRate: rate, sent: sent, arrived: arrived, captured: captured, reportedDrops: drops)
-        FileHandle.standardError.write(Data("\(path)\(rate.map { " @\($0)/s" } ?? ""): \(sent); arrived \(arrived); captured \(captured); drops \(drops)\n".utf8))
+        let result = PhaseResult(
+            path: path, pacedRate: rate, sent: sent, arrived: arrived, captured: captured, reportedDrops: drops, cpu: cpu)
+        FileHandle.standardError.write(Data("\(path)\(rate.map { " @\($0)/s" } ?? ""): \(sent); arrived \(arrived); captured \(captured); drops \(drops); CPU s \(cpu)\n".utf8))
         return result
     }
 
@@ -147,7 +196,8 @@ final class CaptureBenchmark {
                 source: source,
                 configuration: CapturePipelineConfiguration(peerMAC: Self.peerMAC, ringCapacity: 8192, sessionCapacity: 1 << 14),
                 clock: LabClock.now)
-        }, finish: {
+        }, pathCPU: { [("takeover-rx", ThreadCPU.ownThreads("takeover-rx")), ("takeover-track", ThreadCPU.ownThreads("takeover-track"))] },
+        finish: {
             let result = pipeline!.stop(timeout: .seconds(5))
             guard result.joined, result.receiveFailure == nil else {
                 throw BenchError.failed("pipeline did not stop cleanly: \(result.receiveFailure ?? "join timed out")")
@@ -176,7 +226,8 @@ final class CaptureBenchmark {
                 source: AFXDPPacketSource(socket, clock: LabClock.now),
                 configuration: CapturePipelineConfiguration(peerMAC: Self.peerMAC, ringCapacity: 8192, sessionCapacity: 1 << 14),
                 clock: LabClock.now)
-        }, finish: {
+        }, pathCPU: { [("takeover-rx", ThreadCPU.ownThreads("takeover-rx")), ("takeover-track", ThreadCPU.ownThreads("takeover-track"))] },
+        finish: {
             let result = pipeline!.stop(timeout: .seconds(5))
             // Later phases must find no socket in the map (the socket itself closes with the pipeline).
             try program.unregisterSocket(queue: 0)
@@ -200,7 +251,8 @@ final class CaptureBenchmark {
                 throw BenchError.failed("tcpdump did not start: \(started.standardError)")
             }
             process = started
-        }, finish: {
+        }, pathCPU: { [("tcpdump", ThreadCPU.process(process!.processIdentifier))] },
+        finish: {
             process!.stop(grace: .seconds(5))
             let report = process!.standardError
             func number(before suffix: String) -> UInt64 {
@@ -212,6 +264,14 @@ final class CaptureBenchmark {
             return (number(before: "packets captured"), [("dropped by kernel", number(before: "packets dropped by kernel"))])
         })
     }
+}
+
+/// "NAPI 1.23 + takeover-rx 0.45 + … = 2.34": CPU µs per arrived frame, by thread.
+func cpuPerFrame(_ result: PhaseResult) -> String {
+    guard result.arrived > 0, !result.cpu.isEmpty else { return "—" }
+    let perFrame = result.cpu.map { ($0.0, $0.1 * 1e6 / Double(result.arrived)) }
+    let parts = perFrame.map { "\($0.0) \(String(format: "%.2f", $0.1))" }.joined(separator: " + ")
+    return perFrame.count == 1 ? parts : "\(parts) = \(String(format: "%.2f", perFrame.reduce(0) { $0 + $1.1 }))"
 }
 
 func formatRate(_ value: Double) -> String { String(format: "%.0f", value) }
@@ -242,8 +302,8 @@ func runCapture(_ options: CaptureBenchmarkOptions) throws {
     print("XDP attach: \(bench.attachment.map { "\($0.mode)" } ?? "none"); AF_XDP bind: \(bench.bindMode); \(options.frameLength)-byte frames, \(options.flows) UDP flows, "
         + "\(options.seconds) s per phase; load average \(load.map { String(format: "%.2f", $0) }.joined(separator: " "))")
     print("")
-    print("| path | offered | sent frames/s | arrived at c0 frames/s (XDP) | captured frames/s | captured / arrived | % of ceiling | drops reported by the path | not captured, not reported |")
-    print("|---|---|---:|---:|---:|---:|---:|---|---:|")
+    print("| path | offered | sent frames/s | arrived at c0 frames/s (XDP) | captured frames/s | captured / arrived | % of ceiling | drops reported by the path | not captured, not reported | receive-side CPU per frame (µs) |")
+    print("|---|---|---:|---:|---:|---:|---:|---|---:|---|")
     for result in results {
         let reference = result.pacedRate == nil ? ceiling : results.first { $0.pacedRate == result.pacedRate && $0.path.hasPrefix("kernel") }!
         let isCeiling = result.path.hasPrefix("kernel")
@@ -254,7 +314,8 @@ func runCapture(_ options: CaptureBenchmarkOptions) throws {
             .map { "\($0.0): \($0.1)" }.joined(separator: "; ")
         print("| \(result.path) | \(result.pacedRate.map { "paced \($0)/s" } ?? "flood") | \(formatRate(result.sent.framesPerSecond)) "
             + "| \(formatRate(result.arrivedPerSecond)) | \(formatRate(capturedRate)) | \(percent(Double(captured), of: Double(result.arrived))) "
-            + "| \(percent(capturedRate, of: reference.arrivedPerSecond)) | \(drops.isEmpty ? "—" : drops) | \(isCeiling ? "—" : "\(unexplained)") |")
+            + "| \(percent(capturedRate, of: reference.arrivedPerSecond)) | \(drops.isEmpty ? "—" : drops) | \(isCeiling ? "—" : "\(unexplained)") "
+            + "| \(cpuPerFrame(result)) |")
     }
     print("")
     let ratio = String(format: "%.2f", afxdp.capturedPerSecond / max(pcap.capturedPerSecond, 1e-9))

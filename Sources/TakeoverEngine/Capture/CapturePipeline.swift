@@ -1,5 +1,8 @@
 import Foundation
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 public import TakeoverCore
 
 /// Settings of a `CapturePipeline`.
@@ -116,12 +119,12 @@ public final class CapturePipeline: Sendable {
         // Named so that top -H, perf and gdb show which is which.
         Thread.detachNewThread { [self] in
             defer { receiveThreadDone.signal() }
-            Thread.current.name = "takeover-rx"
+            nameCurrentThread("takeover-rx")
             runReceiveLoop(box, peerTrafficSeen: peerTrafficSeen)
         }
         Thread.detachNewThread { [self] in
             defer { trackerThreadDone.signal() }
-            Thread.current.name = "takeover-track"
+            nameCurrentThread("takeover-track")
             runTrackerLoop(clock: clock)
         }
     }
@@ -308,6 +311,16 @@ public final class CapturePipeline: Sendable {
         }
     }
 }
+
+/// Names the calling thread (at most 15 characters) for top -H, perf and /proc. Foundation's `Thread.name`
+/// setter was seen to name the wrong thread when two detached threads start at once, so straight to pthreads.
+private func nameCurrentThread(_ name: String) {
+    _ = linuxSetThreadName(pthread_self(), name)
+}
+
+/// glibc's `pthread_setname_np` (declared only under _GNU_SOURCE, which Swift's Glibc module lacks).
+@_silgen_name("pthread_setname_np")
+private func linuxSetThreadName(_ thread: pthread_t, _ name: UnsafePointer<CChar>) -> Int32
 
 /// Carries the source, which may be `~Copyable`, to the receive thread. Only that thread touches it after
 /// `init` hands it over, hence the unchecked `Sendable`.

@@ -203,6 +203,9 @@ final class CaptureBenchmark {
                 throw BenchError.failed("pipeline did not stop cleanly: \(result.receiveFailure ?? "join timed out")")
             }
             let statistics = result.statistics
+            let receive = statistics.receive
+            FileHandle.standardError.write(Data(
+                "  \(receive.framesReceived) frames in \(receive.batches) batches (\(receive.framesReceived / max(receive.batches, 1)) per batch)\n".utf8))
             return (statistics.recordsTracked, [
                 ("kernel ring (pcap_stats ps_drop)", statistics.source.dropped),
                 ("interface (ps_ifdrop)", statistics.source.interfaceDropped),
@@ -235,6 +238,9 @@ final class CaptureBenchmark {
                 throw BenchError.failed("pipeline did not stop cleanly: \(result.receiveFailure ?? "join timed out")")
             }
             let statistics = result.statistics
+            let receive = statistics.receive
+            FileHandle.standardError.write(Data(
+                "  \(receive.framesReceived) frames in \(receive.batches) batches (\(receive.framesReceived / max(receive.batches, 1)) per batch)\n".utf8))
             return (statistics.recordsTracked, [
                 ("AF_XDP socket (RX ring full, no fill buffer)", statistics.source.dropped),
                 ("pipeline ring full", statistics.receive.droppedRingFull),

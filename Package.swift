@@ -18,9 +18,13 @@ let package = Package(
         .library(name: "TakeoverLinux", targets: ["TakeoverLinux"]),
         // What an appliance firmware build embeds.
         .library(name: "Takeover", targets: ["TakeoverEngine"]),
+        .executable(name: "takeover", targets: ["takeover"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // The configuration file's parser (TOML; docs/configuration.md says why not YAML).
+        .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
     ],
     targets: [
         // Pure Swift: addresses, frame views and builders, checksums, rings, session table, TCP tracker.
@@ -42,7 +46,18 @@ let package = Package(
         // Wires sources → rings → tracker → controller → actions; the embeddable API.
         .target(
             name: "TakeoverEngine",
-            dependencies: ["TakeoverCore", "TakeoverLinux", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "TakeoverCore", "TakeoverLinux", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: strict),
+        // The `takeover` command: checks configurations and makes keys (the daemon commands come with the engine).
+        .executableTarget(
+            name: "takeover",
+            dependencies: [
+                "TakeoverCore", "TakeoverLinux", "TakeoverEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strict),
         // Test and benchmark infrastructure: network-namespace labs (shells out to ip, tcpdump).
         .target(name: "TakeoverLab", dependencies: ["TakeoverCore", "TakeoverLinux"], swiftSettings: strict),
@@ -61,6 +76,9 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "TakeoverEngineTests", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverEngine", "TakeoverLab"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "TakeoverCLITests", dependencies: ["takeover", "TakeoverCore", "TakeoverEngine"],
             swiftSettings: strict),
         .testTarget(name: "TakeoverLabTests", dependencies: ["TakeoverCore", "TakeoverLab"], swiftSettings: strict),
     ]

@@ -195,7 +195,7 @@ final class CaptureBenchmark {
             pipeline = CapturePipeline(
                 source: source,
                 configuration: CapturePipelineConfiguration(peerMAC: Self.peerMAC, ringCapacity: 8192, sessionCapacity: 1 << 14),
-                clock: LabClock.now)
+                clock: MonotonicClock.now)
         }, pathCPU: { [("takeover-rx", ThreadCPU.ownThreads("takeover-rx")), ("takeover-track", ThreadCPU.ownThreads("takeover-track"))] },
         finish: {
             let result = pipeline!.stop(timeout: .seconds(5))
@@ -226,9 +226,9 @@ final class CaptureBenchmark {
             }
             bindMode = "\(socket.bindMode)"
             pipeline = CapturePipeline(
-                source: AFXDPPacketSource(socket, clock: LabClock.now),
+                source: AFXDPPacketSource(socket, clock: MonotonicClock.now),
                 configuration: CapturePipelineConfiguration(peerMAC: Self.peerMAC, ringCapacity: 8192, sessionCapacity: 1 << 14),
-                clock: LabClock.now)
+                clock: MonotonicClock.now)
         }, pathCPU: { [("takeover-rx", ThreadCPU.ownThreads("takeover-rx")), ("takeover-track", ThreadCPU.ownThreads("takeover-track"))] },
         finish: {
             let result = pipeline!.stop(timeout: .seconds(5))

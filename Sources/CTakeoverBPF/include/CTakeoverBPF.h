@@ -12,6 +12,8 @@
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include <xdp/xsk.h>
+#include <sys/timerfd.h>  // not in Glibc's Swift overlay: the control loop's periodic timer
+#include <sys/eventfd.h>  // not in Glibc's Swift overlay: wakes the control loop for commands
 #include "takeover_xdp.h"        // shared with bpf/takeover_xdp.bpf.c
 #include "takeover_xdp_object.h" // the embedded, compiled XDP program
 

@@ -151,10 +151,13 @@ public struct FailoverStateMachine: Sendable {
     public var outgoingFlags: HeartbeatFlags {
         var flags: HeartbeatFlags = []
         if state == .stopped { flags.insert(.release) }
-        if handedOver || state == .stopped { flags.insert(.released) }
         if (state == .standby || state == .initializing) && wantsGroup {
             flags.insert(.ready)
             if operatorWantsGroup { flags.insert(.manual) }
+        } else if handedOver || state == .stopped {
+            // Never with `ready`: "take it, I won't serve" and "I want it" at once made a peer that had just
+            // answered our `ready` by releasing take our stale `released` as a hand-back — both active, flapping.
+            flags.insert(.released)
         }
         return flags
     }

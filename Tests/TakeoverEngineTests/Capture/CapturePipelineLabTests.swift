@@ -79,7 +79,7 @@ import Glibc
             switch backend {
             case .libpcap:
                 return StandbyPipeline(
-                    pipeline: CapturePipeline(source: try openCapture(), configuration: configuration, clock: LabClock.now),
+                    pipeline: CapturePipeline(source: try openCapture(), configuration: configuration, clock: MonotonicClock.now),
                     detach: {})
             case .afxdp:
                 let (standbyMAC, primaryMAC) = (standby.mac, primary.mac)
@@ -93,7 +93,7 @@ import Glibc
                     return (attachment, socket)
                 }
                 let pipeline = CapturePipeline(
-                    source: AFXDPPacketSource(socket, clock: LabClock.now), configuration: configuration, clock: LabClock.now)
+                    source: AFXDPPacketSource(socket, clock: MonotonicClock.now), configuration: configuration, clock: MonotonicClock.now)
                 // Interface indexes belong to the namespace: detach there, after the socket is gone.
                 return StandbyPipeline(pipeline: pipeline, detach: { [lab, standby] in
                     _ = try? lab.withNamespace(of: standby.host) { try attachment.detach() }

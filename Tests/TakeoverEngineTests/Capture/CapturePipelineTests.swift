@@ -2,6 +2,7 @@ import Synchronization
 import TakeoverCore
 import TakeoverEngine
 import TakeoverLab
+import TakeoverLinux
 import Testing
 
 /// The pipeline over the in-memory queue: no kernel, no root. The queue is filled before the pipeline starts
@@ -46,7 +47,7 @@ import Testing
         let peerSignals = Mutex<[MonotonicTime]>([])
         let pipeline = CapturePipeline(
             source: Self.queue(frames), configuration: CapturePipelineConfiguration(peerMAC: peer.mac, sessionCapacity: 64),
-            clock: LabClock.now, peerTrafficSeen: { time in peerSignals.withLock { $0.append(time) } })
+            clock: MonotonicClock.now, peerTrafficSeen: { time in peerSignals.withLock { $0.append(time) } })
         #expect(Self.waitFor(pipeline) { $0.recordsTracked == 7 && $0.receive.framesReceived == 11 })
         let result = pipeline.stop()
         #expect(result.joined)
@@ -101,7 +102,7 @@ import Testing
         let configuration = CapturePipelineConfiguration(
             peerMAC: Frames.peer.mac, ringCapacity: 2, batchSize: 64, trackerIdleSleep: .milliseconds(50),
             sessionCapacity: 1024)
-        let pipeline = CapturePipeline(source: Self.queue(frames), configuration: configuration, clock: LabClock.now)
+        let pipeline = CapturePipeline(source: Self.queue(frames), configuration: configuration, clock: MonotonicClock.now)
         #expect(Self.waitFor(pipeline) { $0.receive.framesReceived == UInt64(frameCount) })
         let result = pipeline.stop()
         #expect(result.joined)
@@ -140,7 +141,7 @@ import Testing
         let source = FailingSource(frame: Frames.udp(from: Frames.client, to: Frames.peer, payload: 4))
         let pipeline = CapturePipeline(
             source: source, configuration: CapturePipelineConfiguration(peerMAC: nil, sessionCapacity: 16),
-            clock: LabClock.now)
+            clock: MonotonicClock.now)
         #expect(Self.waitFor(pipeline) { $0.recordsTracked == 3 })
         let result = pipeline.stop(timeout: .seconds(2))
         #expect(result.joined)
@@ -159,7 +160,7 @@ import Testing
             source: Self.queue(frames),
             configuration: CapturePipelineConfiguration(
                 peerMAC: nil, sessionCapacity: 16, timeouts: timeouts, expiryInterval: .milliseconds(5)),
-            clock: LabClock.now)
+            clock: MonotonicClock.now)
         #expect(Self.waitFor(pipeline) { $0.recordsTracked == 1 && $0.tracker.expired == 1 })
         let result = pipeline.stop()
         #expect(result.statistics.sessionCount == 0)

@@ -269,7 +269,7 @@ public final class CapturePipeline: Sendable {
     private func runTrackerLoop(clock: @Sendable () -> MonotonicTime) {
         guard var consumer = ring.claimConsumer() else { preconditionFailure("the pipeline's ring has one consumer") }
         let batchSize = configuration.batchSize
-        let expiryInterval = UInt64(configuration.expiryInterval.nanoseconds)
+        let expiryInterval = configuration.expiryInterval.wholeNanoseconds
         let slotBudget = configuration.expirySlotBudget
         let longestSleep = configuration.trackerIdleSleep.timeInterval
         var idleSleep = longestSleep / 16
@@ -333,9 +333,5 @@ extension Duration {
     /// Seconds as a `TimeInterval`, for Foundation and Dispatch waits.
     fileprivate var timeInterval: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-
-    fileprivate var nanoseconds: Int64 {
-        components.seconds &* 1_000_000_000 &+ components.attoseconds / 1_000_000_000
     }
 }

@@ -101,8 +101,8 @@ public final class CapturePipeline: Sendable {
         var expirySweeps: UInt64 = 0
     }
 
-    /// Starts both threads; `source` moves to the receive thread for good (it is closed when the pipeline
-    /// is released). `clock` is the monotonic clock expiry runs on (the one frame timestamps use).
+    /// Starts both threads; `source` moves to the receive thread for good, which releases it (closing a
+    /// capture or socket) before it ends: once `stop` has joined, the source is gone. `clock` is the monotonic clock expiry runs on (the one frame timestamps use).
     /// `peerTrafficSeen`, when given, is called on the receive thread with the newest peer frame's time,
     /// at most once per batch (`FailoverController.peerTrafficSeen(at:)` fits: an atomic store).
     public init<Source: PacketSource & ~Copyable & SendableMetatype>(
@@ -207,11 +207,11 @@ public final class CapturePipeline: Sendable {
         var lastStatisticsRead = ContinuousClock.now
         do {
             while !stopReceiving.load(ordering: .acquiring) {
-                if try box.source.waitForFrames(timeout: configuration.receiveWaitTimeout) {
+                if try box.source!.waitForFrames(timeout: configuration.receiveWaitTimeout) {
                     var room = producer.reserve(batchSize)
                     var written = 0
                     var newestPeerFrame: UInt64 = 0
-                    _ = try box.source.receive(limit: batchSize) { frame in
+                    _ = try box.source!.receive(limit: batchSize) { frame in
                         counters.framesReceived &+= 1
                         if frame.isTruncated { counters.truncatedFrames &+= 1 }
                         var fromPeer = false
@@ -252,16 +252,18 @@ public final class CapturePipeline: Sendable {
                     receiveCounters.withLock { $0 = snapshot }
                 }
                 if ContinuousClock.now - lastStatisticsRead >= statisticsInterval {
-                    let sourceStatistics = try box.source.statistics()
+                    let sourceStatistics = try box.source!.statistics()
                     sourceCounters.withLock { $0 = sourceStatistics }
                     lastStatisticsRead = ContinuousClock.now
                 }
             }
-            let sourceStatistics = try box.source.statistics()
+            let sourceStatistics = try box.source!.statistics()
             sourceCounters.withLock { $0 = sourceStatistics }
         } catch {
             receiveFailure.withLock { $0 = "\(error)" }
         }
+        // Released here, on this thread, so the source is closed by the time `stop` sees the thread end.
+        _ = box.source.take()
     }
 
     // MARK: Tracker thread
@@ -325,8 +327,8 @@ private func linuxSetThreadName(_ thread: pthread_t, _ name: UnsafePointer<CChar
 /// Carries the source, which may be `~Copyable`, to the receive thread. Only that thread touches it after
 /// `init` hands it over, hence the unchecked `Sendable`.
 private final class SourceBox<Source: PacketSource & ~Copyable>: @unchecked Sendable {
-    var source: Source
-    init(_ source: consuming Source) { self.source = source }
+    var source: Source?
+    init(_ source: consuming Source) { self.source = consume source }
 }
 
 extension Duration {

@@ -3,7 +3,7 @@ public import TakeoverCore
 public import TakeoverLinux
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A bounded UDP flood of our own (xdp-trafficgen 1.3.1 does not run on this kernel): prebuilt IPv4/UDP
@@ -134,7 +134,8 @@ public enum TrafficGenerator {
             header.msg_iov = vectors + slot
             header.msg_iovlen = 1
             messages.storeBytes(of: header, toByteOffset: slot * messageStride, as: msghdr.self)
-            messages.storeBytes(of: UInt32(0), toByteOffset: slot * messageStride + MemoryLayout<msghdr>.size, as: UInt32.self)
+            messages.storeBytes(
+                of: UInt32(0), toByteOffset: slot * messageStride + MemoryLayout<msghdr>.size, as: UInt32.self)
         }
 
         let clock = ContinuousClock()
@@ -158,7 +159,7 @@ public enum TrafficGenerator {
                 result = try nonBlockingSystemCall("sendmmsg") {
                     linuxSendMultipleMessages(descriptor, messages, UInt32(count), 0)
                 }
-            } catch where error.errno == ENOBUFS {
+            } catch  where error.errno == ENOBUFS {
                 result = .wouldBlock
             } catch {
                 throw .system(error)
@@ -215,7 +216,9 @@ public enum TrafficGenerator {
             do {
                 try systemCall("bind(AF_PACKET, \(interface))") {
                     address.withUnsafeBytes { bytes in
-                        bind(descriptor, bytes.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(bytes.count))
+                        bind(
+                            descriptor, bytes.baseAddress!.assumingMemoryBound(to: sockaddr.self),
+                            socklen_t(bytes.count))
                     }
                 }
             } catch {
@@ -232,7 +235,9 @@ public enum TrafficGenerator {
 /// glibc's `sendmmsg(2)`: `int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)`, bound by
 /// its C symbol because Swift's Glibc module does not declare it (it is under _GNU_SOURCE).
 @_silgen_name("sendmmsg")
-private func linuxSendMultipleMessages(_ descriptor: Int32, _ messages: UnsafeMutableRawPointer, _ count: UInt32, _ flags: Int32) -> Int32
+private func linuxSendMultipleMessages(
+    _ descriptor: Int32, _ messages: UnsafeMutableRawPointer, _ count: UInt32, _ flags: Int32
+) -> Int32
 
 extension Duration {
     fileprivate var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }

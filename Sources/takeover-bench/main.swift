@@ -12,7 +12,7 @@ import TakeoverLab
 import TakeoverLinux
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct CaptureBenchmarkOptions {
@@ -32,9 +32,18 @@ struct CaptureBenchmarkOptions {
                 return value
             }
             switch flag {
-            case "--seconds": seconds = try Double(value()).flatMap { (0.5...30).contains($0) ? $0 : nil } ?? { throw BenchError.usage("--seconds: 0.5 to 30") }()
-            case "--flows": flows = try Int(value()).flatMap { (1...4096).contains($0) ? $0 : nil } ?? { throw BenchError.usage("--flows: 1 to 4096") }()
-            case "--frame-length": frameLength = try Int(value()).flatMap { (60...1514).contains($0) ? $0 : nil } ?? { throw BenchError.usage("--frame-length: 60 to 1514") }()
+            case "--seconds":
+                seconds =
+                    try Double(value()).flatMap { (0.5...30).contains($0) ? $0 : nil }
+                    ?? { throw BenchError.usage("--seconds: 0.5 to 30") }()
+            case "--flows":
+                flows =
+                    try Int(value()).flatMap { (1...4096).contains($0) ? $0 : nil }
+                    ?? { throw BenchError.usage("--flows: 1 to 4096") }()
+            case "--frame-length":
+                frameLength =
+                    try Int(value()).flatMap { (60...1514).contains($0) ? $0 : nil }
+                    ?? { throw BenchError.usage("--frame-length: 60 to 1514") }()
             case "--no-tcpdump": tcpdump = false
             case "--threaded-napi": threadedNAPI = true
             default: throw BenchError.usage("unknown option \(flag)")
@@ -48,7 +57,9 @@ enum BenchError: Error, CustomStringConvertible {
     case failed(String)
     var description: String {
         switch self {
-        case .usage(let message): "usage: takeover-bench capture [--seconds S] [--flows N] [--frame-length L] [--no-tcpdump] [--threaded-napi]\n\(message)"
+        case .usage(let message):
+            "usage: takeover-bench capture [--seconds S] [--flows N] [--frame-length L] [--no-tcpdump] "
+                + "[--threaded-napi]\n\(message)"
         case .failed(let message): message
         }
     }
@@ -63,7 +74,8 @@ enum ThreadCPU {
             let sched = try? String(contentsOfFile: directory + "/sched", encoding: .utf8)
         else { return nil }
         for line in sched.split(separator: "\n") where line.hasPrefix("se.sum_exec_runtime") {
-            guard let value = line.split(separator: ":").last.flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) })
+            guard
+                let value = line.split(separator: ":").last.flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) })
             else { return nil }
             return (comm.trimmingCharacters(in: .whitespacesAndNewlines), value / 1000)
         }
@@ -127,10 +139,12 @@ final class CaptureBenchmark {
         lab = try NetworkLab("bench")
         generator = try lab.addHost("gen")
         capture = try lab.addHost("cap")
-        try lab.runChecked(in: generator, [
-            "ip", "link", "add", "g0", "address", "\(Self.generatorMAC)", "type", "veth", "peer", "name", "c0",
-            "address", "\(Self.captureMAC)", "netns", capture.namespace,
-        ])
+        try lab.runChecked(
+            in: generator,
+            [
+                "ip", "link", "add", "g0", "address", "\(Self.generatorMAC)", "type", "veth", "peer", "name", "c0",
+                "address", "\(Self.captureMAC)", "netns", capture.namespace,
+            ])
         try lab.runChecked(in: generator, ["ip", "link", "set", "g0", "up"])
         try lab.runChecked(in: capture, ["ip", "link", "set", "c0", "up"])
         program = try XDPProgram()
@@ -176,8 +190,11 @@ final class CaptureBenchmark {
         let counted = try program.counters().since(before)
         let arrived = counted[.monitorNoSocket].packets + counted[.monitorRedirected].packets
         let result = PhaseResult(
-            path: path, pacedRate: rate, sent: sent, arrived: arrived, captured: captured, reportedDrops: drops, cpu: cpu)
-        FileHandle.standardError.write(Data("\(path)\(rate.map { " @\($0)/s" } ?? ""): \(sent); arrived \(arrived); captured \(captured); drops \(drops); CPU s \(cpu)\n".utf8))
+            path: path, pacedRate: rate, sent: sent, arrived: arrived, captured: captured, reportedDrops: drops,
+            cpu: cpu)
+        let line = "\(path)\(rate.map { " @\($0)/s" } ?? ""): \(sent); arrived \(arrived); captured \(captured); "
+            + "drops \(drops); CPU s \(cpu)\n"
+        FileHandle.standardError.write(Data(line.utf8))
         return result
     }
 
@@ -187,89 +204,125 @@ final class CaptureBenchmark {
 
     func pcapPipeline(rate: Int?) throws -> PhaseResult {
         var pipeline: CapturePipeline?
-        return try phase("takeover pipeline over libpcap", rate: rate, start: {
-            let source = try lab.withNamespace(of: capture) {
-                try PcapCapture(PcapCaptureConfiguration(interface: "c0", delivery: .blocks(timeout: .milliseconds(1))))
-            }
-            try source.setFilter("ether host \(Self.peerMAC)")
-            pipeline = CapturePipeline(
-                source: source,
-                configuration: CapturePipelineConfiguration(peerMAC: Self.peerMAC, ringCapacity: 8192, sessionCapacity: 1 << 14),
-                clock: MonotonicClock.now)
-        }, pathCPU: { [("takeover-rx", ThreadCPU.ownThreads("takeover-rx")), ("takeover-track", ThreadCPU.ownThreads("takeover-track"))] },
-        finish: {
-            let result = pipeline!.stop(timeout: .seconds(5))
-            guard result.joined, result.receiveFailure == nil else {
-                throw BenchError.failed("pipeline did not stop cleanly: \(result.receiveFailure ?? "join timed out")")
-            }
-            let statistics = result.statistics
-            let receive = statistics.receive
-            FileHandle.standardError.write(Data(
-                "  \(receive.framesReceived) frames in \(receive.batches) batches (\(receive.framesReceived / max(receive.batches, 1)) per batch)\n".utf8))
-            return (statistics.recordsTracked, [
-                ("kernel ring (pcap_stats ps_drop)", statistics.source.dropped),
-                ("interface (ps_ifdrop)", statistics.source.interfaceDropped),
-                ("pipeline ring full", statistics.receive.droppedRingFull),
-                ("malformed", statistics.receive.malformed.total),
-            ])
-        })
+        return try phase(
+            "takeover pipeline over libpcap", rate: rate,
+            start: {
+                let source = try lab.withNamespace(of: capture) {
+                    try PcapCapture(
+                        PcapCaptureConfiguration(interface: "c0", delivery: .blocks(timeout: .milliseconds(1))))
+                }
+                try source.setFilter("ether host \(Self.peerMAC)")
+                pipeline = CapturePipeline(
+                    source: source,
+                    configuration: CapturePipelineConfiguration(
+                        peerMAC: Self.peerMAC, ringCapacity: 8192, sessionCapacity: 1 << 14),
+                    clock: MonotonicClock.now)
+            },
+            pathCPU: {
+                [
+                    ("takeover-rx", ThreadCPU.ownThreads("takeover-rx")),
+                    ("takeover-track", ThreadCPU.ownThreads("takeover-track")),
+                ]
+            },
+            finish: {
+                let result = pipeline!.stop(timeout: .seconds(5))
+                guard result.joined, result.receiveFailure == nil else {
+                    throw BenchError.failed(
+                        "pipeline did not stop cleanly: \(result.receiveFailure ?? "join timed out")")
+                }
+                let statistics = result.statistics
+                logBatching(statistics.receive)
+                return (
+                    statistics.recordsTracked,
+                    [
+                        ("kernel ring (pcap_stats ps_drop)", statistics.source.dropped),
+                        ("interface (ps_ifdrop)", statistics.source.interfaceDropped),
+                        ("pipeline ring full", statistics.receive.droppedRingFull),
+                        ("malformed", statistics.receive.malformed.total),
+                    ]
+                )
+            })
     }
 
     func afxdpPipeline(rate: Int?) throws -> PhaseResult {
         var pipeline: CapturePipeline?
         let program = self.program
-        return try phase("takeover pipeline over AF_XDP", rate: rate, start: {
-            let socket = try lab.withNamespace(of: capture) {
-                try AFXDPSocket(
-                    interface: "c0", configuration: AFXDPConfiguration(frameCount: 8192, transmitFrameCount: 0),
-                    program: program)
-            }
-            bindMode = "\(socket.bindMode)"
-            pipeline = CapturePipeline(
-                source: AFXDPPacketSource(socket, clock: MonotonicClock.now),
-                configuration: CapturePipelineConfiguration(peerMAC: Self.peerMAC, ringCapacity: 8192, sessionCapacity: 1 << 14),
-                clock: MonotonicClock.now)
-        }, pathCPU: { [("takeover-rx", ThreadCPU.ownThreads("takeover-rx")), ("takeover-track", ThreadCPU.ownThreads("takeover-track"))] },
-        finish: {
-            let result = pipeline!.stop(timeout: .seconds(5))
-            // Later phases must find no socket in the map (the socket itself closes with the pipeline).
-            try program.unregisterSocket(queue: 0)
-            guard result.joined, result.receiveFailure == nil else {
-                throw BenchError.failed("pipeline did not stop cleanly: \(result.receiveFailure ?? "join timed out")")
-            }
-            let statistics = result.statistics
-            let receive = statistics.receive
-            FileHandle.standardError.write(Data(
-                "  \(receive.framesReceived) frames in \(receive.batches) batches (\(receive.framesReceived / max(receive.batches, 1)) per batch)\n".utf8))
-            return (statistics.recordsTracked, [
-                ("AF_XDP socket (RX ring full, no fill buffer)", statistics.source.dropped),
-                ("pipeline ring full", statistics.receive.droppedRingFull),
-                ("malformed", statistics.receive.malformed.total),
-            ])
-        })
+        return try phase(
+            "takeover pipeline over AF_XDP", rate: rate,
+            start: {
+                let socket = try lab.withNamespace(of: capture) {
+                    try AFXDPSocket(
+                        interface: "c0", configuration: AFXDPConfiguration(frameCount: 8192, transmitFrameCount: 0),
+                        program: program)
+                }
+                bindMode = "\(socket.bindMode)"
+                pipeline = CapturePipeline(
+                    source: AFXDPPacketSource(socket, clock: MonotonicClock.now),
+                    configuration: CapturePipelineConfiguration(
+                        peerMAC: Self.peerMAC, ringCapacity: 8192, sessionCapacity: 1 << 14),
+                    clock: MonotonicClock.now)
+            },
+            pathCPU: {
+                [
+                    ("takeover-rx", ThreadCPU.ownThreads("takeover-rx")),
+                    ("takeover-track", ThreadCPU.ownThreads("takeover-track")),
+                ]
+            },
+            finish: {
+                let result = pipeline!.stop(timeout: .seconds(5))
+                // Later phases must find no socket in the map (the socket itself closes with the pipeline).
+                try program.unregisterSocket(queue: 0)
+                guard result.joined, result.receiveFailure == nil else {
+                    throw BenchError.failed(
+                        "pipeline did not stop cleanly: \(result.receiveFailure ?? "join timed out")")
+                }
+                let statistics = result.statistics
+                logBatching(statistics.receive)
+                return (
+                    statistics.recordsTracked,
+                    [
+                        ("AF_XDP socket (RX ring full, no fill buffer)", statistics.source.dropped),
+                        ("pipeline ring full", statistics.receive.droppedRingFull),
+                        ("malformed", statistics.receive.malformed.total),
+                    ]
+                )
+            })
     }
 
     func tcpdump(rate: Int?) throws -> PhaseResult {
         var process: LabProcess?
-        return try phase("tcpdump -w /dev/null", rate: rate, start: {
-            let started = try lab.start(in: capture, ["tcpdump", "-i", "c0", "-n", "-w", "/dev/null", "ether host \(Self.peerMAC)"])
-            guard started.waitForOutput(containing: "listening on", timeout: .seconds(10)) else {
-                throw BenchError.failed("tcpdump did not start: \(started.standardError)")
-            }
-            process = started
-        }, pathCPU: { [("tcpdump", ThreadCPU.process(process!.processIdentifier))] },
-        finish: {
-            process!.stop(grace: .seconds(5))
-            let report = process!.standardError
-            func number(before suffix: String) -> UInt64 {
-                for line in report.split(separator: "\n") where line.hasSuffix(suffix) {
-                    return UInt64(line.split(separator: " ").first ?? "") ?? 0
+        return try phase(
+            "tcpdump -w /dev/null", rate: rate,
+            start: {
+                let started = try lab.start(
+                    in: capture, ["tcpdump", "-i", "c0", "-n", "-w", "/dev/null", "ether host \(Self.peerMAC)"])
+                guard started.waitForOutput(containing: "listening on", timeout: .seconds(10)) else {
+                    throw BenchError.failed("tcpdump did not start: \(started.standardError)")
                 }
-                return 0
-            }
-            return (number(before: "packets captured"), [("dropped by kernel", number(before: "packets dropped by kernel"))])
-        })
+                process = started
+            }, pathCPU: { [("tcpdump", ThreadCPU.process(process!.processIdentifier))] },
+            finish: {
+                process!.stop(grace: .seconds(5))
+                let report = process!.standardError
+                func number(before suffix: String) -> UInt64 {
+                    for line in report.split(separator: "\n") where line.hasSuffix(suffix) {
+                        return UInt64(line.split(separator: " ").first ?? "") ?? 0
+                    }
+                    return 0
+                }
+                return (
+                    number(before: "packets captured"),
+                    [("dropped by kernel", number(before: "packets dropped by kernel"))]
+                )
+            })
     }
+}
+
+/// How many frames each `receive` call brought (the backend's batching), on standard error.
+func logBatching(_ receive: CaptureReceiveCounters) {
+    let perBatch = receive.framesReceived / max(receive.batches, 1)
+    FileHandle.standardError.write(
+        Data("  \(receive.framesReceived) frames in \(receive.batches) batches (\(perBatch) per batch)\n".utf8))
 }
 
 /// "NAPI 1.23 + takeover-rx 0.45 + … = 2.34": CPU µs per arrived frame, by thread.
@@ -281,7 +334,9 @@ func cpuPerFrame(_ result: PhaseResult) -> String {
 }
 
 func formatRate(_ value: Double) -> String { String(format: "%.0f", value) }
-func percent(_ part: Double, of whole: Double) -> String { whole > 0 ? String(format: "%.1f %%", 100 * part / whole) : "n/a" }
+func percent(_ part: Double, of whole: Double) -> String {
+    whole > 0 ? String(format: "%.1f %%", 100 * part / whole) : "n/a"
+}
 
 func runCapture(_ options: CaptureBenchmarkOptions) throws {
     let bench = try CaptureBenchmark(options)
@@ -305,28 +360,45 @@ func runCapture(_ options: CaptureBenchmarkOptions) throws {
 
     var load = [Double](repeating: 0, count: 3)
     _ = getloadavg(&load, 3)
-    print("XDP attach: \(bench.attachment.map { "\($0.mode)" } ?? "none"); AF_XDP bind: \(bench.bindMode); \(options.frameLength)-byte frames, \(options.flows) UDP flows, "
-        + "\(options.seconds) s per phase; load average \(load.map { String(format: "%.2f", $0) }.joined(separator: " "))")
+    let loadText = load.map { String(format: "%.2f", $0) }.joined(separator: " ")
+    print(
+        "XDP attach: \(bench.attachment.map { "\($0.mode)" } ?? "none"); AF_XDP bind: \(bench.bindMode); "
+            + "c0 NAPI: \(options.threadedNAPI ? "threaded" : "softirq"); "
+            + "\(options.frameLength)-byte frames, \(options.flows) UDP flows, "
+            + "\(options.seconds) s per phase; load average \(loadText)")
     print("")
-    print("| path | offered | sent frames/s | arrived at c0 frames/s (XDP) | captured frames/s | captured / arrived | % of ceiling | drops reported by the path | not captured, not reported | receive-side CPU per frame (µs) |")
+    print(
+        "| path | offered | sent frames/s | arrived at c0 frames/s (XDP) | captured frames/s | captured / arrived "
+            + "| % of ceiling | drops reported by the path | not captured, not reported "
+            + "| receive-side CPU per frame (µs) |")
     print("|---|---|---:|---:|---:|---:|---:|---|---:|---|")
     for result in results {
-        let reference = result.pacedRate == nil ? ceiling : results.first { $0.pacedRate == result.pacedRate && $0.path.hasPrefix("kernel") }!
+        // Paced phases compare with the ceiling phase at the same pace.
+        let reference =
+            result.pacedRate == nil
+            ? ceiling : results.first { $0.pacedRate == result.pacedRate && $0.path.hasPrefix("kernel") }!
         let isCeiling = result.path.hasPrefix("kernel")
         let captured = isCeiling ? result.arrived : result.captured
         let capturedRate = isCeiling ? result.arrivedPerSecond : result.capturedPerSecond
         let unexplained = Int64(result.arrived) - Int64(captured) - Int64(result.reportedDropTotal)
         let drops = result.reportedDrops.filter { $0.1 > 0 || $0.0.hasPrefix("kernel") || $0.0.hasPrefix("dropped") }
             .map { "\($0.0): \($0.1)" }.joined(separator: "; ")
-        print("| \(result.path) | \(result.pacedRate.map { "paced \($0)/s" } ?? "flood") | \(formatRate(result.sent.framesPerSecond)) "
-            + "| \(formatRate(result.arrivedPerSecond)) | \(formatRate(capturedRate)) | \(percent(Double(captured), of: Double(result.arrived))) "
-            + "| \(percent(capturedRate, of: reference.arrivedPerSecond)) | \(drops.isEmpty ? "—" : drops) | \(isCeiling ? "—" : "\(unexplained)") "
-            + "| \(cpuPerFrame(result)) |")
+        let columns = [
+            result.path, result.pacedRate.map { "paced \($0)/s" } ?? "flood", formatRate(result.sent.framesPerSecond),
+            formatRate(result.arrivedPerSecond), formatRate(capturedRate),
+            percent(Double(captured), of: Double(result.arrived)),
+            percent(capturedRate, of: reference.arrivedPerSecond),
+            drops.isEmpty ? "—" : drops, isCeiling ? "—" : "\(unexplained)", cpuPerFrame(result),
+        ]
+        print("| " + columns.joined(separator: " | ") + " |")
     }
     print("")
     let ratio = String(format: "%.2f", afxdp.capturedPerSecond / max(pcap.capturedPerSecond, 1e-9))
-    print("flood: AF_XDP / libpcap captured = \(ratio)×; AF_XDP = \(percent(afxdp.capturedPerSecond, of: ceiling.arrivedPerSecond)) "
-        + "of the ceiling; libpcap = \(percent(pcap.capturedPerSecond, of: ceiling.arrivedPerSecond)) of the ceiling")
+    let afxdpShare = percent(afxdp.capturedPerSecond, of: ceiling.arrivedPerSecond)
+    let pcapShare = percent(pcap.capturedPerSecond, of: ceiling.arrivedPerSecond)
+    print(
+        "flood: AF_XDP / libpcap captured = \(ratio)×; AF_XDP = \(afxdpShare) of the ceiling; "
+            + "libpcap = \(pcapShare) of the ceiling")
 }
 
 let arguments = CommandLine.arguments.dropFirst()

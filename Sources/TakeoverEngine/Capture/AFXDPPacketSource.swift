@@ -33,6 +33,7 @@ public struct AFXDPPacketSource: PacketSource {
     public mutating func statistics() throws(AFXDPError) -> PacketSourceStatistics {
         let counters = try socket.statistics()
         return PacketSourceStatistics(
-            received: counters.receivedFrames &+ counters.receiveDrops, dropped: counters.receiveDrops, interfaceDropped: 0)
+            received: counters.receivedFrames &+ counters.receiveDrops, dropped: counters.receiveDrops,
+            interfaceDropped: 0)
     }
 }

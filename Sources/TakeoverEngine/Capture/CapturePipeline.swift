@@ -1,9 +1,10 @@
 import Foundation
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 public import TakeoverCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Settings of a `CapturePipeline`.
 public struct CapturePipelineConfiguration: Sendable {
@@ -70,9 +71,10 @@ public struct CapturePipelineStopResult: Sendable {
 ///
 /// The receive thread owns the source; it parses each frame (`FrameClassification.classify`) into a
 /// `CaptureRecord` written straight into a reserved ring slot, so a frame costs no allocation and one copy of
-/// ~130 bytes. The tracker thread owns the ring's consumer end and feeds `TCPTracker`, which sits behind a
-/// mutex taken once per drained batch so other threads can query sessions (`session(for:)`,
-/// `withTracker`) — a query holds the tracker thread up, never the receive thread; the ring absorbs it.
+/// a 128-byte record (two cache lines; a test keeps it there). The tracker thread owns the ring's consumer
+/// end and feeds `TCPTracker`, which sits behind a mutex taken once per drained batch so other threads can
+/// query sessions (`session(for:)`, `withTracker`) — a query holds the tracker thread up, never the receive
+/// thread; the ring absorbs it.
 ///
 /// Bounded everywhere: the receive thread waits in the source (poll) at most `receiveWaitTimeout`, the
 /// tracker sleeps when the ring is empty, the ring and the session table have fixed sizes, expiry sweeps a
@@ -102,7 +104,8 @@ public final class CapturePipeline: Sendable {
     }
 
     /// Starts both threads; `source` moves to the receive thread for good, which releases it (closing a
-    /// capture or socket) before it ends: once `stop` has joined, the source is gone. `clock` is the monotonic clock expiry runs on (the one frame timestamps use).
+    /// capture or socket) before it ends: once `stop` has joined, the source is gone. `clock` is the
+    /// monotonic clock expiry runs on (the one frame timestamps use).
     /// `peerTrafficSeen`, when given, is called on the receive thread with the newest peer frame's time,
     /// at most once per batch (`FailoverController.peerTrafficSeen(at:)` fits: an atomic store).
     public init<Source: PacketSource & ~Copyable & SendableMetatype>(
@@ -288,7 +291,8 @@ public final class CapturePipeline: Sendable {
                         let record = consumer[index]
                         switch record.transport {
                         case .tcp(let segment): tracker.track(record.flow, segment, at: record.timestamp)
-                        case .udp(let length): tracker.trackUDP(record.flow, payloadLength: Int(length), at: record.timestamp)
+                        case .udp(let length):
+                            tracker.trackUDP(record.flow, payloadLength: Int(length), at: record.timestamp)
                         }
                     }
                 }

@@ -60,7 +60,8 @@ public enum FrameClassification: Sendable, BitwiseCopyable {
             parsed = try FrameParser.parse(frame.bytes)
         } catch {
             // The source MAC sits in bytes 6..<12 whatever else is wrong with the frame.
-            let fromPeer = peerMAC != nil && frame.bytes.count >= 12
+            let fromPeer =
+                peerMAC != nil && frame.bytes.count >= 12
                 && MACAddress(reading: frame.bytes, at: 6) == peerMAC
             return .malformed(MalformedFrameReason(error), fromPeer: fromPeer)
         }

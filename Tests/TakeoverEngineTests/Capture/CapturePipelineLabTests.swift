@@ -1,18 +1,18 @@
 import Foundation
-import Testing
 import TakeoverCore
 import TakeoverEngine
 import TakeoverLab
 import TakeoverLinux
+import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
-/// Root tests: the standby's pipeline over a real libpcap capture and over AF_XDP on a hub lab (client, primary, standby),
-/// fed by the client's and the primary's own kernel stacks. What the pipeline tracks is checked against
-/// the endpoints' kernels (TCP_REPAIR on the client's socket) and against tshark's reading of a tcpdump
-/// capture taken on the standby at the same time.
+/// Root tests: the standby's pipeline over a real libpcap capture and over AF_XDP on a hub lab (client,
+/// primary, standby), fed by the client's and the primary's own kernel stacks. What the pipeline tracks is
+/// checked against the endpoints' kernels (TCP_REPAIR on the client's socket) and against tshark's reading
+/// of a tcpdump capture taken at the same time (on the standby with libpcap, on the client with AF_XDP).
 @Suite(.serialized) struct CapturePipelineLabTests {
     static let python = "/usr/bin/python3"
     static let tcpPort: UInt16 = 5102
@@ -64,7 +64,8 @@ import Glibc
         /// The standby's capture of the primary's traffic, as the engine opens it.
         func openCapture() throws -> PcapCapture {
             let capture = try lab.withNamespace(of: standby.host) {
-                try PcapCapture(PcapCaptureConfiguration(interface: "eth0", delivery: .blocks(timeout: .milliseconds(1))))
+                try PcapCapture(
+                    PcapCaptureConfiguration(interface: "eth0", delivery: .blocks(timeout: .milliseconds(1))))
             }
             try capture.setFilter(PeerCaptureFilter(peerMAC: primary.mac, watchedAddresses: [.v4(primaryIP)]))
             return capture
@@ -75,11 +76,13 @@ import Glibc
         func startPipeline(
             _ backend: Backend = .libpcap, _ configuration: CapturePipelineConfiguration? = nil
         ) throws -> StandbyPipeline {
-            let configuration = configuration ?? CapturePipelineConfiguration(peerMAC: primary.mac, sessionCapacity: 1024)
+            let configuration =
+                configuration ?? CapturePipelineConfiguration(peerMAC: primary.mac, sessionCapacity: 1024)
             switch backend {
             case .libpcap:
                 return StandbyPipeline(
-                    pipeline: CapturePipeline(source: try openCapture(), configuration: configuration, clock: MonotonicClock.now),
+                    pipeline: CapturePipeline(
+                        source: try openCapture(), configuration: configuration, clock: MonotonicClock.now),
                     detach: {})
             case .afxdp:
                 let (standbyMAC, primaryMAC) = (standby.mac, primary.mac)
@@ -93,18 +96,23 @@ import Glibc
                     return (attachment, socket)
                 }
                 let pipeline = CapturePipeline(
-                    source: AFXDPPacketSource(socket, clock: MonotonicClock.now), configuration: configuration, clock: MonotonicClock.now)
+                    source: AFXDPPacketSource(socket, clock: MonotonicClock.now), configuration: configuration,
+                    clock: MonotonicClock.now)
                 // Interface indexes belong to the namespace: detach there, after the socket is gone.
-                return StandbyPipeline(pipeline: pipeline, detach: { [lab, standby] in
-                    _ = try? lab.withNamespace(of: standby.host) { try attachment.detach() }
-                })
+                return StandbyPipeline(
+                    pipeline: pipeline,
+                    detach: { [lab, standby] in
+                        _ = try? lab.withNamespace(of: standby.host) { try attachment.detach() }
+                    })
             }
         }
 
         func startEchoServer() throws {
-            let server = try lab.start(in: primary.host, [CapturePipelineLabTests.python, "-c", CapturePipelineLabTests.echoServer])
+            let server = try lab.start(
+                in: primary.host, [CapturePipelineLabTests.python, "-c", CapturePipelineLabTests.echoServer])
             guard server.waitForOutput(containing: "ready", timeout: .seconds(10)) else {
-                throw LabError.launchFailed(arguments: server.arguments, reason: "echo server not ready: \(server.standardError)")
+                throw LabError.launchFailed(
+                    arguments: server.arguments, reason: "echo server not ready: \(server.standardError)")
             }
         }
     }
@@ -160,11 +168,16 @@ import Glibc
         // tcpdump at the same time: on the standby's interface with libpcap; with AF_XDP the program
         // redirects the primary's frames before any packet socket on the standby sees them, so on the client.
         let tcpdumpHost = backend == .libpcap ? setup.standby.host : setup.client.host
-        let pcapPath = FileManager.default.temporaryDirectory.appendingPathComponent("takeover-pipeline-\(getpid())-\(backend).pcap").path
+        let pcapPath = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "takeover-pipeline-\(getpid())-\(backend).pcap"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: pcapPath) }
         let tcpdump = try setup.lab.start(
             in: tcpdumpHost,
-            ["tcpdump", "-i", "eth0", "-U", "-n", "-w", pcapPath, "ether host \(setup.primary.mac) and tcp port \(Self.tcpPort)"])
+            [
+                "tcpdump", "-i", "eth0", "-U", "-n", "-w", pcapPath,
+                "ether host \(setup.primary.mac) and tcp port \(Self.tcpPort)",
+            ])
         #expect(tcpdump.waitForOutput(containing: "listening on", timeout: .seconds(10)))
 
         // The client's TCP connection: a socket opened in the client's namespace, used from here.
@@ -178,7 +191,8 @@ import Glibc
             #expect(try socket.receive(exactly: size) == message)
         }
         // Some ICMP and UDP to the peer as well: counted, tracked (UDP), never mistaken for the session.
-        let ping = try setup.lab.run(in: setup.client.host, ["ping", "-c", "2", "-i", "0.2", "-W", "1", "\(setup.primaryIP)"])
+        let ping = try setup.lab.run(
+            in: setup.client.host, ["ping", "-c", "2", "-i", "0.2", "-W", "1", "\(setup.primaryIP)"])
         #expect(ping.succeeded)
 
         let kernel = try TCPRepair.snapshot(socket: socket.descriptor)
@@ -188,7 +202,8 @@ import Glibc
         // Bounded wait for the last ACK to reach the tracker.
         let caughtUp = waitUntil(timeout: .seconds(5)) {
             guard let session = pipeline.session(for: flow) else { return false }
-            return session.sendNext(.original) == kernel.sendSequence && session.receiveNext(.original) == kernel.receiveSequence
+            return session.sendNext(.original) == kernel.sendSequence
+                && session.receiveNext(.original) == kernel.receiveSequence
         }
         let session = try #require(pipeline.session(for: flow))
         #expect(caughtUp)
@@ -204,16 +219,22 @@ import Glibc
 
         // tshark's reading of the standby's tcpdump capture: the highest sequence each side reached.
         tcpdump.stop()
-        let fields = try setup.lab.runChecked(in: tcpdumpHost, [
-             "tshark", "-r", pcapPath, "-o", "tcp.relative_sequence_numbers:FALSE", "-T", "fields", "-e", "tcp.srcport",
-             "-e", "tcp.seq", "-e", "tcp.len", "-e", "tcp.flags.syn", "-e", "tcp.flags.fin"])
+        let fields = try setup.lab.runChecked(
+            in: tcpdumpHost,
+            [
+                "tshark", "-r", pcapPath, "-o", "tcp.relative_sequence_numbers:FALSE", "-T", "fields", "-e",
+                "tcp.srcport",
+                "-e", "tcp.seq", "-e", "tcp.len", "-e", "tcp.flags.syn", "-e", "tcp.flags.fin",
+            ])
         var tsharkNext: [UInt16: UInt32] = [:]
         for line in fields.split(separator: "\n") {
             let columns = line.split(separator: "\t").map(String.init)
             guard columns.count == 5, let port = UInt16(columns[0]), let sequence = UInt32(columns[1]),
                 let length = UInt32(columns[2])
             else { continue }
-            let flagCount: UInt32 = (columns[3] == "1" || columns[3] == "True" ? 1 : 0) + (columns[4] == "1" || columns[4] == "True" ? 1 : 0)
+            let flagCount: UInt32 =
+                (columns[3] == "1" || columns[3] == "True" ? 1 : 0)
+                + (columns[4] == "1" || columns[4] == "True" ? 1 : 0)
             let end = sequence &+ length &+ flagCount
             tsharkNext[port] = tsharkNext[port].map { SequenceNumber.max($0, end) } ?? end
         }
@@ -240,8 +261,11 @@ import Glibc
         // silently drops bad ones: make the hub a plain L2 medium so malformed frames cross it.
         let hubNamespace = setup.client.hub.namespace
         let sysctl = try Self.run(
-            ["/usr/sbin/ip", "netns", "exec", hubNamespace, "sysctl", "-q", "-w", "net.bridge.bridge-nf-call-iptables=0",
-             "net.bridge.bridge-nf-call-ip6tables=0", "net.bridge.bridge-nf-call-arptables=0"])
+            [
+                "/usr/sbin/ip", "netns", "exec", hubNamespace, "sysctl", "-q", "-w",
+                "net.bridge.bridge-nf-call-iptables=0",
+                "net.bridge.bridge-nf-call-ip6tables=0", "net.bridge.bridge-nf-call-arptables=0",
+            ])
         try #require(sysctl == 0)
         let standby = try setup.startPipeline(backend)
         defer { standby.stop() }
@@ -262,19 +286,25 @@ import Glibc
             (badTotalLength, 3), (badHeaderLength, 2), (badDataOffset, 1), (badUDPLength, 2),
             (CaptureTestFrames.udp(from: valid, to: primary, payload: 32), 1),
         ]
-        let hex = frames.flatMap { frame, copies in Array(repeating: frame.map { String(format: "%02x", $0) }.joined(), count: copies) }
+        let hex = frames.flatMap { frame, copies in
+            Array(repeating: frame.map { String(format: "%02x", $0) }.joined(), count: copies)
+        }
         let send = try setup.lab.run(
             in: setup.client.host,
-            [Self.python, "-c", "import socket, sys\ns = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\ns.bind(('eth0', 0))\n"
-                + "for h in sys.argv[1:]: s.send(bytes.fromhex(h))"] + hex)
+            [
+                Self.python, "-c",
+                "import socket, sys\ns = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\ns.bind(('eth0', 0))\n"
+                    + "for h in sys.argv[1:]: s.send(bytes.fromhex(h))",
+            ] + hex)
         #expect(send.succeeded, "\(send.standardError)")
 
         let validFlow = FlowKey(
             source: FlowAddress(setup.clientIP), destination: FlowAddress(setup.primaryIP), sourcePort: valid.port,
             destinationPort: primary.port, protocolNumber: IPProtocolNumber.udp)
-        #expect(waitUntil(timeout: .seconds(5)) {
-            pipeline.statistics().receive.malformed.total >= 8 && pipeline.session(for: validFlow) != nil
-        })
+        #expect(
+            waitUntil(timeout: .seconds(5)) {
+                pipeline.statistics().receive.malformed.total >= 8 && pipeline.session(for: validFlow) != nil
+            })
         let result = standby.stop()
         #expect(result.receiveFailure == nil)
         let malformed = result.statistics.receive.malformed
@@ -293,9 +323,11 @@ import Glibc
         let setup = try Lab("pipering")
         defer { setup.lab.teardown() }
         let flows = 16
-        let standby = try setup.startPipeline(backend, CapturePipelineConfiguration(
-            peerMAC: setup.primary.mac, ringCapacity: 2, batchSize: 64, trackerIdleSleep: .milliseconds(20),
-            sessionCapacity: 1024))
+        let standby = try setup.startPipeline(
+            backend,
+            CapturePipelineConfiguration(
+                peerMAC: setup.primary.mac, ringCapacity: 2, batchSize: 64, trackerIdleSleep: .milliseconds(20),
+                sessionCapacity: 1024))
         defer { standby.stop() }
         let pipeline = standby.pipeline
 
@@ -303,10 +335,11 @@ import Glibc
         // every frame (its drops would be the medium's, invisible to the standby), far too fast for a two-slot
         // ring whose consumer naps 20 ms. Bounded in count and time.
         let report = try setup.lab.withNamespace(of: setup.client.host) {
-            try TrafficGenerator.run(TrafficGenerator.Configuration(
-                interface: "eth0", sourceMAC: setup.client.mac, destinationMAC: setup.primary.mac,
-                sourceIP: setup.clientIP, destinationIP: setup.primaryIP, flowCount: flows, maximumFrames: 20_000,
-                maximumDuration: .seconds(3), framesPerSecond: 20_000))
+            try TrafficGenerator.run(
+                TrafficGenerator.Configuration(
+                    interface: "eth0", sourceMAC: setup.client.mac, destinationMAC: setup.primary.mac,
+                    sourceIP: setup.clientIP, destinationIP: setup.primaryIP, flowCount: flows, maximumFrames: 20_000,
+                    maximumDuration: .seconds(3), framesPerSecond: 20_000))
         }
         #expect(report.framesSent > 0)
         // Let the capture settle: the kernel ring drained, the last counters read.
@@ -320,8 +353,10 @@ import Glibc
         let statistics = result.statistics
         let receive = statistics.receive
         #expect(receive.droppedRingFull > 0, "\(statistics)")
-        #expect(receive.framesReceived
-            == receive.recordsQueued + receive.framesWithoutFlow + receive.droppedRingFull + receive.malformed.total)
+        #expect(
+            receive.framesReceived
+                == receive.recordsQueued + receive.framesWithoutFlow + receive.droppedRingFull + receive.malformed.total
+        )
         #expect(statistics.recordsTracked == receive.recordsQueued)
         // Every frame sent is on the books: received by the pipeline, or dropped by the kernel ring or the
         // interface (the lab's own ARP may add a few frames received, never fewer).
@@ -329,7 +364,9 @@ import Glibc
         #expect(accounted >= UInt64(report.framesSent), "sent \(report.framesSent), \(statistics)")
         let generatorSessions = pipeline.sessions { $0.key.protocolNumber == IPProtocolNumber.udp }
         #expect(!generatorSessions.isEmpty && generatorSessions.count <= flows)
-        print("tiny ring flood (\(backend)): \(report); pipeline: received \(receive.framesReceived), queued \(receive.recordsQueued), "
-            + "ring full \(receive.droppedRingFull), kernel ring dropped \(statistics.source.dropped)")
+        print(
+            "tiny ring flood (\(backend)): \(report); pipeline: received \(receive.framesReceived), "
+                + "queued \(receive.recordsQueued), ring full \(receive.droppedRingFull), "
+                + "kernel ring dropped \(statistics.source.dropped)")
     }
 }

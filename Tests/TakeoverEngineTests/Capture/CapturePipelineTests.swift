@@ -33,8 +33,14 @@ import Testing
             (Frames.tcp(from: client, to: peer, sequence: 1000, flags: .syn), 1),
             (Frames.tcp(from: peer, to: client, sequence: 5000, acknowledgment: 1001, flags: [.syn, .ack]), 2),
             (Frames.tcp(from: client, to: peer, sequence: 1001, acknowledgment: 5001, flags: .ack), 3),
-            (Frames.tcp(from: client, to: peer, sequence: 1001, acknowledgment: 5001, flags: [.psh, .ack], payload: 100), 4),
-            (Frames.tcp(from: peer, to: client, sequence: 5001, acknowledgment: 1101, flags: [.psh, .ack], payload: 300), 5),
+            (
+                Frames.tcp(
+                    from: client, to: peer, sequence: 1001, acknowledgment: 5001, flags: [.psh, .ack], payload: 100), 4
+            ),
+            (
+                Frames.tcp(
+                    from: peer, to: client, sequence: 5001, acknowledgment: 1101, flags: [.psh, .ack], payload: 300), 5
+            ),
             (Frames.tcp(from: client, to: peer, sequence: 1101, acknowledgment: 5301, flags: .ack), 6),
             (Frames.arpRequest(from: client, for: peer.ip), 7),
             (Frames.udp(from: client, to: peer, payload: 50), 8),
@@ -42,11 +48,19 @@ import Testing
             // still a sign of life), and an EtherType the parser does not read (LLDP, from the peer).
             (Frames.udp(from: client, to: peer, payload: 10, claimedLength: 200), 9),
             (Array(Frames.tcp(from: peer, to: client, sequence: 5301, flags: .ack).prefix(20)), 10),
-            ({ var lldp = Frames.arpRequest(from: peer, for: client.ip); lldp[12] = 0x88; lldp[13] = 0xCC; return lldp }(), 11),
+            (
+                {
+                    var lldp = Frames.arpRequest(from: peer, for: client.ip)
+                    lldp[12] = 0x88
+                    lldp[13] = 0xCC
+                    return lldp
+                }(), 11
+            ),
         ]
         let peerSignals = Mutex<[MonotonicTime]>([])
         let pipeline = CapturePipeline(
-            source: Self.queue(frames), configuration: CapturePipelineConfiguration(peerMAC: peer.mac, sessionCapacity: 64),
+            source: Self.queue(frames),
+            configuration: CapturePipelineConfiguration(peerMAC: peer.mac, sessionCapacity: 64),
             clock: MonotonicClock.now, peerTrafficSeen: { time in peerSignals.withLock { $0.append(time) } })
         #expect(Self.waitFor(pipeline) { $0.recordsTracked == 7 && $0.receive.framesReceived == 11 })
         let result = pipeline.stop()
@@ -63,8 +77,10 @@ import Testing
         #expect(receive.malformed[.truncated] == 1)
         #expect(receive.malformed[.unsupportedEtherType] == 1)
         #expect(receive.malformed.total == 3)
-        #expect(receive.framesReceived
-            == receive.recordsQueued + receive.framesWithoutFlow + receive.droppedRingFull + receive.malformed.total)
+        #expect(
+            receive.framesReceived
+                == receive.recordsQueued + receive.framesWithoutFlow + receive.droppedRingFull + receive.malformed.total
+        )
         #expect(statistics.source.received == 11 && statistics.source.dropped == 0)
         #expect(statistics.totalDropped == 3)
         #expect(statistics.recordsTracked == 7)
@@ -102,7 +118,8 @@ import Testing
         let configuration = CapturePipelineConfiguration(
             peerMAC: Frames.peer.mac, ringCapacity: 2, batchSize: 64, trackerIdleSleep: .milliseconds(50),
             sessionCapacity: 1024)
-        let pipeline = CapturePipeline(source: Self.queue(frames), configuration: configuration, clock: MonotonicClock.now)
+        let pipeline = CapturePipeline(
+            source: Self.queue(frames), configuration: configuration, clock: MonotonicClock.now)
         #expect(Self.waitFor(pipeline) { $0.receive.framesReceived == UInt64(frameCount) })
         let result = pipeline.stop()
         #expect(result.joined)
@@ -128,7 +145,9 @@ import Testing
         mutating func receive(limit: Int, _ handler: (ReceivedFrame) -> Void) throws(Vanished) -> Int {
             calls += 1
             guard calls <= 3 else { throw Vanished() }
-            frame.withUnsafeBytes { handler(ReceivedFrame(bytes: $0, wireLength: $0.count, timestamp: MonotonicTime(nanoseconds: 1))) }
+            frame.withUnsafeBytes {
+                handler(ReceivedFrame(bytes: $0, wireLength: $0.count, timestamp: MonotonicTime(nanoseconds: 1)))
+            }
             return 1
         }
 
@@ -179,7 +198,9 @@ import Testing
             return
         }
         #expect(record.flags == [.toPeer, .truncated])
-        guard case .malformed(.truncated, fromPeer: true) = classify(Array(Frames.udp(from: Frames.peer, to: Frames.client, payload: 4).prefix(30)))
+        guard
+            case .malformed(.truncated, fromPeer: true) = classify(
+                Array(Frames.udp(from: Frames.peer, to: Frames.client, payload: 4).prefix(30)))
         else {
             Issue.record("a frame cut in its IPv4 header from the peer is malformed and from the peer")
             return
@@ -188,6 +209,11 @@ import Testing
             Issue.record("three bytes are a truncated Ethernet header with no source MAC")
             return
         }
+    }
+
+    @Test func aRecordFitsTwoCacheLines() {
+        // The receive thread copies one record per frame into the ring: keep it at two 64-byte lines.
+        #expect(MemoryLayout<CaptureRecord>.stride <= 128, "\(MemoryLayout<CaptureRecord>.stride) bytes")
     }
 
     @Test func everyFrameErrorHasItsOwnCounter() {

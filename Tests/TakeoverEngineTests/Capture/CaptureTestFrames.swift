@@ -12,7 +12,9 @@ enum CaptureTestFrames {
     static let client = Endpoint(mac: MACAddress(0x02, 0, 0, 0, 0, 0x10), ip: IPv4Address(192, 0, 2, 10), port: 40_001)
     static let peer = Endpoint(mac: MACAddress(0x02, 0, 0, 0, 0, 0x20), ip: IPv4Address(192, 0, 2, 20), port: 80)
 
-    static func ipv4(from source: Endpoint, to destination: Endpoint, protocolNumber: UInt8, transport: [UInt8]) -> [UInt8] {
+    static func ipv4(from source: Endpoint, to destination: Endpoint, protocolNumber: UInt8, transport: [UInt8])
+        -> [UInt8]
+    {
         var frame = [UInt8](repeating: 0, count: 34 + transport.count)
         frame.withUnsafeMutableBytes { bytes in
             destination.mac.write(to: bytes, at: 0)
@@ -45,7 +47,9 @@ enum CaptureTestFrames {
         return ipv4(from: source, to: destination, protocolNumber: IPProtocolNumber.tcp, transport: segment)
     }
 
-    static func udp(from source: Endpoint, to destination: Endpoint, payload: Int, claimedLength: UInt16? = nil) -> [UInt8] {
+    static func udp(from source: Endpoint, to destination: Endpoint, payload: Int, claimedLength: UInt16? = nil)
+        -> [UInt8]
+    {
         var datagram = [UInt8](repeating: 0, count: 8 + payload)
         datagram.withUnsafeMutableBytes { bytes in
             bytes.storeBigEndian(source.port, at: 0)

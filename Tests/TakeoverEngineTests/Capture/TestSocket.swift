@@ -1,7 +1,7 @@
 import TakeoverCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A blocking IPv4 TCP client socket for lab tests (5 s send and receive timeouts), so the test holds the
@@ -63,7 +63,9 @@ final class TestSocket {
         var buffer = [UInt8](repeating: 0, count: count)
         var offset = 0
         while offset < count {
-            let received = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress! + offset, count - offset, 0) }
+            let received = buffer.withUnsafeMutableBytes {
+                recv(descriptor, $0.baseAddress! + offset, count - offset, 0)
+            }
             guard received > 0 else { throw Failure(call: "recv", code: received == 0 ? ECONNRESET : errno) }
             offset += received
         }

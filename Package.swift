@@ -65,6 +65,11 @@ let package = Package(
         // Test and benchmark infrastructure: network-namespace labs (shells out to ip, tcpdump).
         .target(name: "TakeoverLab", dependencies: ["TakeoverCore", "TakeoverLinux"], swiftSettings: strict),
 
+        // Data-plane benchmarks on a veth lab (root): `swift run -c release takeover-bench capture`.
+        .executableTarget(
+            name: "takeover-bench", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverEngine", "TakeoverLab"],
+            swiftSettings: strict),
+
         // Fixtures are read from the source tree by path (#filePath), not bundled as resources.
         .testTarget(
             name: "TakeoverCoreTests", dependencies: ["TakeoverCore"], exclude: ["Fixtures"],

@@ -7,6 +7,10 @@ public import Logging
 /// environment: TAKEOVER_NODE, TAKEOVER_GROUP, TAKEOVER_STATE (the new state), TAKEOVER_PREVIOUS_STATE,
 /// TAKEOVER_REASON. A hook that outlives its timeout is killed; a failing hook is logged, never fatal.
 public final class HookRunner: Sendable {
+    /// Foundation's `Process.run()` crashed here (in memcpy) when two threads launched processes at once, so
+    /// launches are serialised; the hooks still run concurrently once started.
+    private static let launchLock = NSLock()
+
     private let hooks: [NotifyHook]
     private let nodeName: String
     private let log: Logger
@@ -34,7 +38,7 @@ public final class HookRunner: Sendable {
                 process.arguments = hook.arguments
                 process.environment = environment
                 do {
-                    try process.run()
+                    try HookRunner.launchLock.withLock { try process.run() }
                 } catch {
                     log.error("hook \(hook.path): cannot start: \(error)")
                     return

@@ -10,20 +10,7 @@ import Glibc
 /// Root tests of the lab itself: it builds what it says, hub mode really mirrors, and teardown leaves nothing.
 @Suite(.serialized) struct NetworkLabTests {
     /// Client, primary and standby on one hub, as the failover tests use it.
-    struct HubLab {
-        let lab: NetworkLab
-        let client: LabInterface
-        let primary: LabInterface
-        let standby: LabInterface
-
-        init(_ label: String) throws {
-            lab = try NetworkLab(label)
-            let hub = try lab.addHub()
-            client = try lab.connect(try lab.addHost("client"), to: hub, addresses: ["192.0.2.10/24"])
-            primary = try lab.connect(try lab.addHost("primary"), to: hub, addresses: ["192.0.2.20/24"])
-            standby = try lab.connect(try lab.addHost("standby"), to: hub, addresses: ["192.0.2.30/24"])
-        }
-    }
+    typealias HubLab = FailoverHub
 
     static func namespacesOnMachine() throws -> [String] {
         let list = Process()

@@ -63,12 +63,9 @@ import Glibc
         let bystander: LabInterface
 
         init(_ label: String) throws {
-            lab = try NetworkLab(label)
-            let hub = try lab.addHub()
-            client = try lab.connect(try lab.addHost("client"), to: hub, addresses: ["192.0.2.10/24"])
-            primary = try lab.connect(try lab.addHost("primary"), to: hub, addresses: ["192.0.2.20/24"])
-            standby = try lab.connect(try lab.addHost("standby"), to: hub, addresses: ["192.0.2.30/24"])
-            bystander = try lab.connect(try lab.addHost("bystander"), to: hub, addresses: ["192.0.2.40/24"])
+            let base = try FailoverHub(label)
+            (lab, client, primary, standby) = (base.lab, base.client, base.primary, base.standby)
+            bystander = try lab.connect(try lab.addHost("bystander"), to: base.hub, addresses: ["192.0.2.40/24"])
         }
 
         func openCapture(_ delivery: PcapCaptureConfiguration.Delivery) throws -> PcapCapture {

@@ -7,6 +7,7 @@ import PackageDescription
 
 let suites: [(name: String, extraDependencies: [Target.Dependency])] = [
     ("Ring", ["CReferenceRing", "CBenchSupport"]),
+    ("Builders", []),
 ]
 
 let package = Package(

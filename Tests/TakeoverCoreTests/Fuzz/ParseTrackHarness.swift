@@ -6,7 +6,9 @@
 // build conversations the tracker follows across frames). Each frame goes through
 //   1. `FrameParser.parse`, whose result must keep every offset it reports inside the frame;
 //   2. for TCP and UDP, a small `TCPTracker` shared by the frames of one input (fresh per input, so an input
-//      replays alone), after which the session must exist and its counts stay within capacity;
+//      replays alone; short timeouts and a sweep after every frame, so sessions also expire and leave):
+//      a tracked flow's session must exist, a new session start at the segment's end, the count stay within
+//      capacity, and after every removal every session left must still be found by its key;
 //   3. `FrameBuilder.turnAroundEchoRequest` on a copy: a refused frame must come back untouched; a turned
 //      request must parse as the echo reply with the addresses swapped and every checksum as valid as before.
 // A broken promise is reported as a `Violation` (the fuzzer traps on it, the tests fail on it); a trap
@@ -19,6 +21,20 @@ enum ParseTrackHarness {
 
     /// Sessions the per-input tracker holds: small, so inputs reach a full table and probe wrap-around.
     static let trackerCapacity = 4
+
+    /// Time between two frames of an input: 1 ms plus the frame's length modulo 8 ms, so the fuzzer steers it.
+    static func interval(before frame: UnsafeRawBufferPointer) -> UInt64 { UInt64(1 + frame.count % 8) * 1_000_000 }
+
+    /// Timeouts of milliseconds (instead of seconds to hours), so sessions expire within one input.
+    static var shortTimeouts: SessionTimeouts {
+        var timeouts = SessionTimeouts()
+        timeouts.established = 40_000_000
+        timeouts.transitory = 20_000_000
+        timeouts.timeWait = 10_000_000
+        timeouts.closed = 5_000_000
+        timeouts.udp = 15_000_000
+        return timeouts
+    }
 
     /// One broken promise, with the frame's index in the input.
     struct Violation: Error, CustomStringConvertible {
@@ -39,11 +55,14 @@ enum ParseTrackHarness {
     /// Runs every frame of `input` through parse, track and turnaround; throws the first broken promise.
     static func run(_ input: UnsafeRawBufferPointer) throws(Violation) -> Outcome {
         var outcome = Outcome()
+        var tracker = TCPTracker(capacity: trackerCapacity, timeouts: shortTimeouts, seed: 0x5EED)
+        var time = MonotonicTime(nanoseconds: 1_000_000_000)
         var start = 0
         while start <= input.count {
             let end = nextSeparator(in: input, from: start) ?? input.count
             let frame = UnsafeRawBufferPointer(rebasing: input[start..<end])
-            try runFrame(frame, index: outcome.frames, outcome: &outcome)
+            time = time + interval(before: frame)
+            try runFrame(frame, index: outcome.frames, tracker: &tracker, at: time, outcome: &outcome)
             outcome.frames += 1
             start = end + frameSeparator.count
         }
@@ -53,14 +72,17 @@ enum ParseTrackHarness {
     static func nextSeparator(in input: UnsafeRawBufferPointer, from start: Int) -> Int? {
         let length = frameSeparator.count
         guard input.count - start >= length else { return nil }
-        for candidate in start...(input.count - length)
-        where frameSeparator.indices.allSatisfy({ input[candidate + $0] == frameSeparator[$0] }) {
-            return candidate
+        let first = frameSeparator[0]
+        for candidate in start...(input.count - length) where input[candidate] == first {
+            if (1..<length).allSatisfy({ input[candidate + $0] == frameSeparator[$0] }) { return candidate }
         }
         return nil
     }
 
-    static func runFrame(_ frame: UnsafeRawBufferPointer, index: Int, outcome: inout Outcome) throws(Violation) {
+    static func runFrame(
+        _ frame: UnsafeRawBufferPointer, index: Int, tracker: inout TCPTracker, at time: MonotonicTime,
+        outcome: inout Outcome
+    ) throws(Violation) {
         func check(_ condition: Bool, _ what: @autoclosure () -> String) throws(Violation) {
             if !condition { throw Violation(frame: index, what: what()) }
         }
@@ -72,7 +94,12 @@ enum ParseTrackHarness {
             parsed = nil
             outcome.refused += 1
         }
-        if let parsed { try checkOffsets(parsed, frameLength: frame.count, check) }
+        if let parsed {
+            try checkOffsets(parsed, frameLength: frame.count, check)
+            try checkTracking(parsed, tracker: &tracker, at: time, check, tracked: &outcome.tracked)
+        }
+        let expired = tracker.expire(now: time, slotBudget: 3)
+        if expired > 0 { try checkEverySessionFound(tracker, check) }
         try checkTurnaround(frame, parsed: parsed, check, turned: &outcome.turnedAround)
     }
 
@@ -107,6 +134,57 @@ enum ParseTrackHarness {
         default:
             break
         }
+    }
+
+    /// Tracks a TCP segment or UDP datagram and checks the session it leaves.
+    static func checkTracking(
+        _ parsed: ParsedFrame, tracker: inout TCPTracker, at time: MonotonicTime, _ check: Check, tracked: inout Int
+    ) throws(Violation) {
+        guard let key = parsed.flow else { return }
+        let result: TrackResult
+        var segmentEnd: UInt32?
+        switch parsed.transport {
+        case .tcp(let tcp):
+            result = tracker.track(key, tcp.segment, at: time)
+            segmentEnd = tcp.segment.sequence &+ tcp.segment.sequenceLength
+        case .udp(let udp):
+            result = tracker.trackUDP(key, payloadLength: Int(udp.payloadLength), at: time)
+        default:
+            return
+        }
+        try check(tracker.count <= trackerCapacity, "\(tracker.count) sessions in a table of \(trackerCapacity)")
+        switch result {
+        case .created, .updated:
+            tracked += 1
+            guard let session = tracker.session(for: key) else {
+                return try check(false, "\(result) but no session for \(key)")
+            }
+            try check(session.key == key || session.key == key.reversed, "\(key) found \(session.key)")
+            // A session just created (or restarted by a new SYN) knows exactly where its sender is. (After an
+            // update no such check holds: "later" in sequence space is ambiguous half a space away.)
+            if result == .created, let segmentEnd, key != key.reversed {
+                let sender = session.endpoint(session.side(sending: key))
+                try check(
+                    sender.flags.contains(.sequenceKnown) && sender.nextSequence == segmentEnd,
+                    "new session's next sequence \(sender.nextSequence), segment ends at \(segmentEnd)")
+            }
+        case .tableFull:
+            try check(tracker.count == trackerCapacity, "table full with \(tracker.count) of \(trackerCapacity)")
+        case .ignored:
+            break
+        }
+    }
+
+    /// After removals (which shift probe runs back), every session left is found again by its key.
+    static func checkEverySessionFound(_ tracker: borrowing TCPTracker, _ check: Check) throws(Violation) {
+        var held = 0
+        var lost: FlowKey?
+        tracker.table.forEach { session in
+            held += 1
+            if tracker.session(for: session.key) == nil { lost = session.key }
+        }
+        try check(lost == nil, "session \(lost.map { "\($0)" } ?? "") no longer found after expiry")
+        try check(held == tracker.count, "\(held) sessions held, count says \(tracker.count)")
     }
 
     /// The turnaround on a copy: untouched when refused; when the frame parsed as an echo request, the

@@ -18,9 +18,14 @@ let package = Package(
         .library(name: "TakeoverLinux", targets: ["TakeoverLinux"]),
         // What an appliance firmware build embeds.
         .library(name: "Takeover", targets: ["TakeoverEngine"]),
+        .executable(name: "takeover", targets: ["takeover"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // The configuration file's parser (TOML; docs/configuration.md says why not YAML).
+        .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
     ],
     targets: [
         // Pure Swift: addresses, frame views and builders, checksums, rings, session table, TCP tracker.
@@ -42,7 +47,20 @@ let package = Package(
         // Wires sources → rings → tracker → controller → actions; the embeddable API.
         .target(
             name: "TakeoverEngine",
-            dependencies: ["TakeoverCore", "TakeoverLinux", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "TakeoverCore", "TakeoverLinux", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: strict),
+        // The `takeover` command: checks configurations and makes keys (the daemon commands come with the engine).
+        .executableTarget(
+            name: "takeover",
+            dependencies: [
+                "TakeoverCore", "TakeoverLinux", "TakeoverEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         // Test and benchmark infrastructure: network-namespace labs (shells out to ip, tcpdump).
         .target(name: "TakeoverLab", dependencies: ["TakeoverCore", "TakeoverLinux"], swiftSettings: strict),
@@ -55,7 +73,10 @@ let package = Package(
             name: "TakeoverLinuxTests", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverLab"],
             swiftSettings: strict),
         .testTarget(
-            name: "TakeoverEngineTests", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverEngine"],
+            name: "TakeoverEngineTests", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverEngine", "TakeoverLab"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "TakeoverCLITests", dependencies: ["takeover", "TakeoverCore", "TakeoverEngine", "TakeoverLab"],
             swiftSettings: strict),
         .testTarget(name: "TakeoverLabTests", dependencies: ["TakeoverCore", "TakeoverLab"], swiftSettings: strict),
     ]

@@ -1,4 +1,5 @@
 import Foundation
+public import TakeoverLinux
 public import TakeoverCore
 
 #if canImport(Glibc)
@@ -198,11 +199,11 @@ public final class NetworkLab: @unchecked Sendable {
     }
 
     /// Runs `body` on a thread inside `host`'s network namespace, optionally without some capabilities
-    /// (see `NamespaceThread` for why a thread). Sockets it opens stay in that namespace.
+    /// (see `NetworkNamespace` in TakeoverLinux for why a thread). Sockets it opens stay in that namespace.
     public func withNamespace<R>(
-        of host: LabHost, dropping capabilities: [LabCapability] = [], _ body: () throws -> R
+        of host: LabHost, dropping capabilities: [LinuxCapability] = [], _ body: () throws -> R
     ) throws -> R {
-        try NamespaceThread.run(namespace: host.namespace, dropping: capabilities, body)
+        try NetworkNamespace.run(in: host.namespace, dropping: capabilities.isEmpty ? .none : .some(capabilities), body)
     }
 
     /// Namespaces this lab made and has not deleted.

@@ -12,8 +12,13 @@
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include <xdp/xsk.h>
+#include <sys/timerfd.h>  // not in Glibc's Swift overlay: the control loop's periodic timer
+#include <sys/eventfd.h>  // not in Glibc's Swift overlay: wakes the control loop for commands
 #include "takeover_xdp.h"        // shared with bpf/takeover_xdp.bpf.c
 #include "takeover_xdp_object.h" // the embedded, compiled XDP program
+
+/// ioctl(2) with a pointer argument: Swift cannot call the variadic ioctl directly.
+int takeover_ioctl_pointer(int fd, unsigned long request, void *argument);
 
 /// Version of the shim, so a test can prove the C target links (libbpf and libxdp resolved).
 const char *takeover_cbpf_libbpf_version(void);

@@ -84,10 +84,10 @@ extension FrameBuilder {
         public func write(into buffer: UnsafeMutableRawBufferPointer) throws(FrameBuildError) -> Int {
             let layout = try FrameBuilder.beginFrame(
                 in: buffer, destination: ethernetDestination, source: senderMAC, vlan: vlan,
-                etherType: FrameBuilder.EtherType.arp, contentLength: Self.messageLength)
+                etherType: EtherType.arp, contentLength: Self.messageLength)
             let offset = layout.contentOffset
             buffer.storeBigEndian(UInt16(1), at: offset)  // hardware type: Ethernet
-            buffer.storeBigEndian(FrameBuilder.EtherType.ipv4, at: offset + 2)
+            buffer.storeBigEndian(EtherType.ipv4, at: offset + 2)
             buffer.storeBigEndian(UInt16(6 << 8 | 4), at: offset + 4)  // hardware and protocol address lengths
             buffer.storeBigEndian(operation.rawValue, at: offset + 6)
             senderMAC.write(to: buffer, at: offset + 8)

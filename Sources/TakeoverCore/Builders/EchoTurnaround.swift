@@ -21,7 +21,7 @@ extension FrameBuilder {
         var etherTypeOffset = 12
         var etherType: UInt16 = frame.loadBigEndian(at: etherTypeOffset)
         var tags = 0
-        while tags < 2 && (etherType == EtherType.customerVLAN || etherType == EtherType.serviceVLAN) {
+        while tags < 2 && EtherType.isVLANTag(etherType) {
             tags += 1
             etherTypeOffset += 4
             guard frame.count >= etherTypeOffset + 2 else { throw .truncated }

@@ -12,16 +12,6 @@
 public enum FrameBuilder {}
 
 extension FrameBuilder {
-    /// EtherTypes the builders write or the echo turnaround reads.
-    @usableFromInline
-    enum EtherType {
-        @inlinable static var ipv4: UInt16 { 0x0800 }
-        @inlinable static var arp: UInt16 { 0x0806 }
-        @inlinable static var ipv6: UInt16 { 0x86DD }
-        @inlinable static var customerVLAN: UInt16 { 0x8100 }
-        @inlinable static var serviceVLAN: UInt16 { 0x88A8 }
-    }
-
     /// TTL / hop limit of the IP packets the engine originates (Linux's default).
     @inlinable static var defaultHopLimit: UInt8 { 64 }
 
@@ -68,7 +58,7 @@ extension FrameBuilder {
         destination.write(to: buffer, at: 0)
         source.write(to: buffer, at: 6)
         if let vlan {
-            buffer.storeBigEndian(EtherType.customerVLAN, at: 12)
+            buffer.storeBigEndian(EtherType.vlan, at: 12)
             buffer.storeBigEndian(vlan.tagControlInformation, at: 14)
         }
         buffer.storeBigEndian(etherType, at: contentOffset - 2)

@@ -82,7 +82,7 @@ extension FrameBuilder {
         public func write(into buffer: UnsafeMutableRawBufferPointer) throws(FrameBuildError) -> Int {
             let layout = try FrameBuilder.beginFrame(
                 in: buffer, destination: ethernetDestination, source: senderMAC, vlan: vlan,
-                etherType: FrameBuilder.EtherType.ipv6,
+                etherType: EtherType.ipv6,
                 contentLength: FrameBuilder.ipv6HeaderLength + Self.messageLength)
             FrameBuilder.writeIPv6Header(
                 into: buffer, at: layout.contentOffset, source: source, destination: destination,

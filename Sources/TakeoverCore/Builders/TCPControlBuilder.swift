@@ -89,7 +89,7 @@ extension FrameBuilder {
             let ipHeaderLength = isIPv4 ? FrameBuilder.ipv4HeaderLength : FrameBuilder.ipv6HeaderLength
             let layout = try FrameBuilder.beginFrame(
                 in: buffer, destination: destinationMAC, source: sourceMAC, vlan: vlan,
-                etherType: isIPv4 ? FrameBuilder.EtherType.ipv4 : FrameBuilder.EtherType.ipv6,
+                etherType: isIPv4 ? EtherType.ipv4 : EtherType.ipv6,
                 contentLength: ipHeaderLength + tcpLength)
             let ip = layout.contentOffset
             let pseudoHeader: InternetChecksum

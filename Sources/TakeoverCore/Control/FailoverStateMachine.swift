@@ -39,7 +39,6 @@ public enum TransitionReason: String, Hashable, Sendable {
     case operatorRelease = "operator asked for release"
     case shutdown = "shutting down"
     case dualOwner = "both nodes active; the preferred node yields to the one that took over"
-    case ownStall = "our own loop stalled longer than the failure window; the peer may have taken over"
     case releaseDone = "release finished"
 }
 
@@ -96,7 +95,6 @@ public struct FailoverStateMachine: Sendable {
         public var preempt: Bool
         public var preemptDelay: UInt64
         /// How long the peer's failure detector waits before declaring us failed (its interval × miss count).
-        /// A stall of ours longer than this may have let the peer take over.
         public var failureWindow: UInt64
         /// How long a starting node listens before it serves with no peer heard; default: the failure window.
         public var startupWait: UInt64
@@ -134,7 +132,6 @@ public struct FailoverStateMachine: Sendable {
     private var shuttingDown = false
     /// Set when we gave the group back, until the peer shows it serves: tells it `released`.
     private var handedOver = false
-    private var stepDownForStall = false
 
     public init(policy: Policy, group: UInt16, start: MonotonicTime) {
         self.policy = policy
@@ -151,10 +148,13 @@ public struct FailoverStateMachine: Sendable {
     public var outgoingFlags: HeartbeatFlags {
         var flags: HeartbeatFlags = []
         if state == .stopped { flags.insert(.release) }
-        if handedOver || state == .stopped { flags.insert(.released) }
         if (state == .standby || state == .initializing) && wantsGroup {
             flags.insert(.ready)
             if operatorWantsGroup { flags.insert(.manual) }
+        } else if handedOver || state == .stopped {
+            // Never with `ready`: "take it, I won't serve" and "I want it" at once made a peer that had just
+            // answered our `ready` by releasing take our stale `released` as a hand-back — both active, flapping.
+            flags.insert(.released)
         }
         return flags
     }
@@ -169,11 +169,10 @@ public struct FailoverStateMachine: Sendable {
     public mutating func handle(_ input: FailoverInput, at now: MonotonicTime) -> FailoverOutcome {
         switch input {
         case .tick(let verdict):
+            // Our own stalls are excused by the detector; they need no transition here. A node that resumes after
+            // a stall long enough for the peer to take over hears the peer's queued heartbeats saying `active`
+            // and the dual-owner rule below settles it within one interval.
             if verdict.peerFailed { peer = nil }
-            if verdict.stall >= policy.failureWindow && state == .active {
-                stepDownForStall = true
-                return transition(to: .releasing, .ownStall, at: now)
-            }
             return evaluate(peerFailed: verdict.peerFailed, at: now)
         case .heartbeat(let message):
             guard message.group == group else { return .none }
@@ -196,10 +195,6 @@ public struct FailoverStateMachine: Sendable {
         case .releaseCompleted:
             guard state == .releasing else { return .none }
             if shuttingDown { return transition(to: .stopped, .releaseDone, at: now) }
-            if stepDownForStall {
-                stepDownForStall = false
-                return transition(to: .initializing, .releaseDone, at: now)
-            }
             handedOver = true
             return transition(to: .standby, .releaseDone, at: now)
         case .shutdown:

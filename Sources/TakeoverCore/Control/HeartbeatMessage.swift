@@ -82,7 +82,7 @@ public struct HeartbeatMessage: Hashable, Sendable, BitwiseCopyable {
         buffer.storeBigEndian(channel, at: 10)
         buffer.storeBigEndian(priority, at: 11)
         buffer.storeBigEndian(state.rawValue, at: 12)
-        for offset in [13, 14, 15] { buffer.storeBigEndian(UInt8(0), at: offset) }
+        for offset in 13..<16 { buffer.storeBigEndian(UInt8(0), at: offset) }
         buffer.storeBigEndian(nodeID, at: 16)
         buffer.storeBigEndian(UInt32(0), at: 20)
         buffer.storeBigEndian(incarnation, at: 24)

@@ -10,6 +10,8 @@ public struct HeartbeatReceiver<Authenticator: MessageAuthenticator>: Sendable {
         public var staleIncarnation: UInt64 = 0
         public var replayed: UInt64 = 0
         public var rejected: UInt64 { malformed + badTag + notForUs + wrongChannel + staleIncarnation + replayed }
+
+        public init() {}
     }
 
     private struct SenderKey: Hashable {

@@ -120,13 +120,15 @@ public enum XDPInterface {
     }
 
     static func attachedPrograms(interfaceIndex: UInt32) throws(XDPError) -> [XDPAttachedProgram] {
-        var query = bpf_xdp_query_opts()
-        query.sz = MemoryLayout<bpf_xdp_query_opts>.stride
         do {
-            try negativeErrnoCall("bpf_xdp_query") { bpf_xdp_query(Int32(interfaceIndex), 0, &query) }
-            let byMode: [(UInt32, XDPAttachMode)] = [
-                (query.drv_prog_id, .native), (query.skb_prog_id, .generic), (query.hw_prog_id, .offloaded),
-            ]
+            let byMode: [(UInt32, XDPAttachMode)] = try withLibbpfOptions(bpf_xdp_query_opts.self, size: \.sz) {
+                (query) throws(SystemCallError) in
+                try negativeErrnoCall("bpf_xdp_query") { bpf_xdp_query(Int32(interfaceIndex), 0, query) }
+                return [
+                    (query.pointee.drv_prog_id, .native), (query.pointee.skb_prog_id, .generic),
+                    (query.pointee.hw_prog_id, .offloaded),
+                ]
+            }
             return try byMode.filter { $0.0 != 0 }.map { (id, mode) throws(SystemCallError) in
                 XDPAttachedProgram(id: id, name: try programName(id: id), mode: mode)
             }
@@ -153,9 +155,10 @@ public enum XDPInterface {
             }
             defer { _ = try? systemCall("close") { close(oldDescriptor) } }
             if old.mode == mode {
-                var options = attachOptions(expecting: oldDescriptor)
-                try negativeErrnoCall("bpf_xdp_attach(\(mode), replacing id \(old.id))") {
-                    bpf_xdp_attach(Int32(interfaceIndex), program, mode.flags, &options)
+                try withAttachOptions(expecting: oldDescriptor) { (options) throws(SystemCallError) in
+                    try negativeErrnoCall("bpf_xdp_attach(\(mode), replacing id \(old.id))") {
+                        bpf_xdp_attach(Int32(interfaceIndex), program, mode.flags, options)
+                    }
                 }
                 stale = nil
                 return
@@ -170,16 +173,19 @@ public enum XDPInterface {
 
     /// Detaches `program` from `mode` only if it is the one attached (libbpf adds XDP_FLAGS_REPLACE).
     static func detach(_ program: Int32, from interfaceIndex: UInt32, mode: XDPAttachMode) throws(SystemCallError) {
-        var options = attachOptions(expecting: program)
-        try negativeErrnoCall("bpf_xdp_detach(\(mode))") {
-            bpf_xdp_detach(Int32(interfaceIndex), mode.flags, &options)
+        try withAttachOptions(expecting: program) { (options) throws(SystemCallError) in
+            try negativeErrnoCall("bpf_xdp_detach(\(mode))") {
+                bpf_xdp_detach(Int32(interfaceIndex), mode.flags, options)
+            }
         }
     }
 
-    private static func attachOptions(expecting descriptor: Int32) -> bpf_xdp_attach_opts {
-        var options = bpf_xdp_attach_opts()
-        options.sz = MemoryLayout<bpf_xdp_attach_opts>.stride
-        options.old_prog_fd = descriptor
-        return options
+    private static func withAttachOptions(
+        expecting descriptor: Int32, _ body: (UnsafeMutablePointer<bpf_xdp_attach_opts>) throws(SystemCallError) -> Void
+    ) throws(SystemCallError) {
+        try withLibbpfOptions(bpf_xdp_attach_opts.self, size: \.sz) { (options) throws(SystemCallError) in
+            options.pointee.old_prog_fd = descriptor
+            try body(options)
+        }
     }
 }

@@ -37,19 +37,19 @@ public final class XDPProgram: Sendable {
     /// Throws `.insufficientPrivileges` without CAP_BPF (or CAP_SYS_ADMIN), `.systemCall` when the kernel
     /// rejects the program (libbpf prints the verifier log on standard error).
     public init() throws(XDPError) {
-        var openOptions = bpf_object_open_opts()
-        openOptions.sz = MemoryLayout<bpf_object_open_opts>.stride
         var opened: OpaquePointer?
         var openFailure: SystemCallError?
         TAKEOVER_XDP_PROGRAM_NAME.withCString { name in
-            openOptions.object_name = name
-            do throws(SystemCallError) {
-                try systemCall("bpf_object__open_mem") {
-                    opened = bpf_object__open_mem(takeover_xdp_object_bytes(), takeover_xdp_object_size(), &openOptions)
-                    return opened == nil ? -1 : 0
+            withLibbpfOptions(bpf_object_open_opts.self, size: \.sz) { openOptions in
+                openOptions.pointee.object_name = name
+                do throws(SystemCallError) {
+                    try systemCall("bpf_object__open_mem") {
+                        opened = bpf_object__open_mem(takeover_xdp_object_bytes(), takeover_xdp_object_size(), openOptions)
+                        return opened == nil ? -1 : 0
+                    }
+                } catch {
+                    openFailure = error
                 }
-            } catch {
-                openFailure = error
             }
         }
         if let openFailure { throw .systemCall(openFailure) }
@@ -182,27 +182,29 @@ public final class XDPProgram: Sendable {
     /// frames shorter than an Ethernet header (EINVAL).
     public func testRun(frame: [UInt8]) throws(XDPError) -> XDPTestRun {
         var output = [UInt8](repeating: 0, count: frame.count + 256)
-        var options = bpf_test_run_opts()
-        options.sz = MemoryLayout<bpf_test_run_opts>.stride
-        options.repeat = 1
-        var failure: SystemCallError?
-        frame.withUnsafeBytes { input in
-            output.withUnsafeMutableBytes { out in
-                options.data_in = input.baseAddress
-                options.data_size_in = UInt32(input.count)
-                options.data_out = out.baseAddress
-                options.data_size_out = UInt32(out.count)
-                do throws(SystemCallError) {
-                    try negativeErrnoCall("bpf_prog_test_run_opts") {
-                        bpf_prog_test_run_opts(programFileDescriptor, &options)
+        let outcome: Result<(returnValue: UInt32, outputLength: Int), SystemCallError> =
+            withLibbpfOptions(bpf_test_run_opts.self, size: \.sz) { options in
+                options.pointee.repeat = 1
+                return frame.withUnsafeBytes { input in
+                    output.withUnsafeMutableBytes { out in
+                        options.pointee.data_in = input.baseAddress
+                        options.pointee.data_size_in = UInt32(input.count)
+                        options.pointee.data_out = out.baseAddress
+                        options.pointee.data_size_out = UInt32(out.count)
+                        return Result { () throws(SystemCallError) in
+                            try negativeErrnoCall("bpf_prog_test_run_opts") {
+                                bpf_prog_test_run_opts(programFileDescriptor, options)
+                            }
+                            return (options.pointee.retval, Int(options.pointee.data_size_out))
+                        }
                     }
-                } catch {
-                    failure = error
                 }
             }
+        switch outcome {
+        case .failure(let failure): throw XDPError.classify(failure)
+        case .success(let run):
+            return XDPTestRun(returnValue: run.returnValue, output: Array(output.prefix(run.outputLength)))
         }
-        if let failure { throw XDPError.classify(failure) }
-        return XDPTestRun(returnValue: options.retval, output: Array(output.prefix(Int(options.data_size_out))))
     }
 
     // MARK: Helpers

@@ -124,8 +124,8 @@ import TakeoverCore
         lab.nodes[0].frozen = false
         lab.run(steps: 1)
         #expect(lab.state(0) == .releasing, "it steps down at once after resuming")
-        // Whichever it processes first: the peer's heartbeat saying it is active, or its own stall guard.
-        #expect([.ownStall, .dualOwner].contains(lab.nodes[0].transitions.last?.reason))
+        // The peer's heartbeat saying it is active arrives first; the dual-owner rule steps this node down.
+        #expect(lab.nodes[0].transitions.last?.reason == .dualOwner)
         lab.run(steps: 30)
         // Preemption then hands the group back to the preferred node cleanly.
         #expect(lab.state(0) == .active)
@@ -147,6 +147,29 @@ import TakeoverCore
         let owners = [0, 1].filter { lab.state($0) == .active }
         #expect(owners == [0])
         #expect(lab.nodes[0].transitions.map(\.reason).contains(.dualOwner))
+    }
+
+    /// Found by the namespace lab: after a healed partition the preferred node yields and at once wants the group
+    /// back. If it also said `released` (its hand-over flag stays up until it sees the peer active), the peer —
+    /// having answered the `ready` by releasing — took that stale `released` as a hand-back once in standby, and
+    /// both nodes went active again. Here B's heartbeats are lost just as A finishes yielding, so A never sees B
+    /// still active: exactly the real race (B reacts to `ready` within a millisecond, before its next heartbeat).
+    @Test func aNodeThatWantsTheGroupBackNeverAlsoSaysReleased() {
+        var lab = TwoNodeSimulation(priorities: (200, 100))
+        lab.run(steps: 10)
+        lab.drop = { _, _, _ in true }
+        lab.run(steps: 10)
+        #expect(lab.state(0) == .active && lab.state(1) == .active, "a full partition makes both serve")
+        let healed = lab.step
+        lab.drop = { sender, _, step in sender == 1 && (healed + 3...healed + 4).contains(step) }
+        lab.run(steps: 30)
+        #expect(lab.state(0) == .active && lab.state(1) == .standby)
+        #expect(!lab.dualOwnerSteps.contains { $0 > healed + 1 }, "dual owners after the heal: \(lab.dualOwnerSteps)")
+        let afterHeal = MonotonicTime(nanoseconds: UInt64(healed) * TwoNodeSimulation.interval)
+        #expect(lab.nodes[0].transitions.filter { $0.at > afterHeal }.map(\.reason) == [.dualOwner, .releaseDone, .handedBack])
+        #expect(lab.nodes[1].transitions.filter { $0.at > afterHeal }.map(\.reason) == [.preempted, .releaseDone], "no flapping")
+        let flags = lab.nodes[0].machine.outgoingFlags
+        #expect(!(flags.contains(.ready) && flags.contains(.released)))
     }
 
     @Test func operatorReleaseHandsTheGroupToTheStandby() {

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TakeoverLinux
 
 /// Network namespaces for one test, named with a unique prefix so parallel tests and helpers never collide.
 /// Create with `NamespaceLab(test:)`, call `destroy()` in a `defer`: it deletes every namespace it made (and
@@ -60,54 +61,7 @@ final class NamespaceLab: @unchecked Sendable {  // names are immutable; `namesp
     /// the test's task).
     static func inNamespace<T: Sendable>(_ namespace: String?, withoutCapabilities: Bool = false,
                                          _ body: @escaping @Sendable () throws -> T) throws -> T {
-        let outcome = ThreadOutcome<T>()
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            defer { done.signal() }
-            outcome.result = Result {
-                if let namespace {
-                    let descriptor = open("/run/netns/\(namespace)", O_RDONLY | O_CLOEXEC)
-                    guard descriptor >= 0 else {
-                        throw CommandFailure(command: ["open", namespace], status: errno, output: "")
-                    }
-                    defer { close(descriptor) }
-                    guard setNetworkNamespace(descriptor) == 0 else {
-                        throw CommandFailure(command: ["setns", namespace], status: errno, output: "")
-                    }
-                }
-                if withoutCapabilities {
-                    guard dropEffectiveCapabilities() == 0 else {
-                        throw CommandFailure(command: ["capset"], status: errno, output: "")
-                    }
-                }
-                return try body()
-            }
-        }
-        thread.start()
-        done.wait()
-        return try outcome.result.get()
-    }
-
-    /// capset(2) with an empty effective set for the calling thread, permitted set kept (the thread ends soon).
-    private static func dropEffectiveCapabilities() -> Int32 {
-        struct Header { var version: UInt32 = 0x2008_0522; var pid: Int32 = 0 }  // _LINUX_CAPABILITY_VERSION_3
-        struct Data { var effective: UInt32 = 0; var permitted: UInt32 = 0; var inheritable: UInt32 = 0 }
-        typealias CapabilityCall = @convention(c) (UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> Int32
-        guard let get = dlsym(nil, "capget"), let set = dlsym(nil, "capset") else { return -1 }
-        var header = Header()
-        var data = (Data(), Data())
-        guard unsafeBitCast(get, to: CapabilityCall.self)(&header, &data) == 0 else { return -1 }
-        data.0.effective = 0
-        data.1.effective = 0
-        return unsafeBitCast(set, to: CapabilityCall.self)(&header, &data)
-    }
-
-    /// setns(fd, CLONE_NEWNET): Glibc's Swift module hides setns (a _GNU_SOURCE declaration), so look it up.
-    private static func setNetworkNamespace(_ descriptor: Int32) -> Int32 {
-        typealias SetNamespace = @convention(c) (Int32, Int32) -> Int32
-        let cloneNewNet: Int32 = 0x4000_0000
-        guard let symbol = dlsym(nil, "setns") else { return -1 }
-        return unsafeBitCast(symbol, to: SetNamespace.self)(descriptor, cloneNewNet)
+        try NetworkNamespace.run(in: namespace, dropping: withoutCapabilities ? .all : .none, body)
     }
 }
 

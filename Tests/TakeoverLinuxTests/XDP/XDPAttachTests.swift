@@ -77,9 +77,9 @@ struct XDPAttachTests {
                 counts.append((mode, try program.counters().since(before)))
             }
             // Now with a socket on the queue the client's frames arrive on: redirects are delivered.
-            let socket = try BoundXDPSocket(interface: "s0", queue: 0)
-            socket.fillAllFrames()
-            try program.registerSocket(fileDescriptor: socket.fileDescriptor, queue: 0)
+            let socket = try AFXDPSocket(interface: "s0", queue: 0,
+                                         configuration: AFXDPConfiguration(frameCount: 64, transmitFrameCount: 0),
+                                         program: program)
             var socketCounts: [(XDPMode, XDPCounters)] = []
             var socketFrames: [(XDPMode, [[UInt8]])] = []
             for mode in [XDPMode.monitor, .takeover] {
@@ -87,7 +87,7 @@ struct XDPAttachTests {
                 let before = try program.counters()
                 try Self.clientTraffic(client)
                 socketCounts.append((mode, try program.counters().since(before)))
-                socketFrames.append((mode, socket.receivedFrames(timeoutMilliseconds: 500)))
+                socketFrames.append((mode, try socket.receiveCopies(expected: 1, timeout: .milliseconds(500))))
             }
             try program.unregisterSocket(queue: 0)
             try attachment.detach()

@@ -151,7 +151,7 @@ struct XDPFixtureTests {
         let program = try Self.configuredProgram()
         try program.setMode(fixture.mode)
         if fixture.socketBound {  // queue 0: the queue test runs arrive on
-            try program.registerSocket(fileDescriptor: BoundXDPSocket.onPrivateLoopback.fileDescriptor, queue: 0)
+            try program.registerSocket(fileDescriptor: PrivateLoopbackSocket.shared.fileDescriptor, queue: 0)
         }
 
         let before = try program.counters()
@@ -202,7 +202,7 @@ struct XDPFixtureTests {
     @Test func unregisteredSocketFallsBackToPass() throws {
         let program = try Self.configuredProgram()
         try program.setMode(.monitor)
-        try program.registerSocket(fileDescriptor: BoundXDPSocket.onPrivateLoopback.fileDescriptor, queue: 0)
+        try program.registerSocket(fileDescriptor: PrivateLoopbackSocket.shared.fileDescriptor, queue: 0)
         #expect(try program.testRun(frame: peerIPv4Frame).verdict == .redirect)
         try program.unregisterSocket(queue: 0)
         #expect(try program.testRun(frame: peerIPv4Frame).verdict == .pass)

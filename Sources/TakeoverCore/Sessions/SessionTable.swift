@@ -1,0 +1,238 @@
+// A fixed-capacity hash table of `Session` records: one allocation at init, never grows, never allocates
+// again. Open addressing with linear probing; deletion shifts the following run back (Knuth's Algorithm R),
+// so there are no tombstones and probe lengths do not degrade with churn. Keys are flows of either direction:
+// the hash is taken over the canonical (ordered) endpoint pair, and a record matches its key or the reverse.
+//
+//   slots: [ S | S | · | S | S | S | · | … ]      · = empty (hash 0)
+//                      ▲ home(h) = h·slotCount >> 32, probe forward, wrap at the end
+//
+// `slotCount` exceeds `capacity` by a quarter, so the load stays ≤ 0.8 and every probe meets an empty slot.
+// A full table (count == capacity) refuses new flows and counts the refusal.
+
+/// A position in the table, valid until the next insertion or removal.
+public struct SessionSlot: Hashable, Sendable, BitwiseCopyable {
+    public let index: Int
+}
+
+public struct SessionTable: ~Copyable, @unchecked Sendable {
+    // @unchecked Sendable: the table owns its storage exclusively; being ~Copyable it can be moved to the one
+    // thread that tracks, never shared.
+
+    /// Default capacity: a million concurrent sessions (≈ 160 MB of slots).
+    public static let defaultCapacity = 1 << 20
+
+    /// Most sessions the table holds.
+    public let capacity: Int
+    /// Slots allocated (capacity plus a quarter).
+    public let slotCount: Int
+    /// Sessions held now.
+    public private(set) var count = 0
+    /// Insertions refused because the table was full.
+    public private(set) var refusedWhenFull: UInt64 = 0
+
+    @usableFromInline let slots: UnsafeMutablePointer<Session>
+    private let seed: FlowHashSeed
+    private var sweepCursor = 0
+
+    /// - Parameters:
+    ///   - capacity: most sessions held at once (≥ 1).
+    ///   - seed: keys the hash. The default is per-process random (from the standard library's hashing
+    ///     seed), so remote peers cannot aim flows at one probe run; tests may fix it.
+    public init(capacity: Int = SessionTable.defaultCapacity, seed: UInt64? = nil) {
+        precondition(capacity >= 1, "a session table holds at least one session")
+        self.capacity = capacity
+        slotCount = capacity + Swift.max(1, capacity / 4)
+        slots = .allocate(capacity: slotCount)
+        slots.initialize(repeating: .empty, count: slotCount)
+        self.seed = FlowHashSeed(seed ?? FlowHashSeed.processRandom())
+    }
+
+    deinit {
+        slots.deinitialize(count: slotCount)
+        slots.deallocate()
+    }
+
+    // MARK: Lookup
+
+    /// The slot holding `key`'s session (either direction), or nil.
+    @inlinable public func find(_ key: FlowKey) -> SessionSlot? {
+        let hash = hashOf(key)
+        return probe(key, hash: hash).found
+    }
+
+    /// A copy of the session in `slot`.
+    @inlinable public subscript(slot: SessionSlot) -> Session {
+        precondition(slot.index >= 0 && slot.index < slotCount && slots[slot.index].hash != 0, "not an occupied slot")
+        return slots[slot.index]
+    }
+
+    /// A copy of `key`'s session, or nil.
+    @inlinable public func session(for key: FlowKey) -> Session? {
+        find(key).map { slots[$0.index] }
+    }
+
+    /// Calls `body` with every session held (in slot order); for tests and dumps, not the hot path.
+    public func forEach(_ body: (Session) throws -> Void) rethrows {
+        for index in 0..<slotCount where slots[index].hash != 0 { try body(slots[index]) }
+    }
+
+    // MARK: Insert and remove
+
+    /// The result of `findOrInsert`.
+    @usableFromInline enum Placement {
+        case existing(Int)
+        case inserted(Int)
+        case full
+    }
+
+    /// Finds `key`'s session, or claims a slot for it holding `Session.empty` with its key and hash set.
+    @usableFromInline mutating func findOrInsert(_ key: FlowKey) -> Placement {
+        let hash = hashOf(key)
+        let (found, emptyIndex) = probe(key, hash: hash)
+        if let found { return .existing(found.index) }
+        guard count < capacity else {
+            refusedWhenFull &+= 1
+            return .full
+        }
+        var fresh = Session.empty
+        fresh.key = key
+        fresh.hash = hash
+        slots[emptyIndex] = fresh
+        count += 1
+        return .inserted(emptyIndex)
+    }
+
+    /// Inserts a session for `key` (as its original direction) unless one exists. Returns its slot, or nil
+    /// when the table is full.
+    @discardableResult
+    public mutating func insert(_ key: FlowKey) -> SessionSlot? {
+        switch findOrInsert(key) {
+        case .existing(let index), .inserted(let index): SessionSlot(index: index)
+        case .full: nil
+        }
+    }
+
+    /// Removes `key`'s session; false when there was none.
+    @discardableResult
+    public mutating func remove(_ key: FlowKey) -> Bool {
+        guard let slot = find(key) else { return false }
+        removeSlot(slot.index)
+        return true
+    }
+
+    /// Empties slot `index` and shifts the rest of its probe run back so every entry stays reachable from its
+    /// home slot with no gap in between (no tombstones).
+    @usableFromInline mutating func removeSlot(_ index: Int) {
+        var hole = index
+        var next = index
+        while true {
+            next = next + 1 == slotCount ? 0 : next + 1
+            let hash = slots[next].hash
+            if hash == 0 { break }
+            // The entry at `next` may fill the hole only if the hole lies on its probe path: from its home
+            // slot up to `next`, cyclically.
+            if distance(from: home(hash), to: next) >= distance(from: hole, to: next) {
+                slots[hole] = slots[next]
+                hole = next
+            }
+        }
+        slots[hole].hash = 0
+        count -= 1
+    }
+
+    // MARK: Incremental expiry
+
+    /// Examines up to `slotBudget` slots from where the previous sweep stopped and removes the sessions for
+    /// which `isExpired` returns true. Bounded work per call, so the tracking thread can interleave it with
+    /// packets. Returns how many were removed.
+    @discardableResult
+    public mutating func sweep(slotBudget: Int, isExpired: (Session) -> Bool) -> Int {
+        var removed = 0
+        var examined = 0
+        var index = sweepCursor
+        while examined < slotBudget {
+            examined += 1
+            if slots[index].hash != 0 && isExpired(slots[index]) {
+                removeSlot(index)
+                removed += 1
+                // The backward shift may have moved a later entry into `index`: look at it again.
+                continue
+            }
+            index = index + 1 == slotCount ? 0 : index + 1
+        }
+        sweepCursor = index
+        return removed
+    }
+
+    // MARK: Internals
+
+    @usableFromInline func hashOf(_ key: FlowKey) -> UInt32 {
+        let hash = seed.hash(key)
+        return hash == 0 ? 1 : hash
+    }
+
+    @usableFromInline func home(_ hash: UInt32) -> Int {
+        Int(truncatingIfNeeded: (UInt64(hash) &* UInt64(slotCount)) >> 32)
+    }
+
+    @usableFromInline func distance(from start: Int, to end: Int) -> Int {
+        end >= start ? end - start : end + slotCount - start
+    }
+
+    /// Walks `hash`'s probe run: the slot holding `key` (either direction) if present, else the first empty slot.
+    @usableFromInline func probe(_ key: FlowKey, hash: UInt32) -> (found: SessionSlot?, empty: Int) {
+        var index = home(hash)
+        while true {
+            let slotHash = slots[index].hash
+            if slotHash == 0 { return (nil, index) }
+            if slotHash == hash {
+                let stored = slots[index].key
+                if stored == key || stored == key.reversed { return (SessionSlot(index: index), index) }
+            }
+            index = index + 1 == slotCount ? 0 : index + 1
+        }
+    }
+
+    /// Direct access for the tracker, which updates records in place.
+    @usableFromInline func record(at index: Int) -> UnsafeMutablePointer<Session> { slots + index }
+}
+
+/// A keyed hash of a flow that is the same for both directions: the endpoints are put in a canonical order
+/// first. Multiply-fold mixing (as in wyhash): a few cycles, no allocation.
+struct FlowHashSeed: Sendable {
+    private let k0: UInt64
+    private let k1: UInt64
+    private let k2: UInt64
+
+    init(_ seed: UInt64) {
+        k0 = seed ^ 0xA076_1D64_78BD_642F
+        k1 = Self.fold(seed, 0xE703_7ED1_A0B4_28DB)
+        k2 = Self.fold(seed ^ 0x8EBC_6AF0_9C88_C6E3, 0x5899_65CC_7537_4CC3)
+    }
+
+    /// A per-process random seed: the standard library seeds `Hasher` randomly at start (no system call here).
+    static func processRandom() -> UInt64 {
+        var hasher = Hasher()
+        hasher.combine(0x7461_6B65_6F76_6572 as UInt64)
+        return UInt64(bitPattern: Int64(hasher.finalize()))
+    }
+
+    @inline(__always) static func fold(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let product = a.multipliedFullWidth(by: b)
+        return product.high ^ product.low
+    }
+
+    @inline(__always) func hash(_ key: FlowKey) -> UInt32 {
+        let sourceFirst =
+            key.source.high != key.destination.high
+            ? key.source.high < key.destination.high
+            : key.source.low != key.destination.low
+                ? key.source.low < key.destination.low : key.sourcePort <= key.destinationPort
+        let (a, b) = sourceFirst ? (key.source, key.destination) : (key.destination, key.source)
+        let (portA, portB) = sourceFirst ? (key.sourcePort, key.destinationPort) : (key.destinationPort, key.sourcePort)
+        let ports = UInt64(portA) << 32 | UInt64(portB) << 16 | UInt64(key.protocolNumber)
+        let mixed =
+            Self.fold(a.high ^ k0, a.low ^ k1) ^ Self.fold(b.high ^ k1, b.low ^ k2) ^ Self.fold(ports ^ k2, k0)
+        return UInt32(truncatingIfNeeded: mixed ^ mixed >> 32)
+    }
+}

@@ -1,0 +1,327 @@
+import TakeoverCore
+import TakeoverLinux
+
+/// The controller thread's state and loop. Everything here belongs to that one thread (the value is moved
+/// into it at start); other threads reach it only through `ControllerShared`.
+///
+/// One wake-up of the loop, in this order:
+///  1. every channel socket that is readable is drained (bounded): authentic, fresh heartbeats feed the failure
+///     detector and their group's state machine — before the tick, so a heartbeat already queued counts;
+///  2. commands (operator, release completions, shutdown);
+///  3. the timer: one tick of the detector and of every group's machine, then one heartbeat per group per channel.
+final class ControllerLoop {
+    private enum Phase {
+        case running
+        /// Shutdown asked; waiting for every group to reach `stopped` (or the deadline).
+        case stopping(deadline: MonotonicTime)
+        /// Every group stopped; this many more ticks send the final heartbeats.
+        case farewell(remaining: Int)
+        case done
+    }
+
+    /// Datagrams read from one socket per wake-up at most, so a flood on one channel cannot starve the timer.
+    private static let receiveBurst = 64
+
+    private let configuration: FailoverControllerConfiguration
+    private let nodeID: UInt32
+    private let interval: UInt64
+    private let incarnation: UInt64
+    private let sockets: [UDPSocket]
+    private let peers: [SocketAddress]
+    private let timer: TimerFD
+    private let shared: ControllerShared
+    private let actions: any FailoverActions
+    private let onStateChange: (@Sendable (FailoverStateChange) -> Void)?
+    private let authenticator: HMACAuthenticator
+
+    private var receiver: HeartbeatReceiver<HMACAuthenticator>
+    private var detector: FailureDetector
+    private var machines: [FailoverStateMachine]
+    /// Per group: +1 for every datagram on any channel (the receiver's replay window is per sender and group).
+    private var sequences: [UInt64]
+    /// Per group: the timeline of the release `stopServing` is working on.
+    private var pendingRelease: [UInt64?]
+    private var phase = Phase.running
+    private let sendBuffer: UnsafeMutableRawBufferPointer
+    /// Larger than a heartbeat, so an oversized datagram arrives whole enough to be counted as malformed.
+    private let receiveBuffer: UnsafeMutableRawBufferPointer
+
+    /// Opens the channel sockets and the timer in the calling thread's network namespace.
+    init(
+        configuration: FailoverControllerConfiguration, incarnation: UInt64, authenticator: HMACAuthenticator,
+        actions: any FailoverActions, onStateChange: (@Sendable (FailoverStateChange) -> Void)?, shared: ControllerShared
+    ) throws(FailoverControllerError) {
+        self.configuration = configuration
+        nodeID = configuration.nodeID
+        interval = configuration.interval.nanoseconds
+        self.incarnation = incarnation
+        self.authenticator = authenticator
+        self.actions = actions
+        self.onStateChange = onStateChange
+        self.shared = shared
+        var sockets: [UDPSocket] = []
+        for channel in configuration.channels {
+            do {
+                sockets.append(
+                    try UDPSocket(
+                        bindingTo: SocketAddress(channel.localAddress, port: channel.port), device: channel.interface,
+                        receiveBufferSize: channel.receiveBufferSize))
+            } catch {
+                throw .channelSetupFailed(channel: channel.name, error)
+            }
+        }
+        self.sockets = sockets
+        peers = configuration.channels.map { SocketAddress($0.peerAddress, port: $0.port) }
+        do {
+            timer = try TimerFD()
+        } catch {
+            throw .setupFailed(error)
+        }
+        receiver = HeartbeatReceiver(
+            localNodeID: nodeID, groups: Set(configuration.groups.map(\.id)), authenticator: authenticator)
+        let now = MonotonicClock.now()
+        detector = Self.makeDetector(configuration, start: now)
+        machines = Self.makeMachines(configuration, start: now)
+        sequences = Array(repeating: 0, count: configuration.groups.count)
+        pendingRelease = Array(repeating: nil, count: configuration.groups.count)
+        sendBuffer = .allocate(byteCount: HeartbeatMessage.length, alignment: 8)
+        receiveBuffer = .allocate(byteCount: 2048, alignment: 8)
+    }
+
+    deinit {
+        sendBuffer.deallocate()
+        receiveBuffer.deallocate()
+    }
+
+    private static func makeDetector(_ configuration: FailoverControllerConfiguration, start: MonotonicTime) -> FailureDetector {
+        FailureDetector(
+            configuration: .init(
+                channelCount: configuration.channels.count, interval: configuration.interval.nanoseconds,
+                missCount: configuration.missCount, usesPeerTraffic: configuration.usesPeerTraffic,
+                stallThreshold: configuration.stallThreshold?.nanoseconds),
+            start: start)
+    }
+
+    private static func makeMachines(_ configuration: FailoverControllerConfiguration, start: MonotonicTime) -> [FailoverStateMachine] {
+        configuration.groups.map { group in
+            FailoverStateMachine(
+                policy: .init(
+                    nodeID: configuration.nodeID, priority: group.priority, preempt: group.preempt,
+                    preemptDelay: group.preemptDelay.nanoseconds, failureWindow: configuration.failureWindow.nanoseconds,
+                    startupWait: configuration.startupWait?.nanoseconds),
+                group: group.id, start: start)
+        }
+    }
+
+    // MARK: The loop
+
+    func run() {
+        // The startup wait and the peer's first window count from when we start listening, not from setup.
+        let start = MonotonicClock.now()
+        detector = Self.makeDetector(configuration, start: start)
+        machines = Self.makeMachines(configuration, start: start)
+        shared.status.withLock { $0.running = true }
+        do {
+            try timer.arm(intervalNanoseconds: interval)
+        } catch {
+            shared.status.withLock { $0.counters.loopErrors += 1 }
+        }
+        // Say at once that we are here: a peer that is waiting to hand a group back hears it an interval sooner.
+        for group in machines.indices { sendHeartbeats(group: group, at: start) }
+
+        let timerIndex = 0
+        let wakeIndex = sockets.count + 1
+        var poller = PollSet(fileDescriptors: [timer.fileDescriptor] + sockets.map(\.fileDescriptor) + [shared.wake.fileDescriptor])
+        while true {
+            if case .done = phase { break }
+            do {
+                // The timer wakes us every interval; the bound only guards against a timer that failed to arm.
+                _ = try poller.wait(timeoutMilliseconds: Int32(clamping: max(interval / 1_000_000, 1) * 10))
+            } catch {
+                shared.status.withLock { $0.counters.loopErrors += 1 }
+                continue
+            }
+            let now = MonotonicClock.now()
+            for channel in sockets.indices where poller.isReady(channel + 1) {
+                receive(onChannel: channel, at: now)
+            }
+            if poller.isReady(wakeIndex) {
+                _ = try? shared.wake.drain()
+                handleCommands(at: now)
+            }
+            if poller.isReady(timerIndex), let expirations = try? timer.readExpirations(), expirations > 0 {
+                tick(at: now, expirations: expirations)
+            }
+        }
+        try? timer.disarm()
+        shared.status.withLock { $0.running = false }
+        for pending in shared.close() { pending.answer(.failure(.notRunning)) }
+    }
+
+    // MARK: Receiving
+
+    private func receive(onChannel channel: Int, at now: MonotonicTime) {
+        for _ in 0..<Self.receiveBurst {
+            let datagram: ReceivedDatagram
+            do {
+                guard case .done(let received) = try sockets[channel].receive(into: receiveBuffer) else { return }
+                datagram = received
+            } catch {
+                shared.status.withLock { $0.counters.channels[channel].receiveErrors += 1 }
+                return
+            }
+            let result = receiver.receive(
+                UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<datagram.length]), onChannel: UInt8(channel))
+            shared.status.withLock { status in
+                status.counters.channels[channel].received += 1
+                status.counters.channels[channel].heartbeats.count(result)
+                if case .success = result { status.counters.channels[channel].lastAccepted = now }
+            }
+            guard case .success(let message) = result,
+                let group = machines.firstIndex(where: { $0.group == message.group })
+            else { continue }
+            detector.heartbeatReceived(onChannel: channel, at: now)
+            handle(.heartbeat(message), group: group, at: now)
+        }
+    }
+
+    // MARK: Ticking
+
+    private func tick(at now: MonotonicTime, expirations: UInt64) {
+        let traffic = shared.peerTraffic.load(ordering: .relaxed)
+        if traffic != 0 { detector.peerTrafficSeen(at: MonotonicTime(nanoseconds: traffic)) }
+        let verdict = detector.tick(at: now)
+        shared.status.withLock { status in
+            status.counters.ticks += 1
+            status.counters.lateTimerExpirations += expirations - 1
+            status.counters.stallsExcused = detector.stallsExcused
+        }
+        for group in machines.indices { handle(.tick(verdict), group: group, at: now) }
+        for group in machines.indices { sendHeartbeats(group: group, at: now) }
+        advanceShutdown(at: now, ticked: true)
+    }
+
+    // MARK: Commands
+
+    private func handleCommands(at now: MonotonicTime) {
+        for pending in shared.takeCommands() {
+            switch pending.command {
+            case .takeover(let id), .release(let id):
+                guard case .running = phase else {
+                    pending.answer(.failure(.refused(.shuttingDown)))
+                    continue
+                }
+                guard let group = machines.firstIndex(where: { $0.group == id }) else {
+                    pending.answer(.failure(.unknownGroup(id)))
+                    continue
+                }
+                let input: FailoverInput = if case .takeover = pending.command { .operatorTakeover } else { .operatorRelease }
+                let outcome = handle(input, group: group, at: now)
+                pending.answer(outcome.refusal.map { .failure(.refused($0)) } ?? .success(()))
+            case .releaseCompleted(let id, let timelineID):
+                guard let group = machines.firstIndex(where: { $0.group == id }), pendingRelease[group] == timelineID
+                else { continue }
+                completeRelease(group: group, at: now)
+            case .shutdown:
+                guard case .running = phase else { continue }
+                phase = .stopping(deadline: now + configuration.releaseTimeout.nanoseconds)
+                for group in machines.indices { handle(.shutdown, group: group, at: now) }
+            }
+        }
+        advanceShutdown(at: now, ticked: false)
+    }
+
+    private func completeRelease(group: Int, at now: MonotonicTime) {
+        guard let timelineID = pendingRelease[group] else { return }
+        pendingRelease[group] = nil
+        shared.timelines.releaseFinished(timelineID, at: now)
+        handle(.releaseCompleted, group: group, at: now)
+    }
+
+    private func advanceShutdown(at now: MonotonicTime, ticked: Bool) {
+        switch phase {
+        case .running, .done:
+            return
+        case .stopping(let deadline):
+            if now >= deadline {
+                for group in machines.indices where machines[group].state == .releasing {
+                    shared.status.withLock { $0.counters.releaseTimeouts += 1 }
+                    completeRelease(group: group, at: now)
+                }
+            }
+            // Entering `stopped` sent the first final heartbeat already.
+            if machines.allSatisfy({ $0.state == .stopped }) {
+                phase = configuration.finalHeartbeats > 1 ? .farewell(remaining: configuration.finalHeartbeats - 1) : .done
+            }
+        case .farewell(let remaining):
+            // The tick that brought us here sent one more.
+            guard ticked else { return }
+            phase = remaining > 1 ? .farewell(remaining: remaining - 1) : .done
+        }
+    }
+
+    // MARK: The state machines and the actions
+
+    @discardableResult
+    private func handle(_ input: FailoverInput, group: Int, at now: MonotonicTime) -> FailoverOutcome {
+        let outcome = machines[group].handle(input, at: now)
+        let machine = machines[group]
+        shared.status.withLock { status in
+            status.groups[group].state = machine.state
+            status.groups[group].peer = machine.peer
+        }
+        guard let transition = outcome.transition else { return outcome }
+        shared.status.withLock { $0.counters.transitions += 1 }
+        let timelineID = shared.timelines.open(group: machine.group, transition: transition)
+        if outcome.startServing || outcome.stopServing {
+            let shared = self.shared
+            let context = FailoverActionContext(
+                group: machine.group, transition: transition, timelineID: timelineID, timelines: shared.timelines,
+                completeRelease: { group, timelineID in
+                    shared.submit(PendingCommand(command: .releaseCompleted(group: group, timelineID: timelineID)))
+                })
+            if outcome.startServing {
+                context.step(FailoverTimeline.startServing) { actions.startServing(context) }
+            } else {
+                pendingRelease[group] = timelineID
+                context.step(FailoverTimeline.stopServing) { actions.stopServing(context) }
+            }
+        }
+        if outcome.sendHeartbeatNow { sendHeartbeats(group: group, at: MonotonicClock.now()) }
+        onStateChange?(FailoverStateChange(group: machine.group, transition: transition, timelineID: timelineID))
+        return outcome
+    }
+
+    // MARK: Sending
+
+    private func sendHeartbeats(group: Int, at now: MonotonicTime) {
+        let machine = machines[group]
+        for channel in sockets.indices {
+            sequences[group] += 1
+            let message = HeartbeatMessage(
+                flags: machine.outgoingFlags, group: machine.group, channel: UInt8(channel),
+                priority: machine.policy.priority, state: machine.state, nodeID: nodeID, incarnation: incarnation,
+                sequence: sequences[group], sendTime: now.nanoseconds)
+            do {
+                _ = try message.encode(into: sendBuffer, authenticator: authenticator)
+            } catch {
+                preconditionFailure("the send buffer holds one heartbeat: \(error)")
+            }
+            let outcome: Result<IOResult<Int>, SystemCallError>
+            do {
+                outcome = .success(try sockets[channel].send(UnsafeRawBufferPointer(sendBuffer), to: peers[channel]))
+            } catch {
+                outcome = .failure(error)
+            }
+            shared.status.withLock { status in
+                switch outcome {
+                case .success(.done): status.counters.channels[channel].sent += 1
+                case .success(.wouldBlock): status.counters.channels[channel].sendQueueFull += 1
+                case .failure(let error):
+                    status.counters.channels[channel].sendFailures += 1
+                    status.counters.channels[channel].lastSendError = error
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+public import TakeoverCore
+
+/// One path heartbeats travel between the two nodes: a socket bound to `localAddress:port` on `interface`,
+/// sending to `peerAddress:port`. Two channels on two links are what keeps one link's loss from looking like
+/// the peer's death. Channels are numbered by their position in the configuration; both nodes must list them
+/// in the same order (the number is in the authenticated heartbeat).
+public struct HeartbeatChannel: Hashable, Sendable {
+    public var name: String
+    /// The interface the socket is pinned to (`SO_BINDTODEVICE`); nil leaves the route to the kernel.
+    public var interface: String?
+    public var localAddress: IPAddress
+    public var peerAddress: IPAddress
+    public var port: UInt16
+    /// Socket receive buffer in bytes; nil keeps the kernel's default.
+    public var receiveBufferSize: Int?
+
+    /// `name` defaults to the interface's name (or the local address when the channel is not pinned).
+    public init(
+        name: String? = nil, interface: String?, localAddress: IPAddress, peerAddress: IPAddress,
+        port: UInt16 = HeartbeatConfiguration.defaultPort, receiveBufferSize: Int? = 256 * 1024
+    ) {
+        self.name = name ?? interface ?? localAddress.description
+        self.interface = interface
+        self.localAddress = localAddress
+        self.peerAddress = peerAddress
+        self.port = port
+        self.receiveBufferSize = receiveBufferSize
+    }
+}
+
+/// A service group this node runs a state machine for (one per set of addresses that one node serves at a time).
+public struct FailoverGroup: Hashable, Sendable {
+    public var id: UInt16
+    /// 0–255; higher wins; ties go to the lower node id.
+    public var priority: UInt8
+    /// Whether this node, when preferred, takes the group back from the peer once both are healthy.
+    public var preempt: Bool
+    public var preemptDelay: Duration
+
+    public init(id: UInt16, priority: UInt8, preempt: Bool = true, preemptDelay: Duration = .zero) {
+        self.id = id
+        self.priority = priority
+        self.preempt = preempt
+        self.preemptDelay = preemptDelay
+    }
+}
+
+public struct FailoverControllerConfiguration: Hashable, Sendable {
+    public var nodeID: UInt32
+    public var channels: [HeartbeatChannel]
+    public var groups: [FailoverGroup]
+    /// Heartbeat period; also the period at which the failure detector and the state machines are evaluated.
+    public var interval: Duration
+    /// The peer has failed after this many intervals without a heartbeat on any channel.
+    public var missCount: Int
+    /// Whether the peer's own frames (reported through `FailoverController.peerTrafficSeen(at:)`) keep it alive.
+    public var usesPeerTraffic: Bool
+    /// A gap between ticks above this is our own stall, excused; nil: the detector's default.
+    public var stallThreshold: Duration?
+    /// How long a starting node listens before serving with no peer heard; nil: the failure window.
+    public var startupWait: Duration?
+    /// Heartbeats (with `release`) sent after every group stopped at shutdown: the first at once, then one
+    /// per interval, so one lost datagram does not leave the peer waiting for the failure window.
+    public var finalHeartbeats: Int
+    /// How long shutdown waits for `stopServing` to report completion before it stops anyway.
+    public var releaseTimeout: Duration
+    /// How many transitions' timelines are kept (the oldest are dropped).
+    public var timelineCapacity: Int
+    /// `SCHED_FIFO` priority (1–99) for the controller thread, so heartbeats keep their pace on a busy machine
+    /// (keepalived's `vrrp_rt_priority`); needs CAP_SYS_NICE. nil: ordinary scheduling.
+    public var realtimePriority: Int32?
+
+    public init(
+        nodeID: UInt32, channels: [HeartbeatChannel], groups: [FailoverGroup], interval: Duration = .milliseconds(10),
+        missCount: Int = 3, usesPeerTraffic: Bool = true, stallThreshold: Duration? = nil, startupWait: Duration? = nil,
+        finalHeartbeats: Int = 3, releaseTimeout: Duration = .seconds(2), timelineCapacity: Int = 64,
+        realtimePriority: Int32? = nil
+    ) {
+        self.nodeID = nodeID
+        self.channels = channels
+        self.groups = groups
+        self.interval = interval
+        self.missCount = missCount
+        self.usesPeerTraffic = usesPeerTraffic
+        self.stallThreshold = stallThreshold
+        self.startupWait = startupWait
+        self.finalHeartbeats = finalHeartbeats
+        self.releaseTimeout = releaseTimeout
+        self.timelineCapacity = timelineCapacity
+        self.realtimePriority = realtimePriority
+    }
+
+    /// Interval × miss count: how long the peer waits before declaring us failed (configurations are symmetric).
+    public var failureWindow: Duration { interval * missCount }
+
+    /// Every reason this configuration cannot run; empty when it can.
+    public var problems: [String] {
+        var problems: [String] = []
+        if !(1...8).contains(channels.count) { problems.append("1 to 8 heartbeat channels are needed, not \(channels.count)") }
+        if groups.isEmpty { problems.append("at least one group is needed") }
+        if Set(groups.map(\.id)).count != groups.count { problems.append("group ids must be unique") }
+        if interval.nanoseconds == 0 { problems.append("the interval must be positive") }
+        if missCount < 1 { problems.append("the miss count must be at least 1") }
+        if finalHeartbeats < 1 { problems.append("at least one final heartbeat is needed") }
+        if timelineCapacity < 1 { problems.append("the timeline capacity must be at least 1") }
+        if let realtimePriority, !(1...99).contains(realtimePriority) {
+            problems.append("the real-time priority must be 1 to 99, not \(realtimePriority)")
+        }
+        for channel in channels {
+            switch (channel.localAddress, channel.peerAddress) {
+            case (.v4, .v4), (.v6, .v6): break
+            default: problems.append("channel \(channel.name): local and peer addresses of different families")
+            }
+        }
+        return problems
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, clamped to 0 below and UInt64.max above: the unit of the core's clocks.
+    var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        let (total, carry) = whole.addingReportingOverflow(UInt64(attoseconds / 1_000_000_000))
+        return overflow || carry ? .max : total
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+public import TakeoverCore
+public import Logging
+
+/// Runs the configured notify hooks after a state change, each on its own thread so the controller never
+/// waits: argv is exactly the configured path and arguments (never a shell), and the change is passed in the
+/// environment: TAKEOVER_NODE, TAKEOVER_GROUP, TAKEOVER_STATE (the new state), TAKEOVER_PREVIOUS_STATE,
+/// TAKEOVER_REASON. A hook that outlives its timeout is killed; a failing hook is logged, never fatal.
+public final class HookRunner: Sendable {
+    private let hooks: [NotifyHook]
+    private let nodeName: String
+    private let log: Logger
+
+    public init(hooks: [NotifyHook], nodeName: String, log: Logger) {
+        self.hooks = hooks
+        self.nodeName = nodeName
+        self.log = log
+    }
+
+    public func run(group: UInt16, transition: FailoverTransition) {
+        guard !hooks.isEmpty else { return }
+        var environment = ProcessInfo.processInfo.environment
+        environment["TAKEOVER_NODE"] = nodeName
+        environment["TAKEOVER_GROUP"] = String(group)
+        environment["TAKEOVER_STATE"] = transition.to.description
+        environment["TAKEOVER_PREVIOUS_STATE"] = transition.from.description
+        environment["TAKEOVER_REASON"] = transition.reason.rawValue
+        for hook in hooks {
+            let environment = environment
+            let log = log
+            Thread.detachNewThread {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: hook.path)
+                process.arguments = hook.arguments
+                process.environment = environment
+                do {
+                    try process.run()
+                } catch {
+                    log.error("hook \(hook.path): cannot start: \(error)")
+                    return
+                }
+                let deadline = Date().addingTimeInterval(Double(hook.timeout.wholeNanoseconds) / 1e9)
+                while process.isRunning && Date() < deadline { usleep(5_000) }
+                if process.isRunning {
+                    process.terminate()
+                    log.warning("hook \(hook.path): killed after \(hook.timeout)")
+                } else if process.terminationStatus != 0 {
+                    log.warning("hook \(hook.path): exited with status \(process.terminationStatus)")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import TakeoverCore
+import TakeoverLinux
+import Synchronization
+import Logging
+
+/// The engine's `AddressResponder`: one `TakeoverResponder` per interface, over a libpcap port that sees only
+/// ARP and IPv6 neighbour discovery. Several groups on one interface share its responder: it answers for, and
+/// announces, the union of the addresses of the groups we serve there.
+final class InterfaceResponders: AddressResponder {
+    private struct Entry: Sendable {
+        let responder: TakeoverResponder
+        var serving: [IPAddress] = []
+    }
+
+    private let entries: Mutex<[String: Entry]>
+    private let log: Logger
+
+    /// Opens the responders; `watched` are the peer's group addresses per interface, whose askers are learned
+    /// while we stand by so they get a unicast announcement at takeover.
+    init(
+        interfaces: [(name: String, mac: MACAddress, watched: [IPAddress])], announcements: AnnouncementSettings,
+        log: Logger
+    ) throws(EngineError) {
+        var entries: [String: Entry] = [:]
+        for interface in interfaces {
+            do {
+                let port = try PcapCapture(PcapCaptureConfiguration(interface: interface.name, delivery: .immediate))
+                try port.setFilter("arp or (icmp6 and (ip6[40] == 135 or ip6[40] == 136))")
+                let responder = try TakeoverResponder(
+                    port: port,
+                    configuration: TakeoverResponderConfiguration(
+                        mac: interface.mac,
+                        announcements: AnnouncementSchedule.Configuration(
+                            count: announcements.count, spacing: announcements.spacing, refresh: announcements.refresh)))
+                if !interface.watched.isEmpty { try responder.watch(addresses: interface.watched) }
+                entries[interface.name] = Entry(responder: responder)
+            } catch {
+                entries.values.forEach { _ = $0.responder.shutdown() }
+                throw .responderFailed(interface: interface.name, "\(error)")
+            }
+        }
+        self.entries = Mutex(entries)
+        self.log = log
+    }
+
+    func startAnswering(_ addresses: [IPAddress], on interface: String) {
+        let update = entries.withLock { entries -> (TakeoverResponder, [IPAddress])? in
+            guard var entry = entries[interface] else { return nil }
+            entry.serving += addresses.filter { !entry.serving.contains($0) }
+            entries[interface] = entry
+            return (entry.responder, entry.serving)
+        }
+        guard let (responder, serving) = update else { return }
+        do {
+            try responder.takeOver(addresses: serving)
+        } catch {
+            log.error("\(interface): responder did not take over \(serving): \(error)")
+        }
+    }
+
+    func stopAnswering(_ addresses: [IPAddress], on interface: String) {
+        let update = entries.withLock { entries -> (TakeoverResponder, [IPAddress])? in
+            guard var entry = entries[interface] else { return nil }
+            entry.serving.removeAll { addresses.contains($0) }
+            entries[interface] = entry
+            return (entry.responder, entry.serving)
+        }
+        guard let (responder, remaining) = update else { return }
+        if remaining.isEmpty {
+            if !responder.release() { log.warning("\(interface): responder did not confirm its release in time") }
+        } else {
+            do {
+                try responder.takeOver(addresses: remaining)
+            } catch {
+                log.error("\(interface): responder did not narrow to \(remaining): \(error)")
+            }
+        }
+    }
+
+    func shutdown() {
+        let responders = entries.withLock { $0.values.map(\.responder) }
+        for responder in responders { _ = responder.shutdown() }
+    }
+}

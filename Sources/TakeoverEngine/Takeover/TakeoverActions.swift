@@ -1,0 +1,129 @@
+public import TakeoverCore
+import TakeoverLinux
+import Synchronization
+import Logging
+
+/// The engine's answer to a group changing hands, in the order issue #4 gives, each step stamped into the
+/// failover timeline:
+///
+///   start serving: 1. XDP to takeover mode and watch the group's addresses (frames still sent to the peer's MAC
+///                     now reach our stack; ARP/ND for them go to the responder)
+///                  2.–3. the responder answers ARP/ND and sends the announcements (`responder`, when present)
+///                  4. the addresses are added to the interface over rtnetlink
+///                  6. notify hooks (on their own thread)
+///   stop serving:  the same undone in reverse, then the release is reported finished.
+///
+/// XDP rewrites frames addressed to the peer's MAC only while we serve a group the peer prefers: serving our
+/// own group needs no rewrite, and rewriting while the peer is alive would take its frames.
+final class TakeoverActions: FailoverActions {
+    struct Group: Sendable {
+        var configuration: ServiceGroupConfiguration
+        var dataPlane: InterfaceDataPlane
+        var interfaceIndex: UInt32
+        /// The peer wins this group when both are healthy, so serving it means the peer is gone.
+        var peerPreferred: Bool
+    }
+
+    private let groups: [UInt16: Group]
+    private let netlink: RouteNetlinkSocket
+    private let hooks: HookRunner
+    private let responder: (any AddressResponder)?
+    private let log: Logger
+    /// Groups we serve that the peer prefers, per interface: XDP is in takeover mode while this is not empty.
+    private let foreignServed = Mutex<[String: Set<UInt16>]>([:])
+
+    init(
+        groups: [UInt16: Group], netlink: RouteNetlinkSocket, hooks: HookRunner, responder: (any AddressResponder)?,
+        log: Logger
+    ) {
+        self.groups = groups
+        self.netlink = netlink
+        self.hooks = hooks
+        self.responder = responder
+        self.log = log
+    }
+
+    func startServing(_ context: FailoverActionContext) {
+        guard let group = groups[context.group] else { return }
+        let addresses = group.configuration.addresses.map(\.address)
+        context.step("xdp-takeover") {
+            if group.peerPreferred { updateForeign(group, serving: true) }
+            do {
+                try group.dataPlane.watch(addresses, true)
+            } catch {
+                log.error("group \(group.configuration.id): XDP watch failed: \(error)")
+            }
+        }
+        if let responder {
+            context.step("responder") { responder.startAnswering(addresses, on: group.configuration.interface) }
+        }
+        context.step("address-add") {
+            for address in group.configuration.addresses {
+                do throws(RouteNetlinkError) {
+                    try netlink.addAddress(address.address, prefixLength: address.prefixLength, interfaceIndex: group.interfaceIndex)
+                } catch .addressAlreadyAssigned(_, _) {
+                    // Already there: a restart after a crash, or a retry after a timed-out reply.
+                } catch {
+                    log.error("group \(group.configuration.id): adding \(address) failed: \(error)")
+                }
+            }
+        }
+        context.step("hooks") { hooks.run(group: group.configuration.id, transition: context.transition) }
+    }
+
+    func stopServing(_ context: FailoverActionContext) {
+        guard let group = groups[context.group] else {
+            context.releaseFinished()
+            return
+        }
+        let addresses = group.configuration.addresses.map(\.address)
+        if let responder {
+            context.step("responder-stop") { responder.stopAnswering(addresses, on: group.configuration.interface) }
+        }
+        context.step("address-remove") {
+            for address in group.configuration.addresses {
+                do throws(RouteNetlinkError) {
+                    try netlink.removeAddress(address.address, prefixLength: address.prefixLength, interfaceIndex: group.interfaceIndex)
+                } catch .addressNotAssigned(_, _) {
+                    // Already gone.
+                } catch {
+                    log.error("group \(group.configuration.id): removing \(address) failed: \(error)")
+                }
+            }
+        }
+        context.step("xdp-release") {
+            do {
+                try group.dataPlane.watch(addresses, false)
+            } catch {
+                log.error("group \(group.configuration.id): XDP unwatch failed: \(error)")
+            }
+            if group.peerPreferred { updateForeign(group, serving: false) }
+        }
+        context.step("hooks") { hooks.run(group: group.configuration.id, transition: context.transition) }
+        context.releaseFinished()
+    }
+
+    private func updateForeign(_ group: Group, serving: Bool) {
+        let interface = group.configuration.interface
+        let anyForeign = foreignServed.withLock { served in
+            if serving {
+                served[interface, default: []].insert(group.configuration.id)
+            } else {
+                served[interface]?.remove(group.configuration.id)
+            }
+            return !(served[interface]?.isEmpty ?? true)
+        }
+        do {
+            try group.dataPlane.setMode(anyForeign ? .takeover : group.dataPlane.idleMode)
+        } catch {
+            log.error("\(interface): XDP mode change failed: \(error)")
+        }
+    }
+}
+
+/// Answers ARP and neighbour solicitations for addresses and announces them (gratuitous ARP, unsolicited NA).
+/// The engine's responder implements it over the capture backend's transmit path.
+public protocol AddressResponder: Sendable {
+    func startAnswering(_ addresses: [IPAddress], on interface: String)
+    func stopAnswering(_ addresses: [IPAddress], on interface: String)
+}

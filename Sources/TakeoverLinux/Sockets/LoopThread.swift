@@ -1,0 +1,126 @@
+import Synchronization
+import TakeoverCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A dedicated OS thread for a loop that needs deterministic latency (the heartbeat loop), rather than a task
+/// on Swift's cooperative pool. It starts in the creating thread's network namespace (Linux copies the
+/// creator's namespaces into a new thread), and can be joined with a bounded wait.
+public final class LoopThread: Sendable {
+    private final class Job {
+        let body: () -> Void
+        let exited: EventFD
+        let name: String?
+        init(_ body: @escaping () -> Void, exited: EventFD, name: String?) {
+            self.body = body
+            self.exited = exited
+            self.name = name
+        }
+    }
+
+    /// glibc's `pthread_setname_np`, which Swift's Glibc module does not declare (it needs _GNU_SOURCE).
+    private static let setName: (@convention(c) (pthread_t, UnsafePointer<CChar>) -> Int32)? = {
+        guard let symbol = dlsym(nil, "pthread_setname_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (pthread_t, UnsafePointer<CChar>) -> Int32).self)
+    }()
+
+    private let thread: pthread_t
+    private let exited: EventFD
+    private let joined = Atomic<Bool>(false)
+
+    /// Starts `body` on a new thread. With `realtimePriority` (1–99) the thread is scheduled `SCHED_FIFO` at
+    /// that priority from its first instruction, so it preempts ordinary work on a busy machine; that needs
+    /// CAP_SYS_NICE (`pthread_create` fails with EPERM otherwise). `name` (at most 15 bytes are kept) is what
+    /// `top -H`, `ps -L` and `perf` show for the thread.
+    public init(
+        name: String? = nil, realtimePriority: Int32? = nil, _ body: sending @escaping () -> Void
+    ) throws(SystemCallError) {
+        let exited = try EventFD()
+        var attributes = pthread_attr_t()
+        try negativeErrnoCall("pthread_attr_init") { -pthread_attr_init(&attributes) }
+        defer { pthread_attr_destroy(&attributes) }
+        if let realtimePriority {
+            var parameters = sched_param(sched_priority: realtimePriority)
+            try negativeErrnoCall("pthread_attr_setinheritsched") {
+                -pthread_attr_setinheritsched(&attributes, Int32(PTHREAD_EXPLICIT_SCHED))
+            }
+            try negativeErrnoCall("pthread_attr_setschedpolicy(SCHED_FIFO)") {
+                -pthread_attr_setschedpolicy(&attributes, SCHED_FIFO)
+            }
+            try negativeErrnoCall("pthread_attr_setschedparam(\(realtimePriority))") {
+                -pthread_attr_setschedparam(&attributes, &parameters)
+            }
+        }
+        let context = Unmanaged.passRetained(Job(body, exited: exited, name: name)).toOpaque()
+        var thread = pthread_t()
+        do {
+            try negativeErrnoCall("pthread_create") {
+                -pthread_create(&thread, &attributes, { context in
+                    let job = Unmanaged<Job>.fromOpaque(context!).takeRetainedValue()
+                    if let name = job.name, let setName = LoopThread.setName {
+                        _ = LoopThread.kernelThreadName(name).withCString { setName(pthread_self(), $0) }
+                    }
+                    job.body()
+                    // Tells `join` the thread is done; the join itself then returns at once.
+                    try? job.exited.signal()
+                    return nil
+                }, context)
+            }
+        } catch {
+            Unmanaged<Job>.fromOpaque(context).release()
+            throw error
+        }
+        self.thread = thread
+        self.exited = exited
+    }
+
+    /// The longest prefix of whole characters that fits the kernel's 15 bytes.
+    private static func kernelThreadName(_ name: String) -> String {
+        var kept = ""
+        for character in name {
+            guard kept.utf8.count + character.utf8.count <= 15 else { break }
+            kept.append(character)
+        }
+        return kept
+    }
+
+    /// The calling thread's scheduling policy and priority (`SCHED_OTHER` is 0, `SCHED_FIFO` 1).
+    public static func currentScheduling() -> (policy: Int32, priority: Int32) {
+        var policy: Int32 = 0
+        var parameters = sched_param()
+        pthread_getschedparam(pthread_self(), &policy, &parameters)
+        return (policy, parameters.sched_priority)
+    }
+
+    /// Starts `body` on a thread nobody joins: the system reaps it when it ends.
+    public static func startDetached(_ body: sending @escaping () -> Void) throws(SystemCallError) {
+        let thread = try LoopThread(body)
+        guard thread.joined.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else { return }
+        try negativeErrnoCall("pthread_detach") { -pthread_detach(thread.thread) }
+    }
+
+    /// Waits up to `timeoutNanoseconds` for the thread to end and reaps it; true if it ended. A false return
+    /// leaves the thread running (it is then never reaped); calling again later may still succeed.
+    public func join(timeoutNanoseconds: UInt64) -> Bool {
+        if joined.load(ordering: .acquiring) { return true }
+        let deadline = MonotonicClock.now() + timeoutNanoseconds
+        var poller = PollSet(fileDescriptors: [exited.fileDescriptor])
+        while !poller.isReady(0) {
+            let now = MonotonicClock.now()
+            guard now < deadline else { return false }
+            let milliseconds = Int32(clamping: (deadline.nanoseconds(since: now) + 999_999) / 1_000_000)
+            guard (try? poller.wait(timeoutMilliseconds: milliseconds)) != nil else { return false }
+        }
+        // Exactly one caller reaps the thread.
+        guard joined.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            return true
+        }
+        pthread_join(thread, nil)
+        return true
+    }
+}

@@ -7,6 +7,9 @@ import PackageDescription
 
 let suites: [(name: String, extraDependencies: [Target.Dependency])] = [
     ("Ring", ["CReferenceRing", "CBenchSupport"]),
+    ("Builders", []),
+    ("ParseTrack", ["BenchFixtures"]),
+    ("SessionTable", ["BenchFixtures"]),
 ]
 
 let package = Package(
@@ -20,6 +23,10 @@ let package = Package(
         .target(name: "CReferenceRing"),
         // Thread pinning and other libc helpers that Swift's Glibc module does not import.
         .target(name: "CBenchSupport"),
+        // Setup helpers shared by suites: seeded generator, the repository's captured frames, random flows.
+        .target(
+            name: "BenchFixtures", dependencies: [.product(name: "TakeoverCore", package: "takeover")],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
     ] + suites.map { suite in
         .executableTarget(
             name: suite.name,

@@ -112,12 +112,16 @@ public struct TCPTracker: ~Copyable, Sendable {
             }
         }
         let record = table.record(at: index)
-        let side = record.pointee.side(sending: key)
-        if result == .updated && flags.contains(.syn) && !flags.contains(.ack) {
+        var side = record.pointee.side(sending: key)
+        // A receiver checks RST before SYN (RFC 9293 §3.10.7.4), so a SYN+RST is judged as a RST: it never
+        // starts a new connection over the session.
+        if result == .updated && flags.contains(.syn) && !flags.contains(.ack) && !flags.contains(.rst) {
             switch record.pointee.syn(from: side, sequence: segment.sequence) {
             case .retransmission: break
             case .newConnection:
                 record.pointee.restart(key: key)
+                // The record now runs along `key`: its sender is the original side, whichever it was before.
+                side = .original
                 statistics.restarted &+= 1
                 result = .created
             case .refused: return ignore()

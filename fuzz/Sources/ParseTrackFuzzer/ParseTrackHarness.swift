@@ -1,0 +1,1 @@
+../../../Tests/TakeoverCoreTests/Fuzz/ParseTrackHarness.swift

@@ -3,7 +3,7 @@ import TakeoverLinux
 public import Logging
 
 /// A takeover node: builds every part from an `EngineConfiguration`, runs them, and tears them down. This is
-/// the embeddable API (`import Takeover`): make one, `start()`, watch `onStateChange` or `status`, and
+/// the embeddable API (`import Takeover`): make one, `start()`, watch `onStateChange` (or `controller.groups` and `controller.timelines`), and
 /// `shutdown()` — which hands the groups we serve to the peer first when it is alive.
 ///
 /// Open the engine in the network namespace it serves: the sockets, the XDP attachment and the controller
@@ -41,9 +41,15 @@ public final class Engine: Sendable {
         var planes: [String: InterfaceDataPlane] = [:]
         var interfaceIndexes: [String: UInt32] = [:]
         var built: [InterfaceDataPlane] = []
-        // A failure half-way must not leave an XDP program attached.
+        var openedResponders: InterfaceResponders?
+        // A failure half-way must leave no XDP program attached and no responder thread running.
         var succeeded = false
-        defer { if !succeeded { built.forEach { $0.close() } } }
+        defer {
+            if !succeeded {
+                openedResponders?.shutdown()
+                built.forEach { $0.close() }
+            }
+        }
         for interface in configuration.interfaces {
             let link: LinkInfo
             do {
@@ -77,8 +83,7 @@ public final class Engine: Sendable {
         let responders = try InterfaceResponders(
             interfaces: built.map { (name: $0.interface, mac: $0.ownMAC, watched: watched[$0.interface] ?? []) },
             announcements: configuration.announcements, log: logger)
-        var respondersStarted = false
-        defer { if !respondersStarted { responders.shutdown() } }
+        openedResponders = responders
         let actions = TakeoverActions(
             groups: groups, netlink: netlink,
             hooks: HookRunner(hooks: configuration.hooks, nodeName: configuration.node.name, log: logger),
@@ -101,7 +106,6 @@ public final class Engine: Sendable {
         dataPlanes = built
         self.responders = responders
         succeeded = true
-        respondersStarted = true
     }
 
     /// Starts the controller thread (heartbeats, failure detection, takeover).

@@ -8,7 +8,7 @@ import Logging
 ///
 ///   start serving: 1. XDP to takeover mode and watch the group's addresses (frames still sent to the peer's MAC
 ///                     now reach our stack; ARP/ND for them go to the responder)
-///                  2.–3. the responder answers ARP/ND and sends the announcements (`responder`, when present)
+///                  2.–3. the responder answers ARP/ND and sends the announcements
 ///                  4. the addresses are added to the interface over rtnetlink
 ///                  6. notify hooks (on their own thread)
 ///   stop serving:  the same undone in reverse, then the release is reported finished.
@@ -27,13 +27,13 @@ final class TakeoverActions: FailoverActions {
     private let groups: [UInt16: Group]
     private let netlink: RouteNetlinkSocket
     private let hooks: HookRunner
-    private let responder: (any AddressResponder)?
+    private let responder: any AddressResponder
     private let log: Logger
     /// Groups we serve that the peer prefers, per interface: XDP is in takeover mode while this is not empty.
     private let foreignServed = Mutex<[String: Set<UInt16>]>([:])
 
     init(
-        groups: [UInt16: Group], netlink: RouteNetlinkSocket, hooks: HookRunner, responder: (any AddressResponder)?,
+        groups: [UInt16: Group], netlink: RouteNetlinkSocket, hooks: HookRunner, responder: any AddressResponder,
         log: Logger
     ) {
         self.groups = groups
@@ -54,9 +54,7 @@ final class TakeoverActions: FailoverActions {
                 log.error("group \(group.configuration.id): XDP watch failed: \(error)")
             }
         }
-        if let responder {
-            context.step("responder") { responder.startAnswering(addresses, on: group.configuration.interface) }
-        }
+        context.step("responder") { responder.startAnswering(addresses, on: group.configuration.interface) }
         context.step("address-add") {
             for address in group.configuration.addresses {
                 do throws(RouteNetlinkError) {
@@ -77,9 +75,7 @@ final class TakeoverActions: FailoverActions {
             return
         }
         let addresses = group.configuration.addresses.map(\.address)
-        if let responder {
-            context.step("responder-stop") { responder.stopAnswering(addresses, on: group.configuration.interface) }
-        }
+        context.step("responder-stop") { responder.stopAnswering(addresses, on: group.configuration.interface) }
         context.step("address-remove") {
             for address in group.configuration.addresses {
                 do throws(RouteNetlinkError) {

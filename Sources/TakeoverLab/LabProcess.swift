@@ -1,4 +1,5 @@
 import Foundation
+import TakeoverLinux
 
 #if canImport(Glibc)
 import Glibc
@@ -46,14 +47,14 @@ public struct CommandResult: Sendable {
 
 /// A process the lab started. Its output goes to files, so a chatty process never blocks on a full pipe
 /// and the output can be read while it runs.
-public final class LabProcess: @unchecked Sendable {
+public final class LabProcess: Sendable {
     public let arguments: [String]
     public let processIdentifier: Int32
-    let process: Process
+    let process: ChildProcess
     let outputURL: URL
     let errorURL: URL
 
-    init(arguments: [String], process: Process, outputURL: URL, errorURL: URL) {
+    init(arguments: [String], process: ChildProcess, outputURL: URL, errorURL: URL) {
         self.arguments = arguments
         self.process = process
         self.processIdentifier = process.processIdentifier
@@ -89,7 +90,7 @@ public final class LabProcess: @unchecked Sendable {
                 _ = waitForExit(timeout: .seconds(1))
             }
         }
-        return process.isRunning ? nil : process.terminationStatus
+        return process.terminationStatus
     }
 
     func removeOutputFiles() {
@@ -97,32 +98,25 @@ public final class LabProcess: @unchecked Sendable {
         try? FileManager.default.removeItem(at: errorURL)
     }
 
-    /// Launches `arguments` (the first is looked up in PATH when it has no slash).
+    /// Launches `arguments` (the first is looked up in PATH when it has no slash), through TakeoverLinux's
+    /// `ChildProcess` (Foundation's `Process.run()` crashes intermittently on Linux; see there).
     static func launch(_ arguments: [String]) throws(LabError) -> LabProcess {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0].contains("/") ? arguments[0] : "/usr/bin/env")
-        process.arguments = arguments[0].contains("/") ? Array(arguments.dropFirst()) : arguments
         let directory = FileManager.default.temporaryDirectory
         let stem = "takeover-lab-\(getpid())-\(UUID().uuidString)"
         let outputURL = directory.appendingPathComponent(stem + ".out")
         let errorURL = directory.appendingPathComponent(stem + ".err")
         do {
-            _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-            _ = FileManager.default.createFile(atPath: errorURL.path, contents: nil)
-            process.standardOutput = try FileHandle(forWritingTo: outputURL)
-            process.standardError = try FileHandle(forWritingTo: errorURL)
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
+            let process = try ChildProcess.spawn(arguments, standardOutput: outputURL.path, standardError: errorURL.path)
+            return LabProcess(arguments: arguments, process: process, outputURL: outputURL, errorURL: errorURL)
         } catch {
             try? FileManager.default.removeItem(at: outputURL)
             try? FileManager.default.removeItem(at: errorURL)
             throw .launchFailed(arguments: arguments, reason: "\(error)")
         }
-        return LabProcess(arguments: arguments, process: process, outputURL: outputURL, errorURL: errorURL)
     }
 
     /// Runs `arguments` to completion within `timeout`; on timeout kills it and throws.
-    static func run(_ arguments: [String], timeout: Duration) throws(LabError) -> CommandResult {
+    public static func run(_ arguments: [String], timeout: Duration) throws(LabError) -> CommandResult {
         let child = try launch(arguments)
         defer { child.removeOutputFiles() }
         guard child.waitForExit(timeout: timeout) else {
@@ -130,7 +124,7 @@ public final class LabProcess: @unchecked Sendable {
             throw .timedOut(arguments: arguments, after: timeout)
         }
         return CommandResult(
-            arguments: arguments, status: child.process.terminationStatus,
+            arguments: arguments, status: child.process.terminationStatus ?? -1,
             standardOutput: child.standardOutput, standardError: child.standardError)
     }
 }

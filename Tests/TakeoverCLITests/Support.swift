@@ -1,6 +1,7 @@
 import Foundation
 import TakeoverCore
 import TakeoverEngine
+import TakeoverLab
 
 /// The repository root, from this file's path.
 let repositoryRoot: String = {
@@ -22,29 +23,11 @@ struct CommandResult {
     var standardError: String
 }
 
-/// Runs `executable` with `arguments`, bounded to 30 s; the child is killed if it overruns.
+/// Runs `executable` with `arguments`, bounded to 30 s (the lab's launcher: Foundation's Process.run crashes
+/// intermittently on Linux).
 func run(_ executable: String, _ arguments: [String]) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let output = Pipe()
-    let error = Pipe()
-    process.standardOutput = output
-    process.standardError = error
-    try process.run()
-    // Read before waiting so a full pipe cannot stall the child.
-    let outData = output.fileHandleForReading.readDataToEndOfFile()
-    let errData = error.fileHandleForReading.readDataToEndOfFile()
-    let deadline = Date().addingTimeInterval(30)
-    while process.isRunning && Date() < deadline { usleep(10_000) }
-    if process.isRunning {
-        process.terminate()
-        process.waitUntilExit()
-    }
-    process.waitUntilExit()
-    return CommandResult(
-        status: process.terminationStatus, standardOutput: String(decoding: outData, as: UTF8.self),
-        standardError: String(decoding: errData, as: UTF8.self))
+    let result = try LabProcess.run([executable] + arguments, timeout: .seconds(30))
+    return CommandResult(status: result.status, standardOutput: result.standardOutput, standardError: result.standardError)
 }
 
 func takeover(_ arguments: String...) throws -> CommandResult { try run(takeoverExecutable, arguments) }

@@ -59,6 +59,13 @@ public struct FailoverTransition: Hashable, Sendable {
     public var to: FailoverState
     public var reason: TransitionReason
     public var at: MonotonicTime
+
+    public init(from: FailoverState, to: FailoverState, reason: TransitionReason, at: MonotonicTime) {
+        self.from = from
+        self.to = to
+        self.reason = reason
+        self.at = at
+    }
 }
 
 public enum CommandRefusal: String, Error, Hashable, Sendable {

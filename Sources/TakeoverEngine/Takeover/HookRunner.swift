@@ -1,4 +1,5 @@
 import Foundation
+import TakeoverLinux
 public import TakeoverCore
 public import Logging
 
@@ -7,10 +8,6 @@ public import Logging
 /// environment: TAKEOVER_NODE, TAKEOVER_GROUP, TAKEOVER_STATE (the new state), TAKEOVER_PREVIOUS_STATE,
 /// TAKEOVER_REASON. A hook that outlives its timeout is killed; a failing hook is logged, never fatal.
 public final class HookRunner: Sendable {
-    /// Foundation's `Process.run()` crashed here (in memcpy) when two threads launched processes at once, so
-    /// launches are serialised; the hooks still run concurrently once started.
-    private static let launchLock = NSLock()
-
     private let hooks: [NotifyHook]
     private let nodeName: String
     private let log: Logger
@@ -33,23 +30,22 @@ public final class HookRunner: Sendable {
             let environment = environment
             let log = log
             Thread.detachNewThread {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: hook.path)
-                process.arguments = hook.arguments
-                process.environment = environment
+                let process: ChildProcess
                 do {
-                    try HookRunner.launchLock.withLock { try process.run() }
+                    process = try ChildProcess.spawn([hook.path] + hook.arguments, environment: environment)
                 } catch {
                     log.error("hook \(hook.path): cannot start: \(error)")
                     return
                 }
-                let deadline = Date().addingTimeInterval(Double(hook.timeout.wholeNanoseconds) / 1e9)
-                while process.isRunning && Date() < deadline { usleep(5_000) }
+                let deadline = ContinuousClock.now.advanced(by: hook.timeout)
+                while process.isRunning && ContinuousClock.now < deadline { usleep(5_000) }
                 if process.isRunning {
-                    process.terminate()
+                    process.signal(SIGKILL)
+                    // Reap it (bounded), so no zombie is left behind.
+                    for _ in 0..<200 where process.isRunning { usleep(5_000) }
                     log.warning("hook \(hook.path): killed after \(hook.timeout)")
-                } else if process.terminationStatus != 0 {
-                    log.warning("hook \(hook.path): exited with status \(process.terminationStatus)")
+                } else if let status = process.terminationStatus, status != 0 {
+                    log.warning("hook \(hook.path): exited with status \(status)")
                 }
             }
         }

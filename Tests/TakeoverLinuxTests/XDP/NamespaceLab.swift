@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import TakeoverLinux
+import TakeoverLab
 
 /// Network namespaces for one test, named with a unique prefix so parallel tests and helpers never collide.
 /// Create with `NamespaceLab(test:)`, call `destroy()` in a `defer`: it deletes every namespace it made (and
@@ -38,17 +39,10 @@ final class NamespaceLab: @unchecked Sendable {  // names are immutable; `namesp
     /// Runs a command (bounded: a 20 s timeout) and returns its combined output; throws on a non-zero exit.
     @discardableResult
     static func run(_ command: [String], allowFailure: Bool = false) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        process.arguments = ["20"] + command
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        if process.terminationStatus != 0 && !allowFailure {
-            throw CommandFailure(command: command, status: process.terminationStatus, output: output)
+        let result = try LabProcess.run(command, timeout: .seconds(20))
+        let output = result.standardOutput + result.standardError
+        if result.status != 0 && !allowFailure {
+            throw CommandFailure(command: command, status: result.status, output: output)
         }
         return output
     }

@@ -208,7 +208,8 @@ enum ParseTrackHarness {
         guard let request = parsed, case .icmpEcho(let echo) = request.transport, !echo.isReply,
             let requestIP = request.ip
         else { return }
-        let reparsed = Result { () throws(FrameError) in try FrameParser.parse(UnsafeRawBufferPointer(copy)) }
+        let replyFrame = UnsafeRawBufferPointer(copy)
+        let reparsed = Result { () throws(FrameError) in try FrameParser.parse(replyFrame) }
         guard case .success(let reply) = reparsed, case .icmpEcho(let replyEcho) = reply.transport,
             let replyIP = reply.ip
         else { return try check(false, "the turned-around echo request parses as \(reparsed)") }
@@ -222,8 +223,8 @@ enum ParseTrackHarness {
         try check(
             reply.destination == request.source && reply.source == replier, "the turnaround's MAC addresses")
         for (name, before, after) in [
-            ("IPv4 header", headerChecksumValid(frame, request), headerChecksumValid(UnsafeRawBufferPointer(copy), reply)),
-            ("ICMP", icmpChecksumValid(frame, request), icmpChecksumValid(UnsafeRawBufferPointer(copy), reply)),
+            ("IPv4 header", headerChecksumValid(frame, request), headerChecksumValid(replyFrame, reply)),
+            ("ICMP", icmpChecksumValid(frame, request), icmpChecksumValid(replyFrame, reply)),
         ] {
             try check(before == after, "\(name) checksum valid \(before) before the turnaround, \(after) after")
         }

@@ -142,7 +142,7 @@ final class FrameArena: @unchecked Sendable {
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark("ParseTrack: parse + track one frame, mixed flows, steady state", configuration: perFrame) {
-        benchmark, arena in
+        (benchmark: Benchmark, arena: FrameArena) in
         var index = arena.cursor
         var time = arena.time
         var kinds = 0
@@ -164,7 +164,8 @@ let benchmarks: @Sendable () -> Void = {
         return arena
     }
 
-    Benchmark("ParseTrack: parse only, same frames, steady state", configuration: perFrame) { benchmark, arena in
+    Benchmark("ParseTrack: parse only, same frames, steady state", configuration: perFrame) {
+        (benchmark: Benchmark, arena: FrameArena) in
         var index = arena.cursor
         var parsed = 0
         benchmark.startMeasurement()

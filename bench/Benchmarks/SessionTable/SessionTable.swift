@@ -6,6 +6,10 @@
 // - lookup, absent key: the probe run to the first empty slot;
 // - update: `TCPTracker.track` of an ACK with data for an existing session, i.e. the lookup plus the in-place
 //   update of its record (sequence, acknowledgment, window, timestamps, last seen).
+// - memory floors, no table code: 128-byte records in a plain array as large as the table's slots, visited
+//   in a random order — independent reads (the CPU overlaps their misses), the same read-modify-writes, and
+//   dependent reads (each record holds the next one's position: one full cache and TLB miss at a time,
+//   which is what a lookup whose probe branches on the loaded data pays).
 // One sample is 1000 operations (scaling factor kilo); the time is per operation. The order is a random
 // permutation of the million keys, walked from where the previous sample stopped.
 import Benchmark
@@ -44,7 +48,8 @@ final class FilledTracker: @unchecked Sendable {
             }
         }
         precondition(tracker.count == sessions, "\(tracker.count) sessions")
-        order.shuffle(using: &generator)
+        var shuffled = order  // the same memory: a buffer pointer's copy shuffles it in place
+        shuffled.shuffle(using: &generator)
         for index in 0..<sessions {
             var key = FlowKey.random(using: &generator)
             key.protocolNumber = IPProtocolNumber.udp  // no TCP key can equal it
@@ -76,8 +81,84 @@ final class FilledTracker: @unchecked Sendable {
     }
 }
 
+/// Records as large as `Session`, as many as the table's slots, visited in a random order.
+final class PlainRecords: @unchecked Sendable {
+    // @unchecked: one benchmark uses it at a time, on one thread.
+    static let recordWords = 16  // 128 bytes, `Session`'s stride
+    let slotCount = TCPTracker().table.slotCount
+    let words: UnsafeMutableBufferPointer<UInt64>
+    let order: UnsafeMutableBufferPointer<Int>
+    var cursor = 0
+
+    init() {
+        words = .allocate(capacity: slotCount * Self.recordWords)
+        words.initialize(repeating: 1)
+        order = .allocate(capacity: sessions)
+        var generator = SplitMix64(seed: 0x7A6B_0002)
+        for index in 0..<sessions { order[index] = Int(generator.next() % UInt64(slotCount)) * Self.recordWords }
+        // A random cycle through every record for the dependent walk: record i's first word holds the next.
+        var cycle = Array(0..<slotCount)
+        cycle.shuffle(using: &generator)
+        for position in 0..<slotCount {
+            words[cycle[position] * Self.recordWords] = UInt64(cycle[(position + 1) % slotCount] * Self.recordWords)
+        }
+    }
+
+    deinit {
+        words.deallocate()
+        order.deallocate()
+    }
+}
+
 let benchmarks: @Sendable () -> Void = {
-    Benchmark("SessionTable: lookup at 1M entries, random order", configuration: perOperation) { benchmark, filled in
+    Benchmark("SessionTable: memory floor, independent reads of random 128-byte records in 1.3M", configuration: perOperation) {
+        (benchmark: Benchmark, records: PlainRecords) in
+        var index = records.cursor
+        var sum: UInt64 = 0
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            sum &+= records.words[records.order[index]]
+            index = index + 1 == sessions ? 0 : index + 1
+        }
+        benchmark.stopMeasurement()
+        records.cursor = index
+        blackHole(sum)
+    } setup: {
+        PlainRecords()
+    }
+
+    Benchmark("SessionTable: memory floor, dependent reads of random 128-byte records in 1.3M", configuration: perOperation) {
+        (benchmark: Benchmark, records: PlainRecords) in
+        var record = records.cursor
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            record = Int(records.words[record])
+        }
+        benchmark.stopMeasurement()
+        records.cursor = record
+    } setup: {
+        PlainRecords()
+    }
+
+    Benchmark("SessionTable: memory floor, independent updates of random 128-byte records in 1.3M", configuration: perOperation) {
+        (benchmark: Benchmark, records: PlainRecords) in
+        var index = records.cursor
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let record = records.order[index]
+            records.words[record] &+= 1
+            records.words[record + PlainRecords.recordWords - 1] &+= 1
+            index = index + 1 == sessions ? 0 : index + 1
+        }
+        benchmark.stopMeasurement()
+        records.cursor = index
+        blackHole(records.words.baseAddress)
+    } setup: {
+        PlainRecords()
+    }
+
+    Benchmark("SessionTable: lookup at 1M entries, random order", configuration: perOperation) {
+        (benchmark: Benchmark, filled: FilledTracker) in
         var index = filled.advance(by: benchmark.scaledIterations.count)
         var found = 0
         benchmark.startMeasurement()
@@ -92,7 +173,7 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     Benchmark("SessionTable: lookup of an absent key at 1M entries", configuration: perOperation) {
-        benchmark, filled in
+        (benchmark: Benchmark, filled: FilledTracker) in
         var index = filled.advance(by: benchmark.scaledIterations.count)
         var misses = 0
         benchmark.startMeasurement()
@@ -106,8 +187,10 @@ let benchmarks: @Sendable () -> Void = {
         FilledTracker()
     }
 
-    Benchmark("SessionTable: update (track an ACK) at 1M entries, random order, steady state", configuration: perOperation) {
-        benchmark, filled in
+    Benchmark(
+        "SessionTable: update (track an ACK) at 1M entries, random order, steady state", configuration: perOperation
+    ) {
+        (benchmark: Benchmark, filled: FilledTracker) in
         var index = filled.advance(by: benchmark.scaledIterations.count)
         let round = UInt32(truncatingIfNeeded: benchmark.currentIteration)
         let segment = FilledTracker.segment(round)

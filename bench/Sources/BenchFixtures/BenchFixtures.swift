@@ -41,7 +41,9 @@ public enum Fixtures {
         let root = try! JSONSerialization.jsonObject(with: data) as! [String: Any]
         return (root["vectors"] as! [[String: Any]]).map { vector in
             let hex = Array((vector["hex"] as! String).utf8)
-            let bytes = stride(from: 0, to: hex.count, by: 2).map { UInt8(String(decoding: hex[$0..<$0 + 2], as: UTF8.self), radix: 16)! }
+            let bytes = stride(from: 0, to: hex.count, by: 2).map {
+                UInt8(String(decoding: hex[$0..<$0 + 2], as: UTF8.self), radix: 16)!
+            }
             return (name: vector["name"] as! String, frame: bytes)
         }
     }

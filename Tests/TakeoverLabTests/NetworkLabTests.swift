@@ -34,7 +34,7 @@ import Glibc
 
         #expect(setup.client.mac != setup.primary.mac)
         let capture = try lab.start(
-            in: setup.standby.host, ["tcpdump", "-i", "eth0", "-n", "-e", "-l", "-U", "icmp"])
+            in: setup.standby.host, ["tcpdump", "--immediate-mode", "-i", "eth0", "-n", "-e", "-l", "-U", "icmp"])
         #expect(capture.waitForOutput(containing: "listening on", timeout: .seconds(5)))
 
         let ping = try lab.run(in: setup.client.host, ["ping", "-c", "3", "-i", "0.2", "-W", "1", "192.0.2.20"])

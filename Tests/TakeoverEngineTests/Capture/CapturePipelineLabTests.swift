@@ -172,7 +172,7 @@ import Testing
         let tcpdump = try setup.lab.start(
             in: tcpdumpHost,
             [
-                "tcpdump", "-i", "eth0", "-U", "-n", "-w", pcapPath,
+                "tcpdump", "--immediate-mode", "-i", "eth0", "-U", "-n", "-w", pcapPath,
                 "ether host \(setup.primary.mac) and tcp port \(Self.tcpPort)",
             ])
         #expect(tcpdump.waitForOutput(containing: "listening on", timeout: .seconds(10)))

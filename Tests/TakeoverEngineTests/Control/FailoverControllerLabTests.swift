@@ -180,7 +180,7 @@ import TakeoverLinux
         defer { try? FileManager.default.removeItem(at: file) }
         let tcpdump = try setup.lab.start(
             in: setup.intruder[0].host,
-            ["tcpdump", "-i", "eth0", "-n", "-U", "-c", "20", "-w", file.path, "udp and src host 192.0.2.1 and dst port \(Lab.port)"])
+            ["tcpdump", "--immediate-mode", "-i", "eth0", "-n", "-U", "-c", "20", "-w", file.path, "udp and src host 192.0.2.1 and dst port \(Lab.port)"])
         #expect(tcpdump.waitForOutput(containing: "listening on", timeout: .seconds(5)))
         #expect(tcpdump.waitForExit(timeout: .seconds(5)))
         let capture = try PcapFile(bytes: Array(try Data(contentsOf: file)))

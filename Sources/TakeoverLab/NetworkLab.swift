@@ -188,6 +188,18 @@ public final class NetworkLab: @unchecked Sendable {
         try runChecked(["ip", "netns", "exec", host.namespace] + arguments, timeout: timeout)
     }
 
+    /// Starts tcpdump on `interface` in `host` and returns once it listens. Immediate mode, so stopping it never
+    /// loses frames still waiting in an undelivered capture block. `options` are tcpdump's own (filter last).
+    public func startTcpdump(in host: LabHost, interface: String = "eth0", _ options: [String]) throws(LabError) -> LabProcess {
+        let arguments = ["tcpdump", "--immediate-mode", "-i", interface] + options
+        let capture = try start(in: host, arguments)
+        guard capture.waitForOutput(containing: "listening on", timeout: .seconds(10)) else {
+            capture.stop(grace: .milliseconds(200))
+            throw .launchFailed(arguments: arguments, reason: "not listening after 10 s: \(capture.standardError)")
+        }
+        return capture
+    }
+
     /// Starts `arguments` in `host`'s namespace in the background. The lab stops it at teardown.
     public func start(in host: LabHost, _ arguments: [String]) throws(LabError) -> LabProcess {
         try locked { () throws(LabError) in

@@ -33,9 +33,7 @@ import Glibc
         defer { lab.teardown() }
 
         #expect(setup.client.mac != setup.primary.mac)
-        let capture = try lab.start(
-            in: setup.standby.host, ["tcpdump", "--immediate-mode", "-i", "eth0", "-n", "-e", "-l", "-U", "icmp"])
-        #expect(capture.waitForOutput(containing: "listening on", timeout: .seconds(5)))
+        let capture = try lab.startTcpdump(in: setup.standby.host, ["-n", "-e", "-l", "-U", "icmp"])
 
         let ping = try lab.run(in: setup.client.host, ["ping", "-c", "3", "-i", "0.2", "-W", "1", "192.0.2.20"])
         #expect(ping.succeeded, "\(ping.standardOutput)\(ping.standardError)")

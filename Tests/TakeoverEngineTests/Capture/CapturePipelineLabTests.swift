@@ -169,13 +169,8 @@ import Testing
             "takeover-pipeline-\(getpid())-\(backend).pcap"
         ).path
         defer { try? FileManager.default.removeItem(atPath: pcapPath) }
-        let tcpdump = try setup.lab.start(
-            in: tcpdumpHost,
-            [
-                "tcpdump", "--immediate-mode", "-i", "eth0", "-U", "-n", "-w", pcapPath,
-                "ether host \(setup.primary.mac) and tcp port \(Self.tcpPort)",
-            ])
-        #expect(tcpdump.waitForOutput(containing: "listening on", timeout: .seconds(10)))
+        let tcpdump = try setup.lab.startTcpdump(
+            in: tcpdumpHost, ["-U", "-n", "-w", pcapPath, "ether host \(setup.primary.mac) and tcp port \(Self.tcpPort)"])
 
         // The client's TCP connection: a socket opened in the client's namespace, used from here.
         let socket = try setup.lab.withNamespace(of: setup.client.host) {

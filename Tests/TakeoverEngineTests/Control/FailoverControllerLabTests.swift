@@ -178,10 +178,9 @@ import TakeoverLinux
         // M captures A's heartbeats to B on channel 0 off the hub.
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("takeover-forge-\(getpid()).pcap")
         defer { try? FileManager.default.removeItem(at: file) }
-        let tcpdump = try setup.lab.start(
+        let tcpdump = try setup.lab.startTcpdump(
             in: setup.intruder[0].host,
-            ["tcpdump", "--immediate-mode", "-i", "eth0", "-n", "-U", "-c", "20", "-w", file.path, "udp and src host 192.0.2.1 and dst port \(Lab.port)"])
-        #expect(tcpdump.waitForOutput(containing: "listening on", timeout: .seconds(5)))
+            ["-n", "-U", "-c", "20", "-w", file.path, "udp and src host 192.0.2.1 and dst port \(Lab.port)"])
         #expect(tcpdump.waitForExit(timeout: .seconds(5)))
         let capture = try PcapFile(bytes: Array(try Data(contentsOf: file)))
         // Ethernet 14 + IPv4 20 + UDP 8 + heartbeat 80.

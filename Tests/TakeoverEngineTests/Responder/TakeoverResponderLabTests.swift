@@ -74,10 +74,7 @@ import Testing
 
     /// tcpdump writing every ARP and ICMPv6 frame the client's interface sees to a file.
     static func startCapture(_ lab: NetworkLab, on client: LabInterface, to path: String) throws -> LabProcess {
-        let tcpdump = try lab.start(
-            in: client.host, ["tcpdump", "--immediate-mode", "-i", client.name, "-n", "-U", "-w", path, "arp or icmp6"])
-        #expect(tcpdump.waitForOutput(containing: "listening on", timeout: .seconds(10)), "\(tcpdump.standardError)")
-        return tcpdump
+        try lab.startTcpdump(in: client.host, interface: client.name, ["-n", "-U", "-w", path, "arp or icmp6"])
     }
 
     static func openResponder(

@@ -287,9 +287,7 @@ import Glibc
         defer { capture.close() }
 
         // An IEEE local-experimental EtherType (0x88b5): no protocol stack reacts to it.
-        let watcher = try lab.start(
-            in: setup.client.host, ["tcpdump", "--immediate-mode", "-i", "eth0", "-n", "-e", "-x", "-l", "-U", "ether proto 0x88b5"])
-        #expect(watcher.waitForOutput(containing: "listening on", timeout: .seconds(5)))
+        let watcher = try lab.startTcpdump(in: setup.client.host, ["-n", "-e", "-x", "-l", "-U", "ether proto 0x88b5"])
 
         let marker = Array("takeover-inject".utf8)
         let frameLength = 60

@@ -68,7 +68,13 @@ struct OperationsLabTests {
         #expect(betaStatus.lastFailover?.steps.contains { $0.step == "address-add" && $0.finishedAfterMicroseconds != nil } == true)
         let alphaAfter = try statusReport(alphaSocket).report
         #expect(alphaAfter.ownedAddresses.isEmpty && alphaAfter.groups.first?.serving == false)
+        // A client that asks (its neighbour entry flushed) is answered by beta's responder: the timeline's last mark.
+        _ = try lab.lab.run(in: lab.client, ["ip", "neigh", "flush", "dev", "eth0"])
         #expect(try lab.ping(), "the client reaches the group address through beta")
+        let answered = waitUntil(timeout: .seconds(2)) {
+            ((try? statusReport(betaSocket).report.lastFailover?.firstClientAnswerAfterMicroseconds) ?? nil) != nil
+        }
+        #expect(answered, "beta's responder stamped its first answer")
 
         // Release refused on the node that does not serve; unknown group; announce again on beta.
         let refused = try takeover("release", "--group", "1", "--socket", alphaSocket)

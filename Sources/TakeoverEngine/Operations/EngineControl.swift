@@ -93,14 +93,17 @@ public final class EngineControl: ControlCommandHandler {
         // The responder keeps the first announcement of its latest takeover; it belongs to this timeline when it
         // went out after this decision.
         let interface = engine.configuration.groups.first { $0.id == timeline.group }?.interface
-        let firstAnnouncement = interface.flatMap { responders[$0]?.firstAnnouncementAt }.flatMap {
-            timeline.transition.to == .active && $0 >= decided ? $0 : nil
+        let responder = interface.flatMap { responders[$0] }
+        func ofThisTakeover(_ time: MonotonicTime?) -> MonotonicTime? {
+            time.flatMap { timeline.transition.to == .active && $0 >= decided ? $0 : nil }
         }
+        let firstAnnouncement = ofThisTakeover(responder?.firstAnnouncementAt)
         return StatusReport.Failover(
             id: timeline.id, group: timeline.group, from: "\(timeline.transition.from)", to: "\(timeline.transition.to)",
             reason: String(describing: timeline.transition.reason), reasonText: timeline.transition.reason.rawValue,
             decidedAgoMicroseconds: now.nanoseconds(since: decided) / 1000, steps: steps,
             firstAnnouncementAfterMicroseconds: after(firstAnnouncement),
+            firstClientAnswerAfterMicroseconds: after(ofThisTakeover(responder?.firstAnswerAt)),
             releaseFinishedAfterMicroseconds: after(timeline.releaseFinished))
     }
 
@@ -185,5 +188,18 @@ extension XDPOutcome {
         case .neighborRedirected: "neighbor_redirected"
         case .neighborNoSocket: "neighbor_no_socket"
         }
+    }
+}
+
+extension StatusReport.Sessions {
+    /// The session trackers' figures summed over the interfaces (each `CapturePipeline.statistics()`); nil for
+    /// none, so a stateless engine's report has no `sessions`.
+    public init?(_ pipelines: [CapturePipelineStatistics]) {
+        guard !pipelines.isEmpty else { return nil }
+        self.init(
+            count: pipelines.reduce(0) { $0 + $1.sessionCount },
+            framesReceived: pipelines.reduce(0) { $0 + $1.receive.framesReceived },
+            recordsTracked: pipelines.reduce(0) { $0 + $1.recordsTracked },
+            dropped: pipelines.reduce(0) { $0 + $1.totalDropped })
     }
 }

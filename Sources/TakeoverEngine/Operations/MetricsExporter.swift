@@ -144,6 +144,7 @@ public final class MetricsExporter: Sendable {
                     if let finished = step.finishedAfterMicroseconds { timer(step.step, finished) }
                 }
                 if let first = failover.firstAnnouncementAfterMicroseconds { timer("first_announcement", first) }
+                if let first = failover.firstClientAnswerAfterMicroseconds { timer("first_client_answer", first) }
             }
         }
     }

@@ -126,6 +126,9 @@ public struct StatusReport: Codable, Hashable, Sendable {
         public var steps: [Step]
         /// Decision → first announcement on the wire (takeovers; absent when none went out yet).
         public var firstAnnouncementAfterMicroseconds: UInt64?
+        /// Decision → first ARP/ND request for the group's addresses answered by the responder (takeovers; absent
+        /// until a client asked). Frames the XDP program rewrote to our MAC are answered by the kernel, unseen here.
+        public var firstClientAnswerAfterMicroseconds: UInt64?
         /// Releases: decision → release finished.
         public var releaseFinishedAfterMicroseconds: UInt64?
     }

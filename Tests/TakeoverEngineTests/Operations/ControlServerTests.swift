@@ -242,5 +242,6 @@ extension StatusReport {
             id: 1, group: 1, from: "standby", to: "active", reason: "peerFailed", reasonText: TransitionReason.peerFailed.rawValue,
             decidedAgoMicroseconds: 5_000_000,
             steps: [.init(step: "startServing", startedAfterMicroseconds: 10, finishedAfterMicroseconds: 900)],
-            firstAnnouncementAfterMicroseconds: 400, releaseFinishedAfterMicroseconds: nil))
+            firstAnnouncementAfterMicroseconds: 400, firstClientAnswerAfterMicroseconds: 2500,
+            releaseFinishedAfterMicroseconds: nil))
 }

@@ -44,6 +44,8 @@ struct MetricsTests {
         #expect(first.body.contains("# TYPE takeover_heartbeats_sent_total counter"))
         let announcementCount = #"takeover_failover_step_seconds_count{transition="takeover",step="first_announcement"}"#
         #expect(value(first.body, announcementCount) == 1, "\(first.body)")
+        let answer = #"takeover_failover_step_seconds_bucket{transition="takeover",step="first_client_answer",le="#
+        #expect(value(first.body, answer + #""0.002"}"#) == 0 && value(first.body, answer + #""0.005"}"#) == 1, "2.5 ms")
         // 400 µs falls in the 0.0005 s bucket.
         #expect(value(first.body, #"takeover_failover_step_seconds_bucket{transition="takeover",step="first_announcement",le="0.0005"}"#) == 1)
 

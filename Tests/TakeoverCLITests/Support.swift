@@ -10,8 +10,10 @@ let repositoryRoot: String = {
     return path.joined(separator: "/")
 }()
 
-/// The built `takeover` executable: next to the test bundle in the build directory.
+/// The built `takeover` executable: next to the test bundle in the build directory — or $TAKEOVER_EXECUTABLE, so
+/// the lab tests can run another build of it (scripts/build-static's stripped binaries).
 let takeoverExecutable: String = {
+    if let other = ProcessInfo.processInfo.environment["TAKEOVER_EXECUTABLE"] { return other }
     let testBinary =
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     return URL(fileURLWithPath: testBinary).deletingLastPathComponent().appendingPathComponent("takeover").path

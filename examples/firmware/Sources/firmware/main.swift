@@ -78,6 +78,7 @@ func run(_ configuration: EngineConfiguration) -> Int32 {
     Task.detached {
         for await change in changes {
             print("group \(change.group): \(change.transition.from) → \(change.transition.to)")
+            fflush(nil)  // the appliance's log reader sees each change as it happens, even through a pipe
         }
     }
     var received: Int32 = 0

@@ -59,15 +59,23 @@ struct RunCommand: AsyncParsableCommand {
             writeToStandardError("takeover: \(error)\n")
             throw ExitCode.failure
         }
+        let services: [any Service]
+        do {
+            services = try engine.daemonServices(logger: log)
+        } catch {
+            // Not started: the engine's constructor attached XDP and opened its sockets; undo that.
+            engine.shutdown()
+            writeToStandardError("takeover: \(error)\n")
+            throw ExitCode.failure
+        }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: engine.daemonServices(logger: log).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+                services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: log))
         do {
             try await group.run()
         } catch {
-            // A service that failed to start (the control socket's path, the metrics port) or an engine that did
-            // not stop in time: the others were stopped by the group, the engine last.
+            // The engine failed to start or did not stop in time: the group stopped the other services.
             engine.shutdown()
             writeToStandardError("takeover: \(error)\n")
             throw ExitCode.failure

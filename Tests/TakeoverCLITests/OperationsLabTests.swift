@@ -116,4 +116,26 @@ struct OperationsLabTests {
         let gone = try takeover("status", "--socket", alphaSocket)
         #expect(gone.status == 1 && gone.standardError.contains("cannot connect"))
     }
+
+    @Test("the metrics port taken: the daemon refuses to start, says why, exits 1 and leaves nothing behind")
+    func metricsPortTaken() throws {
+        let lab = try FailoverLabTests.Lab("opsport")
+        defer { lab.lab.teardown() }
+        let squatter = try lab.lab.start(in: lab.alpha, [
+            "/usr/bin/python3", "-c",
+            "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 9464)); s.listen(); print('listening', flush=True); time.sleep(30)",
+        ])
+        defer { squatter.stop() }
+        #expect(squatter.waitForOutput(containing: "listening", timeout: .seconds(5)))
+        let configuration = try lab.configuration(
+            me: (1, "alpha", lab.alphaLAN, 11), peer: (2, "beta", lab.betaLAN, 12), metrics: "127.0.0.1:9464")
+        let alpha = try lab.lab.start(in: lab.alpha, [takeoverExecutable, "run", "--config", configuration])
+        #expect(alpha.waitForExit(timeout: .seconds(10)), "\(alpha.standardError)")
+        #expect(alpha.stop() == 1)
+        #expect(alpha.standardError.contains("metrics endpoint 127.0.0.1:9464"), "\(alpha.standardError)")
+        #expect(!alpha.standardError.contains("→ active"), "it never served")
+        #expect(!(try lab.xdpAttached(lab.alpha)), "the XDP program the engine attached is gone")
+        #expect(!(try lab.addresses(of: lab.alpha).contains(FailoverLabTests.groupAddress)))
+        #expect(!FileManager.default.fileExists(atPath: lab.controlSocket("alpha")), "the control socket is removed")
+    }
 }

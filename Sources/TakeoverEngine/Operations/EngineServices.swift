@@ -28,65 +28,75 @@ public struct EngineStopError: Error, CustomStringConvertible {
     public var description: String { "the failover controller did not stop within \(timeout)" }
 }
 
-/// The control socket as a `Service`: listens from `run` until graceful shutdown, then removes the socket.
+/// A listening control socket as a `Service`: serves until graceful shutdown, then closes and removes the socket.
+/// The server is opened before the group runs (`Engine.daemonServices`), so a path that cannot be used stops the
+/// daemon before the engine serves anything.
 public struct ControlService: Service {
-    public let path: String
-    public let handler: any ControlCommandHandler
-    public let log: Logger
+    public let server: ControlServer
 
-    public init(path: String, handler: any ControlCommandHandler, log: Logger) {
-        self.path = path
-        self.handler = handler
-        self.log = log
-    }
+    public init(server: ControlServer) { self.server = server }
 
     public func run() async throws {
-        let server = try ControlServer(path: path, handler: handler, log: log)
-        log.notice("control socket on \(path)")
         try? await gracefulShutdown()
         server.shutdown()
     }
 }
 
-/// The Prometheus endpoint as a `Service`.
+/// A listening metrics endpoint as a `Service` (opened before the group runs, like `ControlService`).
 public struct MetricsService: Service {
-    public let address: SocketAddress
-    public let exporter: MetricsExporter
-    public let log: Logger
+    public let server: MetricsHTTPServer
 
-    public init(address: SocketAddress, exporter: MetricsExporter, log: Logger) {
-        self.address = address
-        self.exporter = exporter
-        self.log = log
-    }
+    public init(server: MetricsHTTPServer) { self.server = server }
 
     public func run() async throws {
-        let server = try MetricsHTTPServer(address: address, render: { [exporter] in exporter.render() }, log: log)
-        log.notice("metrics on http://\(server.address)/metrics")
         try? await gracefulShutdown()
         server.shutdown()
     }
 }
 
 extension Engine {
-    /// What `takeover run` runs: the engine, then its control socket and (when `metrics.enabled`) its metrics
-    /// endpoint, as the configuration says. In a `ServiceGroup` a graceful shutdown stops them in reverse: the
-    /// metrics and the control socket first, the engine (handing over to the peer) last.
+    /// What `takeover run` runs: the engine, its control socket and (when `metrics.enabled`) its metrics endpoint,
+    /// as the configuration says. The sockets are opened here, before anything runs: a control path in use or a
+    /// metrics port taken throws, and nothing was served. In a `ServiceGroup` a graceful shutdown stops them in
+    /// reverse: the metrics and the control socket first, the engine (handing over to the peer) last.
     public func daemonServices(
         logger: Logger, sessions: (@Sendable () -> StatusReport.Sessions?)? = nil
-    ) -> [any Service] {
+    ) throws(DaemonSetupError) -> [any Service] {
         let control = EngineControl(engine: self, sessions: sessions)
-        var services: [any Service] = [
-            EngineService(engine: self),
-            ControlService(path: configuration.control.socketPath, handler: control, log: logger),
-        ]
+        let controlServer: ControlServer
+        do {
+            controlServer = try ControlServer(path: configuration.control.socketPath, handler: control, log: logger)
+        } catch {
+            throw .controlSocket(error)
+        }
+        logger.notice("control socket on \(configuration.control.socketPath)")
+        var services: [any Service] = [EngineService(engine: self), ControlService(server: controlServer)]
         if configuration.metrics.enabled {
-            services.append(
-                MetricsService(
-                    address: SocketAddress(configuration.metrics.address, port: configuration.metrics.port),
-                    exporter: MetricsExporter(control: control), log: logger))
+            let address = SocketAddress(configuration.metrics.address, port: configuration.metrics.port)
+            let exporter = MetricsExporter(control: control)
+            do {
+                let server = try MetricsHTTPServer(address: address, render: { exporter.render() }, log: logger)
+                logger.notice("metrics on http://\(server.address)/metrics")
+                services.append(MetricsService(server: server))
+            } catch {
+                controlServer.shutdown()
+                throw .metricsEndpoint(address, error)
+            }
         }
         return services
+    }
+}
+
+/// Why `daemonServices` could not open the daemon's sockets.
+public enum DaemonSetupError: Error, CustomStringConvertible {
+    case controlSocket(SystemCallError)
+    case metricsEndpoint(SocketAddress, SystemCallError)
+
+    public var description: String {
+        switch self {
+        case .controlSocket(let error): "control socket (control.socket): \(error)"
+        case .metricsEndpoint(let address, let error): "metrics endpoint \(address) (metrics.address): \(error)"
+        }
     }
 }
 

@@ -81,13 +81,19 @@ struct OperationsLabTests {
         #expect(refused.status == 1 && refused.standardError.contains("refused"), "\(refused.standardError)")
         let unknown = try takeover("takeover", "--group", "9", "--socket", alphaSocket)
         #expect(unknown.status == 1 && unknown.standardError.contains("unknownGroup"), "\(unknown.standardError)")
-        let announcementsBefore = try statusReport(betaSocket).report.paths.first?.responder?.announcementsSent ?? 0
+        let beforeAnnounce = try statusReport(betaSocket).report
+        let announcementsBefore = beforeAnnounce.paths.first?.responder?.announcementsSent ?? 0
         let announce = try takeover("announce", "--socket", betaSocket)
         #expect(announce.status == 0 && announce.standardOutput.contains("eth0: announced \(FailoverLabTests.groupAddress)"))
         let announcedAgain = waitUntil(timeout: .seconds(2)) {
             ((try? statusReport(betaSocket).report.paths.first?.responder?.announcementsSent) ?? 0) > announcementsBefore
         }
         #expect(announcedAgain, "the responder sent new announcements")
+        let afterAnnounce = try statusReport(betaSocket).report.lastFailover
+        #expect(
+            afterAnnounce?.firstAnnouncementAfterMicroseconds == beforeAnnounce.lastFailover?.firstAnnouncementAfterMicroseconds
+                && afterAnnounce?.firstClientAnswerAfterMicroseconds == beforeAnnounce.lastFailover?.firstClientAnswerAfterMicroseconds,
+            "an operator's announce does not rewrite the takeover's timeline")
 
         // Capture on beta: alpha's heartbeats (from the peer's MAC) pass the filter; tshark reads the file.
         let capture = lab.scratch.path + "/beta.pcapng"

@@ -11,6 +11,16 @@ public final class EngineControl: ControlCommandHandler {
     /// Longest wait for the controller thread to apply an operator command.
     static let commandTimeout: Duration = .seconds(5)
 
+    /// The responder's first-announcement and first-answer stamps of the last takeover, kept per timeline: the
+    /// responder restarts both when an operator's `announce` restarts its schedule, and that must not rewrite
+    /// the failover's own marks.
+    private struct TimelineMarks {
+        var timelineID: UInt64
+        var firstAnnouncement: MonotonicTime?
+        var firstAnswer: MonotonicTime?
+    }
+    private let marks = Mutex<TimelineMarks?>(nil)
+
     public init(engine: Engine, sessions: (@Sendable () -> StatusReport.Sessions?)? = nil) {
         self.engine = engine
         self.sessions = sessions
@@ -90,21 +100,31 @@ public final class EngineControl: ControlCommandHandler {
                     step: event.step, startedAfterMicroseconds: after(timeline.stamp(of: event.step, .started)),
                     finishedAfterMicroseconds: after(timeline.stamp(of: event.step, .finished))))
         }
-        // The responder keeps the first announcement of its latest takeover; it belongs to this timeline when it
-        // went out after this decision.
-        let interface = engine.configuration.groups.first { $0.id == timeline.group }?.interface
-        let responder = interface.flatMap { responders[$0] }
-        func ofThisTakeover(_ time: MonotonicTime?) -> MonotonicTime? {
-            time.flatMap { timeline.transition.to == .active && $0 >= decided ? $0 : nil }
-        }
-        let firstAnnouncement = ofThisTakeover(responder?.firstAnnouncementAt)
+        let marks = self.marks(of: timeline, responders: responders)
         return StatusReport.Failover(
             id: timeline.id, group: timeline.group, from: "\(timeline.transition.from)", to: "\(timeline.transition.to)",
             reason: String(describing: timeline.transition.reason), reasonText: timeline.transition.reason.rawValue,
             decidedAgoMicroseconds: now.nanoseconds(since: decided) / 1000, steps: steps,
-            firstAnnouncementAfterMicroseconds: after(firstAnnouncement),
-            firstClientAnswerAfterMicroseconds: after(ofThisTakeover(responder?.firstAnswerAt)),
+            firstAnnouncementAfterMicroseconds: after(marks.firstAnnouncement),
+            firstClientAnswerAfterMicroseconds: after(marks.firstAnswer),
             releaseFinishedAfterMicroseconds: after(timeline.releaseFinished))
+    }
+
+    /// The responder keeps the first announcement and first answer of its latest takeover; they belong to this
+    /// timeline when they came after its decision. Once seen they are kept (see `marks`).
+    private func marks(of timeline: FailoverTimeline, responders: [String: TakeoverResponderStatus]) -> TimelineMarks {
+        let interface = engine.configuration.groups.first { $0.id == timeline.group }?.interface
+        let responder = interface.flatMap { responders[$0] }
+        func ofThisTakeover(_ time: MonotonicTime?) -> MonotonicTime? {
+            time.flatMap { timeline.transition.to == .active && $0 >= timeline.transition.at ? $0 : nil }
+        }
+        return marks.withLock { cached in
+            var current = cached?.timelineID == timeline.id ? cached! : TimelineMarks(timelineID: timeline.id)
+            if current.firstAnnouncement == nil { current.firstAnnouncement = ofThisTakeover(responder?.firstAnnouncementAt) }
+            if current.firstAnswer == nil { current.firstAnswer = ofThisTakeover(responder?.firstAnswerAt) }
+            cached = current
+            return current
+        }
     }
 
     public func takeover(group: UInt16) -> Result<String, ControlError> {
@@ -154,7 +174,9 @@ public final class EngineControl: ControlCommandHandler {
     }
 
     public func announce() -> Result<[AnnouncedAddresses], ControlError> {
-        .success(
+        // Keep the last takeover's marks before the responder restarts them.
+        if let last = engine.controller.timelines.last { _ = marks(of: last, responders: engine.responderStatuses) }
+        return .success(
             engine.announceServedAddresses().sorted { $0.key < $1.key }.map {
                 AnnouncedAddresses(interface: $0.key, addresses: $0.value.map { "\($0)" })
             })

@@ -1,6 +1,6 @@
 import Dispatch
 import Synchronization
-public import TakeoverCore
+import TakeoverCore
 public import TakeoverLinux
 
 /// The control socket's commands over a running `Engine`, and the status report they (and the metrics) read.

@@ -77,6 +77,27 @@ struct HelpTextTests {
                 """)
     }
 
+    @Test("run: the daemon, its sockets and its signals")
+    func runHelp() {
+        #expect(
+            TakeoverCommand.helpMessage(for: RunCommand.self, columns: 100) == """
+                OVERVIEW: Run the takeover daemon in the foreground.
+
+                Validates the configuration exactly as `takeover check` does and refuses to start on any problem.
+                Logs to standard error. Serves the control socket (control.socket) and, unless metrics.enabled is
+                false, Prometheus metrics (metrics.address). SIGTERM or SIGINT hands the served groups to the peer
+                and exits 0.
+
+                USAGE: takeover run [--config <file>] [--log-level <level>]
+
+                OPTIONS:
+                  -c, --config <file>     The configuration file (TOML). (default: /etc/takeover/takeover.toml)
+                  --log-level <level>     Log level: trace, debug, info, notice, warning, error. (default: info)
+                  -h, --help              Show help information.
+
+                """)
+    }
+
     @Test("status: --json, and where the control socket is found")
     func status() {
         #expect(

@@ -29,7 +29,9 @@ let package = Package(
     ],
     targets: [
         // Pure Swift: addresses, frame views and builders, checksums, rings, session table, TCP tracker.
-        .target(name: "TakeoverCore", swiftSettings: strict),
+        .target(name: "TakeoverCore", dependencies: ["CTakeoverPrefetch"], swiftSettings: strict),
+        // The compiler's prefetch builtin, for the session table's batched lookups (header only, no library).
+        .target(name: "CTakeoverPrefetch"),
 
         // C shims. libpcap and linux/bpf.h both define `struct bpf_insn`, so they live in separate
         // targets, and CTakeoverPcap hides pcap.h behind an opaque API (see its header).

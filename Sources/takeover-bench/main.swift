@@ -1,6 +1,7 @@
 // takeover-bench: data-plane measurements on a veth lab (root).
 //
 //     swift run -c release takeover-bench capture [--seconds 5] [--flows 64] [--frame-length 60] [--no-tcpdump]
+//     swift run -c release takeover-bench announce [--takeovers 1000]     (AnnounceLatency.swift)
 //
 // One run, one veth pair (gen:g0 ↔ cap:c0), one flood configuration; every path is measured on the same
 // flood in turn, each for the same bounded time, with the XDP program attached to c0 in monitor mode as the
@@ -405,7 +406,8 @@ let arguments = CommandLine.arguments.dropFirst()
 do {
     switch arguments.first {
     case "capture": try runCapture(try CaptureBenchmarkOptions(arguments.dropFirst()))
-    default: throw BenchError.usage("subcommands: capture")
+    case "announce": try runAnnounceLatency(try AnnounceLatencyOptions(arguments.dropFirst()))
+    default: throw BenchError.usage("subcommands: capture, announce")
     }
 } catch {
     FileHandle.standardError.write(Data("takeover-bench: \(error)\n".utf8))

@@ -104,6 +104,11 @@ public struct SessionTable: ~Copyable, @unchecked Sendable {
         find(key).map { slots[$0.index] }
     }
 
+    /// Lends the slots' memory, raw, for diagnostics (which pages back it); not for reading sessions.
+    public func withUnsafeSlotMemory<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: slots, count: slotCount * MemoryLayout<Session>.stride))
+    }
+
     /// Calls `body` with every session held (in slot order); for tests and dumps, not the hot path.
     public func forEach(_ body: (Session) throws -> Void) rethrows {
         for index in 0..<slotCount where slots[index].hash != 0 { try body(slots[index]) }

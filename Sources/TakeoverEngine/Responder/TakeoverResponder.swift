@@ -322,6 +322,8 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
         while !shared.stopRequested.load(ordering: .acquiring) {
             for command in shared.takeCommands() { apply(command) }
             sendDueAnnouncements()
+            // Before the wait, which may be long now that commands wake the loop: the status must not lag it.
+            if statusChanged { publish() }
             do {
                 if try receiveCutShort || waitForFrames() {
                     var handler = LoopFrameHandler(loop: self)
@@ -333,7 +335,6 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
                 break
             }
             flush()
-            if statusChanged { publish() }
         }
     }
 

@@ -62,7 +62,7 @@ public struct HugePageSessionMemory: SessionMemory {
         var inBlock = false
         var line = [CChar](repeating: 0, count: 512)
         while fgets(&line, Int32(line.count), file) != nil {
-            let text = String(cString: line)
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             // A mapping's header: "start-end perms offset dev inode path"; its fields follow, one per line.
             if let dash = text.firstIndex(of: "-"), let space = text.firstIndex(of: " "), dash < space,
                 let low = UInt(text[..<dash], radix: 16),

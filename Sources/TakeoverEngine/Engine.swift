@@ -148,8 +148,10 @@ public final class Engine: Sendable {
         succeeded = true
     }
 
-    /// Sessions each interface's tracker holds (sized once; a takeover scans the whole table).
-    static let sessionCapacity = 1 << 16
+    /// Sessions each interface's tracker holds: allocated once, and scanned whole at takeover, on the controller
+    /// thread, under the tracker's lock (16 384 sessions: 20 480 slots of 128 bytes, ≈ 0.5 ms here). More are
+    /// refused and counted (`CapturePipelineStatistics.tracker.tableFull`).
+    public static let sessionCapacity = 1 << 14
 
     /// The standby's tracker on one interface: the peer's frames in both directions, from libpcap (TPACKET_V3
     /// blocks, 1 ms), through the link-address learner, into the pipeline; peer frames feed the controller's

@@ -352,7 +352,12 @@ struct TCPResetLabTests {
 
         try failure(lab, alpha, alphaServer)
         #expect(waitUntil(timeout: .seconds(5)) { beta.controller.state(of: 1) == .active }, "beta takes over")
-        let takeover = try #require(beta.controller.timelines.last { $0.transition.to == .active })
+        // The state is published before the actions run: wait for them to finish.
+        func takeoverTimeline() -> FailoverTimeline? {
+            beta.controller.timelines.last { $0.transition.to == .active && $0.stamp(of: FailoverTimeline.startServing, .finished) != nil }
+        }
+        #expect(waitUntil(timeout: .seconds(2)) { takeoverTimeline() != nil })
+        let takeover = try #require(takeoverTimeline())
         let decided = takeover.transition.at.nanoseconds
         #expect(midstream.waitForExit(timeout: .seconds(15)), "\(midstream.standardOutput)")
         #expect(fromStart.waitForExit(timeout: .seconds(15)), "\(fromStart.standardOutput)")
@@ -365,9 +370,12 @@ struct TCPResetLabTests {
         let steps = takeover.events.map(\.step)
         let order = ["address-add", "tcp-recovery", "hooks"].compactMap { steps.firstIndex(of: $0) }
         #expect(order.count == 3 && order == order.sorted(), "\(steps)")
-        if let started = takeover.stamp(of: "tcp-recovery", .started), let finished = takeover.stamp(of: "tcp-recovery", .finished) {
-            print("MEASURED \(label): tcp-recovery step \(finished.nanoseconds(since: started) / 1000) µs (3 sessions, 65536-slot table)")
+        let durations = ["tcp-recovery", "tcp-reset-plan", "tcp-reset-send"].map { step in
+            let started = takeover.stamp(of: step, .started)
+            let finished = takeover.stamp(of: step, .finished)
+            return "\(step) " + (started.flatMap { start in finished.map { "\($0.nanoseconds(since: start) / 1000) µs" } } ?? "-")
         }
+        print("MEASURED \(label): \(durations.joined(separator: ", ")) (3 sessions, \(Engine.sessionCapacity)-session table)")
 
         for (name, client) in [("IPv4 mid-stream", midstream), ("IPv6", fromStart)] {
             let events = ClientEvents(client.standardOutput)

@@ -29,7 +29,8 @@ final class PeerTrafficWatch: Sendable {
         self.stopSignal = stopSignal
         let stopFlag = self.stopFlag
         let windowNanoseconds = UInt64(clamping: window.wholeNanoseconds)
-        let period = Int32(clamping: max(window.wholeNanoseconds / 4_000_000, 10))
+        // A few looks per window, and at least four a second so the notice follows the first frames closely.
+        let period = Int32(clamping: min(max(window.wholeNanoseconds / 4_000_000, 10), 250))
         thread = try LoopThread(name: "takeover-watch") {
             var seeing = [Bool?](repeating: nil, count: watched.count)
             var poller = PollSet(fileDescriptors: [stopSignal.fileDescriptor])

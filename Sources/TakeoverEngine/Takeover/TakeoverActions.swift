@@ -9,7 +9,8 @@ import Logging
 ///   start serving: 1. XDP to takeover mode and watch the group's addresses (frames still sent to the peer's MAC
 ///                     now reach our stack; ARP/ND for them go to the responder)
 ///                  2.–3. the responder answers ARP/ND and sends the announcements
-///                  4. the addresses are added to the interface over rtnetlink
+///                  4. the addresses are added to the interface over rtnetlink (and, for IPv6, awaited until the
+///                     kernel delivers them locally: see `LocalDelivery`)
 ///                  5. TCP recovery (`engine.tcp-policy`) for the sessions the tracker holds whose server side is
 ///                     one of the group's addresses
 ///                  6. notify hooks (on their own thread)
@@ -33,6 +34,8 @@ final class TakeoverActions: FailoverActions {
     /// nil for `tcp-policy = "none"`.
     private let tcpRecovery: (any TCPRecovery)?
     private let sessions: SessionSources
+    /// The loopback's MTU: how `LocalDelivery` recognises a local route.
+    private let loopbackMTU: UInt32
     private let log: Logger
     /// Groups we serve that the peer prefers, per interface: XDP is in takeover mode while this is not empty.
     private let foreignServed = Mutex<[String: Set<UInt16>]>([:])
@@ -47,6 +50,7 @@ final class TakeoverActions: FailoverActions {
         self.responder = responder
         self.tcpRecovery = tcpRecovery
         self.sessions = sessions
+        loopbackMTU = (try? netlink.link(named: "lo"))?.mtu ?? 65536
         self.log = log
     }
 
@@ -70,6 +74,16 @@ final class TakeoverActions: FailoverActions {
                     // Already there: a restart after a crash, or a retry after a timed-out reply.
                 } catch {
                     log.error("group \(group.configuration.id): adding \(address) failed: \(error)")
+                }
+            }
+        }
+        let ipv6 = addresses.compactMap { address -> IPv6Address? in if case .v6(let v6) = address { v6 } else { nil } }
+        if !ipv6.isEmpty {
+            // Clients reconnect within a millisecond of a reset: the addresses must take packets by then.
+            context.step("address-local") {
+                let late = LocalDelivery.await(ipv6, loopbackMTU: loopbackMTU, timeout: .milliseconds(50))
+                if !late.isEmpty {
+                    log.warning("group \(group.configuration.id): \(late) not delivered locally 50 ms after being added")
                 }
             }
         }

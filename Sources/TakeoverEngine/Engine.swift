@@ -193,7 +193,7 @@ public final class Engine: Sendable {
         "(ether dst \(peerMAC) and not ether src \(ownMAC)) or (ether src \(peerMAC) and not ether dst \(ownMAC) and not ether multicast)"
     }
 
-    /// The `engine.tcp-policy` implementation; nil for `none`.
+    /// The `engine.tcp-policy` implementation; nil for `none`, and in stateless mode (no sessions to act on).
     private static func makeTCPRecovery(
         _ configuration: EngineConfiguration, planes: [InterfaceDataPlane], books: [String: LinkAddressBook],
         log: Logger
@@ -206,6 +206,7 @@ public final class Engine: Sendable {
         }
         if configuration.engine.mode == .stateless {
             log.notice("tcp-policy \(configuration.engine.tcpPolicy.rawValue): stateless mode tracks no sessions, so takeovers reset none")
+            return nil
         }
         var ports: [TCPResetRecovery.Port] = []
         for plane in planes {
@@ -219,7 +220,7 @@ public final class Engine: Sendable {
         return TCPResetRecovery(ports: ports, log: log, preface: preface)
     }
 
-    /// What the `reset` policy (or `resume`, standing in) has done; nil when `tcp-policy = "none"`.
+    /// What the `reset` policy (or `resume`, standing in) has done; nil when `tcp-policy = "none"` or stateless.
     public var tcpResetStatistics: TCPResetStatistics? { resetRecovery?.statistics }
 
     /// Starts the controller thread (heartbeats, failure detection, takeover).

@@ -319,6 +319,45 @@ struct TCPResetLabTests {
         print("MEASURED standby tracker: \(pipeline.statistics().sessionCount) session(s), \(pipeline.statistics().receive.framesReceived) frames")
     }
 
+    @Test("the peer's own traffic, captured by the standby's tracker, keeps it alive while its heartbeats are lost")
+    func peerTrafficIsALivenessSignal() throws {
+        let lab = try Lab("tcplive")
+        defer { lab.lab.teardown() }
+        _ = try lab.startAlpha()
+        _ = try lab.startServer(in: lab.alpha, name: "alpha")
+        let log = LogCollector()
+        let beta = try lab.startBeta(log: log)
+        defer { lab.stop(beta) }
+        let pipeline = try #require(beta.capturePipelines["eth0"])
+        let client = try lab.startClient(Self.groupV4)
+        // Alpha's heartbeats stop leaving it (both channels); its service traffic goes on.
+        try lab.lab.runChecked(in: lab.alpha, ["nft", "add table inet quiet"])
+        try lab.lab.runChecked(in: lab.alpha, ["nft", "add chain inet quiet output { type filter hook output priority 0 ; }"])
+        try lab.lab.runChecked(in: lab.alpha, [
+            "nft", "add rule inet quiet output udp dport \(HeartbeatConfiguration.defaultPort) drop",
+        ])
+        let silenced = MonotonicClock.now()
+        Thread.sleep(forTimeInterval: 0.6)  // twenty failure windows
+        let channels = beta.controller.counters.channels
+        #expect(
+            channels.allSatisfy { ($0.lastAccepted ?? .zero) < silenced }, "no heartbeat got through: \(channels)")
+        #expect(beta.controller.state(of: 1) == .standby, "the peer's frames keep it alive")
+        #expect(pipeline.lastPeerFrame.map { $0 > silenced } == true)
+
+        // The traffic ends too: now the peer is failed.
+        _ = client.stop(grace: .milliseconds(100))
+        let stopped = MonotonicClock.now()
+        #expect(waitUntil(timeout: .seconds(5)) { beta.controller.state(of: 1) == .active }, "\(log.messages)")
+        #expect(
+            waitUntil(timeout: .seconds(2)) { beta.tcpResetStatistics?.alreadyClosed == 1 },
+            "the closed connection is not reset: \(String(describing: beta.tcpResetStatistics))")
+        let lastFrame = try #require(pipeline.lastPeerFrame)
+        if let decided = beta.controller.timelines.last(where: { $0.transition.to == .active })?.transition.at {
+            #expect(decided.nanoseconds(since: lastFrame) >= 30_000_000, "not before a whole window without frames")
+            print("MEASURED takeover \(decided.nanoseconds(since: lastFrame) / 1000) µs after the peer's last captured frame (window 30 ms), \(decided.nanoseconds(since: stopped) / 1000) µs after the client was stopped")
+        }
+    }
+
     /// Cuts the primary in `failure`'s way and checks every client was reset promptly and reconnected to beta.
     func runReset(label: String, failure: (Lab, LabProcess, LabProcess) throws -> Void) throws {
         let lab = try Lab(label)

@@ -18,7 +18,7 @@ public struct TCPResetStatistics: Hashable, Sendable {
     public var skippedUnknownSequence: UInt64 = 0
     /// Sessions skipped because no frame showed which MAC the client is reached through.
     public var skippedUnknownClientMAC: UInt64 = 0
-    /// Sessions already over (reset, or closed on the client's side): nothing to do.
+    /// Sessions already over (reset, or closed or in TIME_WAIT on the client's side): nothing to do.
     public var alreadyClosed: UInt64 = 0
     /// Frames the transmit port refused; the last error is in `lastTransmitError`.
     public var transmitFailures: UInt64 = 0
@@ -125,7 +125,8 @@ final class TCPResetRecovery: TCPRecovery {
                     guard let serverSide = session.serverSide(among: served) else { continue }
                     let client = serverSide.other
                     let state = session.state(client)
-                    if state == .reset || state == .closed {
+                    // TIME_WAIT too: the connection is over, a reset would only end the wait early.
+                    if state == .reset || state == .closed || state == .timeWait {
                         tally.closed += 1
                         continue
                     }

@@ -93,11 +93,11 @@ public final class Engine: Sendable {
             groups[group.id] = .init(configuration: group, dataPlane: plane, interfaceIndex: index, peerPreferred: peerPreferred)
             if peerPreferred { watched[group.interface, default: []] += group.addresses.map(\.address) }
         }
+        let books = Dictionary(uniqueKeysWithValues: built.map { ($0.interface, LinkAddressBook(capacity: Self.sessionCapacity)) })
         let responders = try InterfaceResponders(
             interfaces: built.map { (name: $0.interface, mac: $0.ownMAC, watched: watched[$0.interface] ?? []) },
-            announcements: configuration.announcements, log: logger)
+            announcements: configuration.announcements, correspondents: books, log: logger)
         openedResponders = responders
-        let books = Dictionary(uniqueKeysWithValues: built.map { ($0.interface, LinkAddressBook(capacity: Self.sessionCapacity)) })
         let recovery = try Self.makeTCPRecovery(configuration, planes: built, books: books, log: logger)
         openedRecovery = recovery
         let sessionSources = SessionSources()

@@ -113,6 +113,7 @@ struct TCPResetLabTests {
         let alphaLinks: [LabInterface]
         let alphaLAN: LabInterface
         let betaLAN: LabInterface
+        let clientLAN: LabInterface
 
         init(_ label: String) throws {
             lab = try NetworkLab(label)
@@ -122,7 +123,7 @@ struct TCPResetLabTests {
             client = try lab.addHost("client")
             alpha = try lab.addHost("alpha")
             beta = try lab.addHost("beta")
-            _ = try lab.connect(client, to: lanHub, addresses: ["192.0.2.50/24", "2001:db8::50/64"])
+            clientLAN = try lab.connect(client, to: lanHub, addresses: ["192.0.2.50/24", "2001:db8::50/64"])
             alphaLAN = try lab.connect(alpha, to: lanHub, addresses: ["192.0.2.11/24", "2001:db8::11/64"])
             betaLAN = try lab.connect(beta, to: lanHub, addresses: ["192.0.2.12/24", "2001:db8::12/64"])
             let alphaHB = try lab.connect(alpha, to: heartbeat, interface: "eth1", addresses: ["198.51.100.11/24"])
@@ -365,6 +366,12 @@ struct TCPResetLabTests {
         let alpha = try lab.startAlpha()
         let alphaServer = try lab.startServer(in: lab.alpha, name: "alpha")
         _ = try lab.startServer(in: lab.beta, name: "beta")
+        // The client's entry for the IPv4 group address is pinned to alpha's MAC: it never asks for it, so only
+        // the tracker knows it as a client (its unicast announcement comes from there), and after the takeover
+        // only beta's XDP rewrite serves it.
+        try lab.lab.runChecked(in: lab.client, [
+            "ip", "neigh", "replace", Self.groupV4, "lladdr", lab.alphaLAN.mac.description, "dev", "eth0", "nud", "permanent",
+        ])
         // Started before beta listens: beta joins it mid-stream.
         let midstream = try lab.startClient(Self.groupV4)
         let log = LogCollector()
@@ -389,6 +396,8 @@ struct TCPResetLabTests {
         #expect(v6?.flags.contains(.handshakeSeen) == true, "IPv6 session seen from its handshake")
         Thread.sleep(forTimeInterval: 0.2)
 
+        let unicastAnnouncements = try lab.lab.startTcpdump(
+            in: lab.client, ["-n", "-e", "-l", "arp and ether src \(lab.betaLAN.mac) and ether dst \(lab.clientLAN.mac)"])
         try failure(lab, alpha, alphaServer)
         #expect(waitUntil(timeout: .seconds(5)) { beta.controller.state(of: 1) == .active }, "beta takes over")
         // The state is published before the actions run: wait for them to finish.
@@ -415,6 +424,11 @@ struct TCPResetLabTests {
             return "\(step) " + (started.flatMap { start in finished.map { "\($0.nanoseconds(since: start) / 1000) µs" } } ?? "-")
         }
         print("MEASURED \(label): \(durations.joined(separator: ", ")) (3 sessions, \(Engine.sessionCapacity)-session table)")
+
+        _ = unicastAnnouncements.stop(grace: .seconds(1))
+        #expect(
+            unicastAnnouncements.standardOutput.contains("Reply \(Self.groupV4) is-at \(lab.betaLAN.mac)"),
+            "a unicast ARP reply to the client the tracker knew: \(unicastAnnouncements.standardOutput)")
 
         for (name, client) in [("IPv4 mid-stream", midstream), ("IPv6", fromStart)] {
             let events = ClientEvents(client.standardOutput)

@@ -133,7 +133,8 @@ struct TCPResetLabTests {
         }
 
         func configuration(
-            me: (id: Int, name: String, last: Int), peer: (id: Int, name: String, lan: LabInterface, last: Int)
+            me: (id: Int, name: String, last: Int), peer: (id: Int, name: String, lan: LabInterface, last: Int),
+            tcpPolicy: TCPPolicy = .reset
         ) -> String {
             """
             [node]
@@ -174,7 +175,7 @@ struct TCPResetLabTests {
             [engine]
             mode = "state-based"
             capture = "auto"
-            tcp-policy = "reset"
+            tcp-policy = "\(tcpPolicy.rawValue)"
 
             [failover]
             preempt = false
@@ -195,8 +196,10 @@ struct TCPResetLabTests {
         }
 
         /// Beta's engine, made and started inside beta's namespace (its threads stay there).
-        func startBeta(log: LogCollector, warningWindow: Duration = Engine.defaultPeerTrafficWarningWindow) throws -> Engine {
-            let text = configuration(me: (2, "beta", 12), peer: (1, "alpha", alphaLAN, 11))
+        func startBeta(
+            log: LogCollector, warningWindow: Duration = Engine.defaultPeerTrafficWarningWindow, tcpPolicy: TCPPolicy = .reset
+        ) throws -> Engine {
+            let text = configuration(me: (2, "beta", 12), peer: (1, "alpha", alphaLAN, 11), tcpPolicy: tcpPolicy)
             let configuration = try ConfigurationLoader.parse(text)
             let engine = try lab.withNamespace(of: beta) {
                 let engine = try Engine(
@@ -320,6 +323,7 @@ struct TCPResetLabTests {
         print("MEASURED standby tracker: \(pipeline.statistics().sessionCount) session(s), \(pipeline.statistics().receive.framesReceived) frames")
     }
 
+    /// Also runs beta with `tcp-policy = "resume"`, which resets until resume exists, and says so.
     @Test("the peer's own traffic, captured by the standby's tracker, keeps it alive while its heartbeats are lost")
     func peerTrafficIsALivenessSignal() throws {
         let lab = try Lab("tcplive")
@@ -327,7 +331,7 @@ struct TCPResetLabTests {
         _ = try lab.startAlpha()
         _ = try lab.startServer(in: lab.alpha, name: "alpha")
         let log = LogCollector()
-        let beta = try lab.startBeta(log: log)
+        let beta = try lab.startBeta(log: log, tcpPolicy: .resume)
         defer { lab.stop(beta) }
         let pipeline = try #require(beta.capturePipelines["eth0"])
         let client = try lab.startClient(Self.groupV4)
@@ -352,6 +356,7 @@ struct TCPResetLabTests {
         #expect(
             waitUntil(timeout: .seconds(2)) { beta.tcpResetStatistics?.alreadyClosed == 1 },
             "the closed connection is not reset: \(String(describing: beta.tcpResetStatistics))")
+        #expect(log.contains("resume not available yet, resetting"), "\(log.messages)")
         let lastFrame = try #require(pipeline.lastPeerFrame)
         if let decided = beta.controller.timelines.last(where: { $0.transition.to == .active })?.transition.at {
             #expect(decided.nanoseconds(since: lastFrame) >= 30_000_000, "not before a whole window without frames")

@@ -11,6 +11,7 @@ public enum EngineError: Error, CustomStringConvertible {
     case netlinkUnavailable(RouteNetlinkError)
     case controller(FailoverControllerError)
     case responderFailed(interface: String, String)
+    case captureFailed(interface: String, String)
 
     public var description: String {
         switch self {
@@ -25,6 +26,8 @@ public enum EngineError: Error, CustomStringConvertible {
         case .controller(let error): "\(error)"
         case .responderFailed(let interface, let reason):
             "\(interface): cannot open the ARP/ND responder: \(reason) (needs CAP_NET_RAW)"
+        case .captureFailed(let interface, let reason):
+            "\(interface): cannot open the session capture: \(reason) (needs CAP_NET_RAW)"
         }
     }
 }

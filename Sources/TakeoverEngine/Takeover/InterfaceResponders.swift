@@ -13,13 +13,16 @@ final class InterfaceResponders: AddressResponder {
     }
 
     private let entries: Mutex<[String: Entry]>
+    /// Per interface, the peer's correspondents and their MACs as the session tracker saw them: they get a
+    /// unicast announcement at takeover too, even those that never asked for the address while we watched.
+    private let correspondents: [String: LinkAddressBook]
     private let log: Logger
 
     /// Opens the responders; `watched` are the peer's group addresses per interface, whose askers are learned
     /// while we stand by so they get a unicast announcement at takeover.
     init(
         interfaces: [(name: String, mac: MACAddress, watched: [IPAddress])], announcements: AnnouncementSettings,
-        log: Logger
+        correspondents: [String: LinkAddressBook], log: Logger
     ) throws(EngineError) {
         var entries: [String: Entry] = [:]
         for interface in interfaces {
@@ -40,6 +43,7 @@ final class InterfaceResponders: AddressResponder {
             }
         }
         self.entries = Mutex(entries)
+        self.correspondents = correspondents
         self.log = log
     }
 
@@ -51,8 +55,12 @@ final class InterfaceResponders: AddressResponder {
             return (entry.responder, entry.serving)
         }
         guard let (responder, serving) = update else { return }
+        let clients =
+            correspondents[interface]?.withEntries { entries in
+                entries.map { KnownClient(mac: $0.value, address: $0.key) }
+            } ?? []
         do {
-            try responder.takeOver(addresses: serving)
+            try responder.takeOver(addresses: serving, clients: clients)
         } catch {
             log.error("\(interface): responder did not take over \(serving): \(error)")
         }

@@ -9,7 +9,10 @@ import Logging
 ///   start serving: 1. XDP to takeover mode and watch the group's addresses (frames still sent to the peer's MAC
 ///                     now reach our stack; ARP/ND for them go to the responder)
 ///                  2.–3. the responder answers ARP/ND and sends the announcements
-///                  4. the addresses are added to the interface over rtnetlink
+///                  4. the addresses are added to the interface over rtnetlink (and, for IPv6, awaited until the
+///                     kernel delivers them locally: see `LocalDelivery`)
+///                  5. TCP recovery (`engine.tcp-policy`) for the sessions the tracker holds whose server side is
+///                     one of the group's addresses
 ///                  6. notify hooks (on their own thread)
 ///   stop serving:  the same undone in reverse, then the release is reported finished.
 ///
@@ -28,18 +31,26 @@ final class TakeoverActions: FailoverActions {
     private let netlink: RouteNetlinkSocket
     private let hooks: HookRunner
     private let responder: any AddressResponder
+    /// nil for `tcp-policy = "none"`.
+    private let tcpRecovery: (any TCPRecovery)?
+    private let sessions: SessionSources
+    /// The loopback's MTU: how `LocalDelivery` recognises a local route.
+    private let loopbackMTU: UInt32
     private let log: Logger
     /// Groups we serve that the peer prefers, per interface: XDP is in takeover mode while this is not empty.
     private let foreignServed = Mutex<[String: Set<UInt16>]>([:])
 
     init(
         groups: [UInt16: Group], netlink: RouteNetlinkSocket, hooks: HookRunner, responder: any AddressResponder,
-        log: Logger
+        tcpRecovery: (any TCPRecovery)?, sessions: SessionSources, log: Logger
     ) {
         self.groups = groups
         self.netlink = netlink
         self.hooks = hooks
         self.responder = responder
+        self.tcpRecovery = tcpRecovery
+        self.sessions = sessions
+        loopbackMTU = (try? netlink.link(named: "lo"))?.mtu ?? 65536
         self.log = log
     }
 
@@ -64,6 +75,24 @@ final class TakeoverActions: FailoverActions {
                 } catch {
                     log.error("group \(group.configuration.id): adding \(address) failed: \(error)")
                 }
+            }
+        }
+        let ipv6 = addresses.compactMap { address -> IPv6Address? in if case .v6(let v6) = address { v6 } else { nil } }
+        if !ipv6.isEmpty {
+            // Clients reconnect within a millisecond of a reset: the addresses must take packets by then.
+            context.step("address-local") {
+                let late = LocalDelivery.await(ipv6, loopbackMTU: loopbackMTU, timeout: .milliseconds(50))
+                if !late.isEmpty {
+                    log.warning("group \(group.configuration.id): \(late) not delivered locally 50 ms after being added")
+                }
+            }
+        }
+        if let tcpRecovery, let pipeline = sessions.pipeline(on: group.configuration.interface) {
+            context.step("tcp-recovery") {
+                let served = Set(addresses.map(FlowAddress.init))
+                let recovered = pipeline.sessions { $0.serverSide(among: served) != nil }
+                tcpRecovery.recover(
+                    recovered, addresses: addresses, interface: group.configuration.interface, context: context)
             }
         }
         context.step("hooks") { hooks.run(group: group.configuration.id, transition: context.transition) }
@@ -115,6 +144,16 @@ final class TakeoverActions: FailoverActions {
             log.error("\(interface): XDP mode change failed: \(error)")
         }
     }
+}
+
+/// The session trackers per interface, filled in once the engine has started them (they need the controller,
+/// which needs the actions).
+final class SessionSources: Sendable {
+    private let pipelines = Mutex<[String: CapturePipeline]>([:])
+
+    func set(_ pipelines: [String: CapturePipeline]) { self.pipelines.withLock { $0 = pipelines } }
+
+    func pipeline(on interface: String) -> CapturePipeline? { pipelines.withLock { $0[interface] } }
 }
 
 /// Answers ARP and neighbour solicitations for addresses and announces them (gratuitous ARP, unsolicited NA).

@@ -167,6 +167,19 @@ extension TCPRepair {
         try tcpOption(fd, TCP_REPAIR, repairOff, .repairOff)
     }
 
+    /// Closes a socket `restore` built without anything going on the wire: back into repair mode first, so the
+    /// kernel sends neither FIN nor RST (the client is then reset deliberately, by the fallback policy).
+    public static func closeSilently(_ socket: Int32) {
+        var on = repairOn
+        _ = setsockopt(socket, Int32(IPPROTO_TCP), TCP_REPAIR, &on, socklen_t(MemoryLayout<Int32>.size))
+        close(socket)
+    }
+
+    /// Closes this process's descriptor of a socket another process now also holds (the socket lives on).
+    public static func closeDescriptor(_ socket: Int32) {
+        close(socket)
+    }
+
     /// Writes `bytes` into `queue` in repair mode (no transmission: the bytes become the queue's contents).
     private static func fill(_ fd: Int32, queue: Int32, _ bytes: [UInt8], _ name: TCPRestoreStep) throws(TCPRestoreError) {
         guard !bytes.isEmpty else { return }

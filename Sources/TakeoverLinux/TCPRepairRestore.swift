@@ -30,6 +30,19 @@ public struct TCPRepairConnection: Sendable, Equatable {
     public var timestamp: UInt32
     /// SND.WND / max window (the remote end's advertised window) and RCV.WND (ours), in bytes.
     public var window: TCPRepairWindow
+    /// Where `sendQueue` goes: see `SendQueuePlacement`.
+    public var sendQueuePlacement: SendQueuePlacement = .afterRepair
+
+    /// How the unacknowledged bytes are put back.
+    public enum SendQueuePlacement: Sendable, Equatable {
+        /// Written in repair mode, as CRIU does: the kernel counts them as sent and retransmits them when its
+        /// timer fires — but a rebuilt socket has no RTT estimate, so that is the initial RTO, 1 s.
+        case inRepairMode
+        /// Left out in repair mode (SND.NXT = SND.UNA) and written by `startTransmission` as ordinary data once
+        /// the client's frames reach us: they leave at once (a client that had some of them discards the
+        /// duplicates). This keeps the stall at a round trip rather than a second.
+        case afterRepair
+    }
 
     public init(
         local: SocketAddress, remote: SocketAddress, sendQueueSequence: UInt32, sendQueue: [UInt8],
@@ -60,7 +73,7 @@ public struct TCPRepairConnection: Sendable, Equatable {
 /// The steps of `TCPRepair.restore`, in order; an error names the one that failed.
 public enum TCPRestoreStep: String, Sendable, CaseIterable {
     case socket, repairOn, freeBind, transparent, bind, sendQueueSequence, receiveQueueSequence, connect, options,
-        timestamp, bufferSizes, receiveQueue, sendQueue, window, repairOff
+        timestamp, bufferSizes, receiveQueue, sendQueue, window, repairOff, transmit
 }
 
 /// Why a connection could not be rebuilt.
@@ -94,9 +107,11 @@ extension TCPRepair {
     /// Rebuilds `connection` as a connected socket in the calling thread's network namespace, as CRIU restores
     /// one: socket → repair on → bind the local address (free-bind and transparent, so the address need not be on
     /// an interface yet) → both queue sequences → connect (no SYN in repair mode) → options (MSS, window scale,
-    /// SACK, timestamps) → timestamp offset → fill the receive and send queues → window → repair off, which sends a
-    /// window probe so the client answers at once. Returns the socket (blocking, close-on-exec); the caller owns
-    /// it. On failure the half-built socket is closed (still in repair mode, so nothing goes on the wire).
+    /// SACK, timestamps) → timestamp offset → fill the receive queue (and the send queue `.inRepairMode`) →
+    /// window → repair off, quietly: nothing goes on the wire until `startTransmission`, which the caller calls
+    /// once the client's frames reach this host (address added, neighbours told). Returns the socket (blocking,
+    /// close-on-exec); the caller owns it. On failure the half-built socket is closed (still in repair mode, so
+    /// nothing goes on the wire).
     public static func restore(_ connection: TCPRepairConnection) throws(TCPRestoreError) -> Int32 {
         let isIPv6: Bool
         if case .v6 = connection.local.ip { isIPv6 = true } else { isIPv6 = false }
@@ -156,7 +171,9 @@ extension TCPRepair {
             try option(fd, SOL_SOCKET, SO_RCVBUF, Int32(connection.receiveQueue.count * 2), .bufferSizes)
         }
         try fill(fd, queue: receiveQueue, connection.receiveQueue, .receiveQueue)
-        try fill(fd, queue: sendQueue, connection.sendQueue, .sendQueue)
+        if connection.sendQueuePlacement == .inRepairMode {
+            try fill(fd, queue: sendQueue, connection.sendQueue, .sendQueue)
+        }
         try tcpOption(fd, TCP_REPAIR_QUEUE, noQueue, .window)
         var window = connection.window
         try step(.window) {
@@ -164,7 +181,27 @@ extension TCPRepair {
                 setsockopt(fd, Int32(IPPROTO_TCP), TCP_REPAIR_WINDOW, $0.baseAddress, socklen_t($0.count))
             }
         }
-        try tcpOption(fd, TCP_REPAIR, repairOff, .repairOff)
+        try tcpOption(fd, TCP_REPAIR, repairOffWithoutWindowProbe, .repairOff)
+    }
+
+    /// Makes a rebuilt socket speak: writes the unacknowledged bytes (`.afterRepair`), whose segments carry our
+    /// acknowledgment, or else sends a window probe (repair on and off), which the client answers with its own
+    /// state. Either way the client learns at once where we stand.
+    public static func startTransmission(_ socket: Int32, _ connection: TCPRepairConnection) throws(TCPRestoreError) {
+        guard connection.sendQueuePlacement == .afterRepair, !connection.sendQueue.isEmpty else {
+            try tcpOption(socket, TCP_REPAIR, repairOn, .transmit)
+            try tcpOption(socket, TCP_REPAIR, repairOff, .transmit)
+            return
+        }
+        var offset = 0
+        while offset < connection.sendQueue.count {
+            let sent = connection.sendQueue.withUnsafeBytes {
+                send(socket, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+            }
+            if sent < 0 && errno == EINTR { continue }
+            guard sent > 0 else { throw .failed(.transmit, errno: sent < 0 ? errno : EIO) }
+            offset += sent
+        }
     }
 
     /// Closes a socket `restore` built without anything going on the wire: back into repair mode first, so the

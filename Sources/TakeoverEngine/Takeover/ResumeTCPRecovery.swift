@@ -19,12 +19,19 @@ public struct ResumeStatistics: Sendable, Equatable {
     public init() {}
 }
 
-/// What became of one connection.
-public enum ResumeOutcome: Sendable, Equatable {
-    case resumed(ResumedSessionMarker)
+/// Why one connection was not resumed.
+public enum ResumeFailure: Error, Sendable, Equatable {
     case refused(TCPResumeRefusal)
     case restoreFailed(TCPRestoreError)
     case handoffFailed(ResumeHandoffError)
+}
+
+/// A connection rebuilt in the kernel, quiet, not yet handed to the service.
+public struct RebuiltConnection: Sendable {
+    public let session: Session
+    public let plan: TCPResumePlan
+    public let socket: Int32
+    let connection: TCPRepairConnection
 }
 
 /// The `resume` TCP policy: each of the peer's connections is rebuilt as a local socket with TCP_REPAIR, from the
@@ -32,23 +39,30 @@ public enum ResumeOutcome: Sendable, Equatable {
 /// over a Unix socket (`ResumedSessionReceiver` at `handoffPath`) with its resume marker. A connection that
 /// cannot be rebuilt goes to `fallback` (the `reset` policy), counted and logged by reason.
 ///
-/// The sockets bind the peer's address with IP_FREEBIND/IP_TRANSPARENT, so this works before the address is on
-/// the interface — and should run before frames for the peer reach the local stack (XDP takeover mode, the
-/// address added): a client segment that reaches the stack first, with no socket for it, is answered by a RST.
+/// Two stages, so a caller can put the address and the announcements between them: `rebuild` makes quiet
+/// sockets (they bind the peer's address with IP_FREEBIND/IP_TRANSPARENT, so the address need not be local
+/// yet, and send nothing); `release` makes each speak (its unacknowledged bytes, or a window probe) and hands it
+/// to the service. `release` must come once the client's frames reach this host, or the client's answer is lost
+/// and the stall grows to a retransmission timeout; `rebuild` should come before, since a client segment that
+/// reaches the stack with no socket for it is answered with a RST. `recover` (the engine's hook, which runs
+/// after the address is added) does both at once.
 public final class ResumeTCPRecovery: TCPRecovery {
     private let payloads: SessionPayloadCapture
     private let sender: ResumedSessionSender
     private let fallback: any TCPRecovery
     private let log: Logger
+    private let sendQueuePlacement: TCPRepairConnection.SendQueuePlacement
     private let counters = Mutex(ResumeStatistics())
 
     public init(
-        payloads: SessionPayloadCapture, handoffPath: String, fallback: any TCPRecovery, log: Logger
+        payloads: SessionPayloadCapture, handoffPath: String, fallback: any TCPRecovery, log: Logger,
+        sendQueuePlacement: TCPRepairConnection.SendQueuePlacement = .afterRepair
     ) throws(ResumeHandoffError) {
         self.payloads = payloads
         sender = try ResumedSessionSender(path: handoffPath)
         self.fallback = fallback
         self.log = log
+        self.sendQueuePlacement = sendQueuePlacement
     }
 
     public var statistics: ResumeStatistics { counters.withLock { $0 } }
@@ -57,12 +71,16 @@ public final class ResumeTCPRecovery: TCPRecovery {
         // A few system calls per connection, but many connections add up: a thread of its own (the contract).
         context.stepStarted("tcp-resume")
         let work: @Sendable () -> Void = { [self] in
-            let outcomes = resume(sessions, addresses: addresses)
-            context.stepFinished("tcp-resume")
-            let failed = zip(sessions, outcomes).compactMap { session, outcome -> Session? in
-                if case .resumed = outcome { return nil }
-                return session
+            var failed: [Session] = []
+            for stage in rebuild(sessions, addresses: addresses) {
+                switch stage {
+                case .success(let rebuilt):
+                    if case .failure = release(rebuilt) { failed.append(rebuilt.session) }
+                case .failure(let failure):
+                    failed.append(failure.session)
+                }
             }
+            context.stepFinished("tcp-resume")
             if !failed.isEmpty { fallback.recover(failed, addresses: addresses, interface: interface, context: context) }
         }
         do {
@@ -73,63 +91,73 @@ public final class ResumeTCPRecovery: TCPRecovery {
         }
     }
 
-    /// Rebuilds and hands off each of `sessions` (in the calling thread's network namespace), returning what
-    /// became of each, in order. Counts and logs every one that was not resumed; does not call the fallback.
-    public func resume(_ sessions: [Session], addresses: [IPAddress]) -> [ResumeOutcome] {
+    /// A connection that failed a stage, with the session for the fallback.
+    public struct StageFailure: Error, Sendable {
+        public let session: Session
+        public let reason: ResumeFailure
+    }
+
+    /// Rebuilds each of `sessions` as a quiet socket in the calling thread's network namespace. Failures are
+    /// counted and logged here; nothing is handed to the fallback.
+    public func rebuild(_ sessions: [Session], addresses: [IPAddress]) -> [Result<RebuiltConnection, StageFailure>] {
         let served = Set(addresses.map(FlowAddress.init))
         return sessions.map { session in
-            let outcome = resume(session, served: served)
-            counters.withLock { statistics in
-                switch outcome {
-                case .resumed: statistics.resumed &+= 1
-                case .refused(let reason): statistics.refused[reason] &+= 1
-                case .restoreFailed: statistics.restoreFailures &+= 1
-                case .handoffFailed: statistics.handoffFailures &+= 1
+            let serverSide: SessionSide = served.contains(session.key.destination) ? .reply : .original
+            let plan: TCPResumePlan
+            do throws(TCPResumeRefusal) {
+                plan = try payloads.withStore { store throws(TCPResumeRefusal) in
+                    try TCPResumePlan(session: session, serverSide: serverSide, store: store)
                 }
-                if case .resumed = outcome {} else { statistics.fellBack &+= 1 }
+            } catch {
+                return .failure(failed(session, .refused(error)))
             }
-            switch outcome {
-            case .resumed(let marker):
-                log.info("tcp-resume: \(marker.client) → \(marker.server) resumed (receive queue \(marker.receiveQueueLength) B, send queue \(marker.sendQueueLength) B)")
-            case .refused(let reason):
-                log.warning("tcp-resume: \(session.key) cannot resume: \(reason); falling back")
-            case .restoreFailed(let error):
-                log.error("tcp-resume: \(session.key) rebuild failed: \(error); falling back")
-            case .handoffFailed(let error):
-                log.error("tcp-resume: \(session.key) handoff failed: \(error); falling back")
+            var connection = plan.repairConnection
+            connection.sendQueuePlacement = sendQueuePlacement
+            do throws(TCPRestoreError) {
+                let socket = try TCPRepair.restore(connection)
+                return .success(RebuiltConnection(session: session, plan: plan, socket: socket, connection: connection))
+            } catch {
+                return .failure(failed(session, .restoreFailed(error)))
             }
-            return outcome
         }
     }
 
-    private func resume(_ session: Session, served: Set<FlowAddress>) -> ResumeOutcome {
-        let serverSide: SessionSide = served.contains(session.key.destination) ? .reply : .original
-        let plan: TCPResumePlan
-        do {
-            plan = try payloads.withStore { store throws(TCPResumeRefusal) in
-                try TCPResumePlan(session: session, serverSide: serverSide, store: store)
+    /// Makes `rebuilt` speak and hands it to the service. On failure the socket is closed without a sound
+    /// (the fallback then resets the client); on success the service owns it.
+    @discardableResult
+    public func release(_ rebuilt: RebuiltConnection) -> Result<ResumedSessionMarker, StageFailure> {
+        let marker = rebuilt.plan.marker
+        do throws(TCPRestoreError) {
+            try TCPRepair.startTransmission(rebuilt.socket, rebuilt.connection)
+        } catch {
+            TCPRepair.closeSilently(rebuilt.socket)
+            return .failure(failed(rebuilt.session, .restoreFailed(error)))
+        }
+        do throws(ResumeHandoffError) {
+            try sender.send(socket: rebuilt.socket, marker: marker, context: rebuilt.plan.context)
+        } catch {
+            TCPRepair.closeSilently(rebuilt.socket)
+            return .failure(failed(rebuilt.session, .handoffFailed(error)))
+        }
+        // The service holds the socket now (the message carries a reference): drop ours only.
+        TCPRepair.closeDescriptor(rebuilt.socket)
+        counters.withLock { $0.resumed &+= 1 }
+        log.info(
+            "tcp-resume: \(marker.client) → \(marker.server) resumed (receive queue \(marker.receiveQueueLength) B, send queue \(marker.sendQueueLength) B, context \(marker.contextLength) B)")
+        return .success(marker)
+    }
+
+    private func failed(_ session: Session, _ reason: ResumeFailure) -> StageFailure {
+        counters.withLock { statistics in
+            switch reason {
+            case .refused(let refusal): statistics.refused[refusal] &+= 1
+            case .restoreFailed: statistics.restoreFailures &+= 1
+            case .handoffFailed: statistics.handoffFailures &+= 1
             }
-        } catch {
-            return .refused(error)
+            statistics.fellBack &+= 1
         }
-        let socket: Int32
-        do {
-            socket = try TCPRepair.restore(plan.repairConnection)
-        } catch {
-            return .restoreFailed(error)
-        }
-        let marker = plan.marker
-        do {
-            try sender.send(socket: socket, marker: marker, context: plan.context)
-            // The service holds the socket now (the message carries a reference): drop ours only.
-            TCPRepair.closeDescriptor(socket)
-            return .resumed(marker)
-        } catch {
-            // The service never got it: put it back in repair mode so closing sends nothing, and let the fallback
-            // reset the client.
-            TCPRepair.closeSilently(socket)
-            return .handoffFailed(error)
-        }
+        log.warning("tcp-resume: \(session.key) not resumed (\(reason)); falling back")
+        return StageFailure(session: session, reason: reason)
     }
 }
 

@@ -85,14 +85,20 @@ import Testing
         let flow = FlowKey(
             source: FlowAddress(client.addresses[family == .ipv4 ? 0 : 1]), destination: FlowAddress(group),
             sourcePort: socket.localPort, destinationPort: Self.port, protocolNumber: IPProtocolNumber.tcp)
-        // Cut while bytes are unacknowledged in both directions, as far as the tracker saw a moment ago.
-        _ = waitUntil(timeout: .seconds(2)) {
-            guard let session = pipeline.session(for: flow) else { return false }
-            return session.reply.nextSequence != session.original.acknowledgment
-                && session.original.nextSequence != session.reply.acknowledgment
-        }
+        // Data in flight both ways at the failure: the client's stack drops the service's data segments for a
+        // moment (its requests keep flowing and are acknowledged), so the primary holds unacknowledged bytes that
+        // the standby saw on the hub; then the primary's link goes down and its service is killed. The client's
+        // requests sent after that reach only the standby's capture.
+        let serverSource = family == .ipv4 ? "ip saddr 192.0.2.20" : "ip6 saddr 2001:db8::20"
+        try lab.runChecked(in: clientHost, ["nft", "add table inet resumelab"])
+        try lab.runChecked(in: clientHost, ["nft", "add chain inet resumelab input { type filter hook input priority 0 ; }"])
+        try lab.runChecked(
+            in: clientHost, ["nft", "add rule inet resumelab input \(serverSource) tcp sport \(Self.port) meta length > 200 drop"])
+        Thread.sleep(forTimeInterval: 0.005)
         let cut = ContinuousClock.now
         try lab.setLink(primary, up: false)
+        kill(primaryService.processIdentifier, SIGKILL)
+        try lab.runChecked(in: clientHost, ["nft", "delete table inet resumelab"])
 
         // The standby takes over. First let the capture drain what was on the wire before the cut.
         _ = waitUntil(timeout: .seconds(1)) {
@@ -124,6 +130,8 @@ import Testing
                     + "client MSS \(connection.plan.clientMSS), shifts \(connection.plan.clientWindowShift)/"
                     + "\(connection.plan.serverWindowShift), SACK \(connection.plan.sack), timestamps \(connection.plan.timestamps)")
             #expect(connection.plan.windowScaling && connection.plan.timestamps && connection.plan.sack)
+            #expect(!connection.plan.sendQueue.isEmpty, "server bytes the client had not acknowledged")
+            #expect(!connection.plan.receiveQueue.isEmpty, "client bytes the server had not answered")
             markers.append(try recovery.release(connection).get())
         }
         let takeoverFinished = ContinuousClock.now
@@ -252,10 +260,11 @@ final class EchoStream: @unchecked Sendable {
         var readTimes: [ContinuousClock.Instant]
         var error: String?
 
-        /// The longest time between two reads (or from `instant` to the first read after it), from `instant` on.
+        /// The longest time between two reads after `instant`, counting from `instant` itself (so a quiet time
+        /// before it is not charged to what follows).
         func longestGap(after instant: ContinuousClock.Instant) -> Duration {
             var longest = Duration.zero
-            var previous = readTimes.last { $0 <= instant } ?? instant
+            var previous = instant
             for time in readTimes where time > instant {
                 longest = max(longest, time - previous)
                 previous = time
@@ -279,7 +288,7 @@ final class EchoStream: @unchecked Sendable {
     let window: Int
     private let state = Mutex(State())
 
-    init(socket: StreamSocket, window: Int = 32 * 1024) {
+    init(socket: StreamSocket, window: Int = 48 * 1024) {
         self.socket = socket
         self.window = window
     }

@@ -86,6 +86,18 @@ import Testing
             clock: MonotonicClock.now, payloads: payloads)
         defer { pipeline.stop() }
 
+        // The client's link-layer address, as the standby learns it from the captured frames, in its neighbour
+        // table ahead of time (the engine's responder knows its peer's clients the same way). Without it the
+        // rebuilt IPv6 socket solicits the client from the group address just added, and the kernel was seen to
+        // drop the client's answer to that address for a moment after adding it — the data then waited for the
+        // next solicitation, a second later.
+        try lab.runChecked(
+            in: standbyHost,
+            ["ip", "neigh", "replace", "\(client.addresses[family == .ipv4 ? 0 : 1])", "lladdr", "\(client.mac)", "dev", "eth0", "nud", "stale"])
+        // The standby's sender of announcements, opened ahead (as the engine's responder is).
+        let announcer = try lab.withNamespace(of: standbyHost) { try PcapCapture(PcapCaptureConfiguration(interface: "eth0")) }
+        let netlink = try lab.withNamespace(of: standbyHost) { try RouteNetlinkSocket() }
+
         // The client's connection, streaming through everything that follows.
         let socket = try lab.withNamespace(of: clientHost) { try StreamSocket.connect(to: group, port: Self.port) }
         let stream = EchoStream(socket: socket)
@@ -125,12 +137,20 @@ import Testing
         let takeoverStarted = ContinuousClock.now
         // 1. Quiet sockets, before the address is ours (free-bind + transparent).
         let rebuilt = try lab.withNamespace(of: standbyHost) { recovery.rebuild(sessions, addresses: [group]) }
+        let rebuiltAt = ContinuousClock.now
         // 2. The address, over rtnetlink. 3. The announcement, from the standby's own MAC.
-        try lab.withNamespace(of: standbyHost) {
-            try RouteNetlinkSocket().addAddress(group, prefixLength: family == .ipv4 ? 24 : 64, interface: "eth0")
-            let announcer = try PcapCapture(PcapCaptureConfiguration(interface: "eth0"))
-            try Self.announce(group, from: standby.mac, through: announcer)
+        try netlink.addAddress(group, prefixLength: family == .ipv4 ? 24 : 64, interface: "eth0")
+        // An IPv6 address added with NODAD stays tentative until the kernel's DAD worker runs, and a tentative
+        // address drops what is sent to it — the client's answer to our neighbour solicitation among it, which
+        // then waits a second for the next one. Wait (bounded) until it is usable.
+        let usable = waitUntil(timeout: .milliseconds(200)) {
+            let assigned = (try? netlink.addresses(interface: "eth0")) ?? []
+            return assigned.contains { $0.address == group && !$0.flags.contains(.tentative) }
         }
+        #expect(usable)
+        let addressAddedAt = ContinuousClock.now
+        try Self.announce(group, from: standby.mac, through: announcer)
+        let announcedAt = ContinuousClock.now
         // 4. Each socket speaks (its unacknowledged bytes or a window probe) and goes to the service.
         var markers: [ResumedSessionMarker] = []
         for stage in rebuilt {
@@ -146,6 +166,9 @@ import Testing
             markers.append(try recovery.release(connection).get())
         }
         let takeoverFinished = ContinuousClock.now
+        print(
+            "resume (\(family), \(placement)) steps: rebuild \(rebuiltAt - takeoverStarted), address \(addressAddedAt - rebuiltAt), "
+                + "announce \(announcedAt - addressAddedAt), transmit + handoff \(takeoverFinished - announcedAt)")
         #expect(markers.count == 1)
         #expect(recovery.statistics.resumed == 1 && recovery.statistics.fellBack == 0, "\(recovery.statistics)")
         #expect(fallback.recovered.isEmpty)
@@ -299,7 +322,7 @@ final class EchoStream: @unchecked Sendable {
     let window: Int
     private let state = Mutex(State())
 
-    init(socket: StreamSocket, window: Int = 48 * 1024) {
+    init(socket: StreamSocket, window: Int = 56 * 1024) {
         self.socket = socket
         self.window = window
     }

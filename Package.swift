@@ -19,6 +19,8 @@ let package = Package(
         // What an appliance firmware build embeds.
         .library(name: "Takeover", targets: ["TakeoverEngine"]),
         .executable(name: "takeover", targets: ["takeover"]),
+        // What a service links to receive connections the standby rebuilt (`resume` policy): no dependencies.
+        .library(name: "TakeoverResume", targets: ["TakeoverResume"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
@@ -46,11 +48,16 @@ let package = Package(
             dependencies: ["TakeoverCore", "CTakeoverPcap", "CTakeoverBPF"],
             swiftSettings: strict),
 
+        // The service side of the `resume` policy: the handoff message and its Unix socket (Foundation-free).
+        .target(name: "TakeoverResume", swiftSettings: strict),
+        // A request/response echo service that also continues resumed connections (docs/resume.md).
+        .executableTarget(name: "takeover-resume-demo", dependencies: ["TakeoverResume"], swiftSettings: strict),
+
         // Wires sources → rings → tracker → controller → actions; the embeddable API.
         .target(
             name: "TakeoverEngine",
             dependencies: [
-                "TakeoverCore", "TakeoverLinux", .product(name: "Crypto", package: "swift-crypto"),
+                "TakeoverCore", "TakeoverLinux", "TakeoverResume", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
@@ -80,7 +87,8 @@ let package = Package(
             name: "TakeoverLinuxTests", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverLab"],
             swiftSettings: strict),
         .testTarget(
-            name: "TakeoverEngineTests", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverEngine", "TakeoverLab"],
+            name: "TakeoverEngineTests",
+            dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverEngine", "TakeoverLab", "TakeoverResume"],
             swiftSettings: strict),
         .testTarget(
             name: "TakeoverCLITests", dependencies: ["takeover", "TakeoverCore", "TakeoverEngine", "TakeoverLab"],

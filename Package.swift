@@ -28,6 +28,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // The configuration file's parser (TOML; docs/configuration.md says why not YAML).
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
+        // Observability and lifecycle (issue 6). swift-prometheus 2.4.1 needs only swift-metrics and swift-atomics
+        // (no NIO): it renders the exposition text; the HTTP side is our own small server.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Pure Swift: addresses, frame views and builders, checksums, rings, session table, TCP tracker.
@@ -60,15 +65,20 @@ let package = Package(
                 "TakeoverCore", "TakeoverLinux", "TakeoverResume", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
-        // The `takeover` command: checks configurations and makes keys (the daemon commands come with the engine).
+        // The `takeover` command: the daemon (run), its configuration (check, keygen) and its control socket's
+        // clients (status, takeover, release, announce, capture).
         .executableTarget(
             name: "takeover",
             dependencies: [
                 "TakeoverCore", "TakeoverLinux", "TakeoverEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
         // Test and benchmark infrastructure: network-namespace labs (shells out to ip, tcpdump).

@@ -236,6 +236,13 @@ public final class Engine: Sendable {
         log.notice("node \(configuration.node.name) started: \(backends.joined(separator: "; "))")
     }
 
+    /// Each interface's ARP/ND responder, as of its last loop iteration.
+    public var responderStatuses: [String: TakeoverResponderStatus] { responders.statuses() }
+
+    /// Sends the takeover announcements again now for every address this node serves; returns them per
+    /// interface (empty when it serves none).
+    public func announceServedAddresses() -> [String: [IPAddress]] { responders.announceAgain() }
+
     /// Graceful stop: groups we serve are released to the peer (it takes over at once on our `release`),
     /// then XDP is detached and the MAC membership dropped. Returns false if the controller did not stop
     /// within `timeout` (the data plane is torn down anyway).

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ServiceLifecycle
 import Logging
 import TakeoverCore
 import TakeoverEngine
@@ -9,16 +10,20 @@ import TakeoverEngine
     import Musl
 #endif
 
-/// `takeover run`: the daemon, in the foreground (systemd's Type=simple). SIGTERM or SIGINT is a graceful stop:
-/// the groups this node serves go to the peer (which takes over at once on our `release`), XDP is detached and
-/// the addresses we added are removed, and the exit status is 0.
-struct RunCommand: ParsableCommand {
+/// `takeover run`: the daemon, in the foreground (systemd's Type=simple). The engine, its control socket and its
+/// metrics endpoint run as services of one swift-service-lifecycle `ServiceGroup`. SIGTERM or SIGINT is a
+/// graceful shutdown: the metrics and the control socket close, then the groups this node serves go to the peer
+/// (which takes over at once on our `release`), XDP is detached and the addresses we added are removed, and the
+/// exit status is 0.
+struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run the takeover daemon in the foreground.",
         discussion: """
             Validates the configuration exactly as `takeover check` does and refuses to start on any problem. \
-            Logs to standard error. SIGTERM or SIGINT hands the served groups to the peer and exits 0.
+            Logs to standard error. Serves the control socket (control.socket) and, unless metrics.enabled is \
+            false, Prometheus metrics (metrics.address). SIGTERM or SIGINT hands the served groups to the peer \
+            and exits 0.
             """)
 
     @OptionGroup var options: ConfigurationOptions
@@ -26,7 +31,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error.", valueName: "level"))
     var logLevel: String = "info"
 
-    func run() throws {
+    func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level: unknown level '\(logLevel)'")
         }
@@ -43,14 +48,6 @@ struct RunCommand: ParsableCommand {
             writeToStandardError("\(options.config): \(error)\n")
             throw ExitCode.failure
         }
-        // Block the stop signals before any thread starts, so every thread inherits the mask and only the
-        // sigwait below receives them.
-        var stopSignals = sigset_t()
-        sigemptyset(&stopSignals)
-        sigaddset(&stopSignals, SIGTERM)
-        sigaddset(&stopSignals, SIGINT)
-        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
-
         let engine: Engine
         do {
             engine = try Engine(configuration: configuration, logger: log) { change in
@@ -58,14 +55,23 @@ struct RunCommand: ParsableCommand {
                 log.notice(
                     "group \(change.group): \(transition.from) → \(transition.to) (\(transition.reason.rawValue))")
             }
-            try engine.start()
         } catch {
             writeToStandardError("takeover: \(error)\n")
             throw ExitCode.failure
         }
-        var received: Int32 = 0
-        sigwait(&stopSignals, &received)
-        log.notice("signal \(received): handing over and stopping")
-        throw engine.shutdown() ? ExitCode.success : ExitCode.failure
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: engine.daemonServices(logger: log).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: log))
+        do {
+            try await group.run()
+        } catch {
+            // A service that failed to start (the control socket's path, the metrics port) or an engine that did
+            // not stop in time: the others were stopped by the group, the engine last.
+            engine.shutdown()
+            writeToStandardError("takeover: \(error)\n")
+            throw ExitCode.failure
+        }
+        log.notice("stopped")
     }
 }

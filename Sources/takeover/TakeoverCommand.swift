@@ -1,9 +1,9 @@
 import ArgumentParser
 
-/// `takeover`: the root command. The daemon's commands (run, status, takeover, release, capture, announce)
-/// join `subcommands` with the engine and the control socket.
+/// `takeover`: the root command: the daemon (run), its configuration (check, keygen), and the commands that
+/// talk to a running daemon over its control socket (status, takeover, release, announce, capture).
 @main
-struct TakeoverCommand: ParsableCommand {
+struct TakeoverCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "takeover",
         abstract: "A userspace takeover engine: a standby that answers for its failed peer and keeps its TCP sessions.",
@@ -12,7 +12,10 @@ struct TakeoverCommand: ParsableCommand {
             `takeover keygen --output /etc/takeover/key` (copy the key to the peer), then \
             `takeover check --config /etc/takeover/takeover.toml`.
             """,
-        subcommands: [RunCommand.self, CheckCommand.self, KeygenCommand.self])
+        subcommands: [
+            RunCommand.self, CheckCommand.self, KeygenCommand.self, StatusCommand.self, TakeoverGroupCommand.self,
+            ReleaseCommand.self, AnnounceCommand.self, CaptureCommand.self,
+        ])
 }
 
 /// Options every command that reads the configuration shares.

@@ -46,7 +46,11 @@ struct FailoverLabTests {
         }
 
         /// The configuration of one node, written to the scratch directory.
-        func configuration(me: (id: Int, name: String, lan: LabInterface, last: Int), peer: (id: Int, name: String, lan: LabInterface, last: Int)) throws -> String {
+        /// `metrics`: the metrics address ("127.0.0.1:9464"), nil for none.
+        func configuration(
+            me: (id: Int, name: String, lan: LabInterface, last: Int), peer: (id: Int, name: String, lan: LabInterface, last: Int),
+            metrics: String? = nil
+        ) throws -> String {
             let text = """
                 [node]
                 id = \(me.id)
@@ -93,13 +97,20 @@ struct FailoverLabTests {
                 preempt = false
 
                 [metrics]
-                enabled = false
+                \(metrics.map { "address = \"\($0)\"" } ?? "enabled = false")
+
+                [control]
+                socket = "\(controlSocket(me.name))"
                 """
             return try scratch.file("\(me.name).toml", text)
         }
 
-        func startNodes() throws -> (alpha: LabProcess, beta: LabProcess) {
-            let alphaConfig = try configuration(me: (1, "alpha", alphaLAN, 11), peer: (2, "beta", betaLAN, 12))
+        /// The control socket of node `name` (in the scratch directory).
+        func controlSocket(_ name: String) -> String { "\(scratch.path)/\(name).sock" }
+
+        func startNodes(alphaMetrics: String? = nil) throws -> (alpha: LabProcess, beta: LabProcess) {
+            let alphaConfig = try configuration(
+                me: (1, "alpha", alphaLAN, 11), peer: (2, "beta", betaLAN, 12), metrics: alphaMetrics)
             let betaConfig = try configuration(me: (2, "beta", betaLAN, 12), peer: (1, "alpha", alphaLAN, 11))
             let alphaProcess = try lab.start(in: alpha, [takeoverExecutable, "run", "--config", alphaConfig])
             let betaProcess = try lab.start(in: beta, [takeoverExecutable, "run", "--config", betaConfig])

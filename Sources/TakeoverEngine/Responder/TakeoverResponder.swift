@@ -70,6 +70,9 @@ public struct TakeoverResponderStatus: Hashable, Sendable {
     /// When the first announcement of the current (or last) takeover had been handed to the sink and flushed
     /// (before the rest of its round): the failover timeline's "first announcement on the wire".
     public var firstAnnouncementAt: MonotonicTime?
+    /// When the current (or last) takeover's first answer to a client (ARP reply, neighbour advertisement) was
+    /// handed to the sink: the failover timeline's "first client frame answered", as far as the responder sees.
+    public var firstAnswerAt: MonotonicTime?
     /// When the loop applied the last release.
     public var releasedAt: MonotonicTime?
     public var responder = NeighborResponderCounters()
@@ -354,6 +357,7 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
             status.takeovers += 1
             status.takeoverAppliedAt = now
             status.firstAnnouncementAt = nil
+            status.firstAnswerAt = nil
         case .addClients(let clients):
             if schedule.isActive { schedule.addClients(clients) }
         case .watch(let addresses):
@@ -435,7 +439,10 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
         // Neither answering nor watching: the frames are drained (the ring must not fill) but not looked at.
         guard !responder.owned.isEmpty || !responder.watched.isEmpty else { return }
         do {
-            if case .answered = try responder.respond(toFrame: frame.bytes, via: &sink) { pendingFlush = true }
+            if case .answered = try responder.respond(toFrame: frame.bytes, via: &sink) {
+                pendingFlush = true
+                if status.firstAnswerAt == nil { status.firstAnswerAt = clock() }
+            }
         } catch {
             status.transmitFailures += 1
             status.lastError = "transmit: \(error)"

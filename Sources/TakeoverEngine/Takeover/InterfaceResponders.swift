@@ -85,6 +85,29 @@ final class InterfaceResponders: AddressResponder {
         }
     }
 
+    /// Each interface's responder status (for `takeover status` and the metrics).
+    func statuses() -> [String: TakeoverResponderStatus] {
+        entries.withLock { $0.mapValues(\.responder) }.mapValues(\.status)
+    }
+
+    /// Sends the announcements again, now, for the addresses served on each interface (operator's `announce`):
+    /// a repeated `takeOver` restarts the schedule at round 0. Returns what was announced, per interface.
+    func announceAgain() -> [String: [IPAddress]] {
+        let serving = entries.withLock { entries in
+            entries.compactMapValues { $0.serving.isEmpty ? nil : ($0.responder, $0.serving) }
+        }
+        var announced: [String: [IPAddress]] = [:]
+        for (interface, (responder, addresses)) in serving {
+            do {
+                try responder.takeOver(addresses: addresses)
+                announced[interface] = addresses
+            } catch {
+                log.error("\(interface): announcing \(addresses) again failed: \(error)")
+            }
+        }
+        return announced
+    }
+
     func shutdown() {
         let responders = entries.withLock { $0.values.map(\.responder) }
         for responder in responders { _ = responder.shutdown() }

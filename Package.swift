@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // The configuration file's parser (TOML; docs/configuration.md says why not YAML).
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
+        // Percentiles of the failover benchmark's gaps and stalls.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", exact: "0.2.0"),
     ],
     targets: [
         // Pure Swift: addresses, frame views and builders, checksums, rings, session table, TCP tracker.
@@ -67,7 +69,11 @@ let package = Package(
 
         // Data-plane benchmarks on a veth lab (root): `swift run -c release takeover-bench capture`.
         .executableTarget(
-            name: "takeover-bench", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverEngine", "TakeoverLab"],
+            name: "takeover-bench",
+            dependencies: [
+                "TakeoverCore", "TakeoverLinux", "TakeoverEngine", "TakeoverLab",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             swiftSettings: strict),
 
         // Fixtures are read from the source tree by path (#filePath), not bundled as resources.

@@ -59,7 +59,7 @@ enum BenchError: Error, CustomStringConvertible {
         switch self {
         case .usage(let message):
             "usage: takeover-bench capture [--seconds S] [--flows N] [--frame-length L] [--no-tcpdump] "
-                + "[--threaded-napi]\n\(message)"
+                + "[--threaded-napi]\n       takeover-bench failover --help\n\(message)"
         case .failed(let message): message
         }
     }
@@ -405,7 +405,8 @@ let arguments = CommandLine.arguments.dropFirst()
 do {
     switch arguments.first {
     case "capture": try runCapture(try CaptureBenchmarkOptions(arguments.dropFirst()))
-    default: throw BenchError.usage("subcommands: capture")
+    case "failover": try runFailover(try FailoverBenchmarkOptions(arguments.dropFirst()))
+    default: throw BenchError.usage("subcommands: capture, failover")
     }
 } catch {
     FileHandle.standardError.write(Data("takeover-bench: \(error)\n".utf8))

@@ -64,7 +64,8 @@ public final class EchoService: @unchecked Sendable {
                             }
                         }
                     }
-                    guard received >= 0 else { break }
+                    // A stopped service answers nothing more, even before its thread notices.
+                    guard received >= 0, !control.isStopRequested else { break }
                     _ = buffer.withUnsafeBytes { bytes in
                         withUnsafePointer(to: &source) {
                             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -89,7 +90,7 @@ public final class EchoService: @unchecked Sendable {
                     closed.append(connection)
                     continue
                 }
-                guard count > 0 else { continue }
+                guard count > 0, !control.isStopRequested else { continue }
                 // Echo all of it; the client's stream is small, so a full send buffer means a dead peer.
                 var offset = 0
                 while offset < count {

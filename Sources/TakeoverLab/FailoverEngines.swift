@@ -62,6 +62,14 @@ public struct FailoverNode: Sendable {
     public var priority: Int
     public var lan: LabInterface
     public var heartbeat: LabInterface?
+
+    public init(name: String, id: Int, priority: Int, lan: LabInterface, heartbeat: LabInterface?) {
+        self.name = name
+        self.id = id
+        self.priority = priority
+        self.lan = lan
+        self.heartbeat = heartbeat
+    }
 }
 
 /// Starts one failover system's daemons in the lab, as real processes in the server namespaces, with a

@@ -35,8 +35,11 @@ public struct FailoverScenario: Sendable {
     public var before: Duration = .milliseconds(500)
     /// Watching after the failure; nil: the system's own settle time.
     public var after: Duration?
-    /// For `.freeze`: watching after SIGCONT.
+    /// For `.freeze`: watching after SIGCONT; with `recover`: watching after the recovery.
     public var afterResume: Duration = .seconds(1)
+    /// After `after`, undo the failure and watch `afterResume` more: links up again, the partition lifted, the
+    /// frozen engine continued (always, for `.freeze`). With `preempt`, this is a failback.
+    public var recover = false
     public var takeoverExecutable: String
     /// Namespace label (letters and digits, ≤ 10).
     public var label = "failover"
@@ -72,9 +75,21 @@ public struct FailoverRunResult: Sendable, Codable {
     public var detection: UInt64?
     public var firstAnnouncement: UInt64?
     public var firstAnswer: UInt64?
+    /// Windows in which two MACs sent frames from the group address, every kind counted (see `OwnershipTimeline`).
     public var dualOwnerWindows: [OwnershipTimeline.DualOwnerWindow]
+    /// The same, counting only claims of the address and service answers: ARP replies, gratuitous ARP, UDP and
+    /// ICMP. Leaves out TCP segments, which a frozen primary's kernel still retransmits on connections it had before
+    /// the failure (its stack runs on; only the engine is stopped).
+    public var claimConflicts: [OwnershipTimeline.DualOwnerWindow]
     /// Hosts holding the group address when the run ended (after a link cut: reachable hosts only).
     public var ownersAtEnd: [String]
+    /// Every change of the MAC answering for the group address, from the capture: "+39.2 ms standby ARP reply"
+    /// (at most 64), to see what a dual-owner window was made of.
+    public var ownershipMoves: [String] = []
+    /// The host whose MAC sent the capture's last answer for the group address.
+    public var lastAnswerer: String?
+    /// When the failure was undone (links up, partition lifted, SIGCONT), if it was.
+    public var recovery: UInt64?
     /// Per-probe samples relative to the failure: (send time, round trip or nil when unanswered), when kept.
     public var samples: [ProbePoint]?
     /// The standby's log (takeover and keepalived log to standard error), trimmed.
@@ -162,7 +177,7 @@ public enum FailoverScenarioRunner {
 
         let after = scenario.after ?? scenario.system.settleTime
         var total = scenario.before + after + .seconds(2)
-        if scenario.failure == .freeze { total += scenario.afterResume }
+        if scenario.recover || scenario.failure == .freeze { total += scenario.afterResume }
         let udp = try UDPProber(
             lab: lab, host: topology.client.host, target: groupAddress, port: servicePort, interval: scenario.probeInterval,
             duration: total)
@@ -193,15 +208,27 @@ public enum FailoverScenarioRunner {
             kill(primaryEngine.processIdentifier, SIGTERM)
         }
         sleep(after)
-        if scenario.failure == .freeze {
-            signalProcessTree(primaryEngine.processIdentifier, SIGCONT)
+        let recovering = scenario.recover || scenario.failure == .freeze
+        let recoveryWall = RealtimeClock.nanoseconds()
+        if recovering {
+            switch scenario.failure {
+            case .linkCut:
+                try lab.setLink(primary.lan, up: true)
+                if let link = primary.heartbeat { try lab.setLink(link, up: true) }
+            case .freeze: signalProcessTree(primaryEngine.processIdentifier, SIGCONT)
+            case .partition:
+                try lab.runChecked(
+                    in: LabHost(name: topology.hub.name, namespace: topology.hub.namespace),
+                    ["nft", "delete", "table", "bridge", "takeoverlab"])
+            case .kill, .handoff: break
+            }
             sleep(scenario.afterResume)
         }
         let (samples, udpDuplicates) = udp.stop()
         let stream = tcp.stop()
         capture.stop(grace: .seconds(3))
         // A primary whose links are cut cannot answer, whatever it holds.
-        let owners = [primary, standby].filter { holds(lab, $0.lan) && !(scenario.failure == .linkCut && $0.name == primary.name) }
+        let owners = [primary, standby].filter { holds(lab, $0.lan) && !(scenario.failure == .linkCut && !recovering && $0.name == primary.name) }
             .map(\.name)
 
         let records = try PcapFile.read(capturePath)
@@ -226,13 +253,32 @@ public enum FailoverScenarioRunner {
             dualOwnerWindows: timeline.dualOwnerWindows().map {
                 OwnershipTimeline.DualOwnerWindow(start: relative($0.start)!, end: relative($0.end)!, switches: $0.switches)
             },
+            claimConflicts: timeline.dualOwnerWindows { $0.kind != "TCP" }.map {
+                OwnershipTimeline.DualOwnerWindow(start: relative($0.start)!, end: relative($0.end)!, switches: $0.switches)
+            },
             ownersAtEnd: owners,
+            ownershipMoves: moves(timeline, failureWall: failureWall, hosts: [primary, standby]),
+            lastAnswerer: timeline.answers.last.flatMap { answer in
+                [primary, standby].first { $0.lan.mac == answer.mac }?.name
+            },
+            recovery: recovering ? relative(recoveryWall) : nil,
             samples: scenario.keepSamples
                 ? samples.map { sample in
                     FailoverRunResult.ProbePoint(
                         sent: Int64(sample.sent) - Int64(failureMonotonic), roundTrip: sample.answered.map { $0 - sample.sent })
                 } : nil,
             standbyLog: String(standbyEngine.standardError.suffix(4000)))
+    }
+
+    static func moves(_ timeline: OwnershipTimeline, failureWall: UInt64, hosts: [FailoverNode]) -> [String] {
+        var moves: [String] = []
+        for (previous, next) in zip(timeline.answers, timeline.answers.dropFirst()) where previous.mac != next.mac {
+            let offset = (Double(next.time) - Double(failureWall)) / 1e6
+            let name = hosts.first { $0.lan.mac == next.mac }?.name ?? next.mac.description
+            moves.append(String(format: "%+.1f ms ", offset) + "\(name) \(next.kind)")
+            if moves.count == 64 { break }
+        }
+        return moves
     }
 
     /// True when `interface`'s host has the group address on it.

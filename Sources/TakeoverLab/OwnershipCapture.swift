@@ -65,6 +65,8 @@ public struct OwnershipTimeline: Sendable {
         public var time: UInt64
         public var mac: MACAddress
         public var isAnnouncement: Bool
+        /// "gratuitous ARP", "ARP reply", "IPv4 (UDP)", ...
+        public var kind: String
     }
 
     /// A window in which two MACs answered for the address: ownership moved and moved back (or flapped) within
@@ -96,14 +98,18 @@ public struct OwnershipTimeline: Sendable {
                 guard senderIP == target else { continue }
                 let gratuitous = targetIP == target
                 if operation == 2 || gratuitous {
-                    answers.append(Answer(time: record.time, mac: source, isAnnouncement: gratuitous))
+                    answers.append(Answer(
+                        time: record.time, mac: source, isAnnouncement: gratuitous,
+                        kind: gratuitous ? "gratuitous ARP" : "ARP reply"))
                 }
             } else if etherType == 0x0800, frame.count >= 34 {
                 let headerLength = Int(frame[14] & 0x0F) * 4
                 let sourceIP = u32(26)
                 let proto = frame[23]
                 if sourceIP == target {
-                    answers.append(Answer(time: record.time, mac: source, isAnnouncement: false))
+                    answers.append(Answer(
+                        time: record.time, mac: source, isAnnouncement: false,
+                        kind: proto == 17 ? "UDP" : proto == 6 ? "TCP" : proto == 1 ? "ICMP" : "IPv4 \(proto)"))
                 } else if sourceIP == standbyIP.rawValue {
                     if proto == 112 {
                         standbyMasterAdvertisements.append(record.time)
@@ -142,7 +148,9 @@ public struct OwnershipTimeline: Sendable {
 
     /// Ownership moves (consecutive answers from different MACs) grouped: moves closer than `window` to the previous
     /// one belong to one episode; an episode of two or more moves is a dual-owner window (A→B→A: both answered).
-    public func dualOwnerWindows(window: UInt64 = 1_000_000_000) -> [DualOwnerWindow] {
+    /// `counting` picks the answers that count (all by default).
+    public func dualOwnerWindows(window: UInt64 = 1_000_000_000, counting: (Answer) -> Bool = { _ in true }) -> [DualOwnerWindow] {
+        let answers = self.answers.filter(counting)
         var moves: [UInt64] = []
         for (previous, next) in zip(answers, answers.dropFirst()) where previous.mac != next.mac {
             moves.append(next.time)

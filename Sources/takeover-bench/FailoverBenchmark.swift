@@ -137,6 +137,8 @@ struct Cell: Codable {
     var tcpLost: Int
     var tcpDuplicated: Int
     var dualOwnerWindows: Int
+    /// Windows counting only ARP claims and UDP/ICMP answers (not TCP segments of pre-failure connections).
+    var claimConflicts: Int
     var runsEndingWithTwoOwners: Int
     var runsWhereStandbyTookOver: Int
     /// p50 against keepalived's p50 in the same scenario (nil for keepalived itself or without one).
@@ -186,10 +188,10 @@ func runFailover(_ options: FailoverBenchmarkOptions) throws {
                     results[key(system, kind), default: []].append(result)
                     if scenario.keepSamples { pictureRun = result }
                     progress(String(
-                        format: "    udp gap %.1f ms (lost %d) · tcp stall %.1f ms, %d reconnects · announce %@ · dual owners %d · owners at end %@",
+                        format: "    udp gap %.1f ms (lost %d) · tcp stall %.1f ms, %d reconnects · announce %@ · dual owners %d (ARP/UDP %d) · owners at end %@",
                         Double(result.udpGap) / 1e6, result.udpLost, Double(result.tcpStall) / 1e6, result.tcpReconnects,
                         result.firstAnnouncement.map { String(format: "%.2f ms", Double($0) / 1e6) } ?? "—",
-                        result.dualOwnerWindows.count, result.ownersAtEnd.joined(separator: "+")))
+                        result.dualOwnerWindows.count, result.claimConflicts.count, result.ownersAtEnd.joined(separator: "+")))
                 } catch {
                     failures[key(system, kind), default: 0] += 1
                     errors.append("\(system) \(kind.rawValue) rep \(repetition): \(error)")
@@ -220,6 +222,7 @@ func runFailover(_ options: FailoverBenchmarkOptions) throws {
                 tcpReconnects: runs.reduce(0) { $0 + $1.tcpReconnects }, udpLost: runs.reduce(0) { $0 + $1.udpLost },
                 tcpLost: runs.reduce(0) { $0 + $1.tcpLost }, tcpDuplicated: runs.reduce(0) { $0 + $1.tcpDuplicated },
                 dualOwnerWindows: runs.reduce(0) { $0 + $1.dualOwnerWindows.count },
+                claimConflicts: runs.reduce(0) { $0 + $1.claimConflicts.count },
                 runsEndingWithTwoOwners: runs.filter { $0.ownersAtEnd.count > 1 }.count,
                 runsWhereStandbyTookOver: runs.filter { $0.firstAnnouncement != nil }.count,
                 udpGapRatioToKeepalived: isReference || referenceRuns.isEmpty || runs.isEmpty ? nil : udp.p50 / referenceUDP,
@@ -270,7 +273,7 @@ func summary(_ report: Report) -> String {
     for scenario in Set(report.cells.map(\.scenario)).sorted() {
         text += "\n### \(scenario)\n\n"
         text += "| system | runs | UDP gap p50 / p90 / p99 / max | TCP stall p50 / p99 / max | TCP reconnects | UDP lost | "
-            + "TCP lost / dup | detection p50 | first GARP p50 | first answer p50 | dual-owner windows | ended with 2 owners | "
+            + "TCP lost / dup | detection p50 | first GARP p50 | first answer p50 | dual-owner windows (ARP/UDP only) | ended with 2 owners | "
             + "standby took over | UDP p50 ratio | TCP p50 ratio |\n"
         text += "|---|---:|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for cell in report.cells where cell.scenario == scenario {
@@ -279,7 +282,7 @@ func summary(_ report: Report) -> String {
                 + "| \(ms(u.p50)) / \(ms(u.p90)) / \(ms(u.p99)) / \(ms(u.max)) | \(ms(t.p50)) / \(ms(t.p99)) / \(ms(t.max)) "
                 + "| \(cell.tcpReconnects) | \(cell.udpLost) | \(cell.tcpLost) / \(cell.tcpDuplicated) "
                 + "| \(ms(cell.detectionMs.p50)) | \(ms(cell.firstAnnouncementMs.p50)) | \(ms(cell.firstAnswerMs.p50)) "
-                + "| \(cell.dualOwnerWindows) | \(cell.runsEndingWithTwoOwners) | \(cell.runsWhereStandbyTookOver)/\(cell.runs) "
+                + "| \(cell.dualOwnerWindows) (\(cell.claimConflicts)) | \(cell.runsEndingWithTwoOwners) | \(cell.runsWhereStandbyTookOver)/\(cell.runs) "
                 + "| \(ratio(cell.udpGapRatioToKeepalived)) | \(ratio(cell.tcpStallRatioToKeepalived)) |\n"
         }
     }

@@ -231,7 +231,7 @@ public enum FailoverScenarioRunner {
         let owners = [primary, standby].filter { holds(lab, $0.lan) && !(scenario.failure == .linkCut && !recovering && $0.name == primary.name) }
             .map(\.name)
 
-        let records = try PcapFile.read(capturePath)
+        let records = try PcapFile.read(capturePath).records
         let timeline = OwnershipTimeline(records: records, address: groupAddress, standbyIP: standby.lan.ipv4!)
         func relative(_ wall: UInt64?) -> UInt64? { wall.map { $0 >= failureWall ? $0 - failureWall : 0 } }
 

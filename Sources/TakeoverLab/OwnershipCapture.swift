@@ -1,59 +1,6 @@
 import Foundation
 public import TakeoverCore
 
-/// One frame of a classic pcap file (what tcpdump `-w` writes): wall-clock time in ns and the bytes captured.
-public struct PcapRecord: Sendable {
-    public var time: UInt64
-    public var bytes: [UInt8]
-}
-
-public enum PcapFileError: Error, Equatable, Sendable {
-    case unreadable(String)
-    case badMagic(UInt32)
-    case notEthernet(UInt32)
-}
-
-/// Reads a classic pcap file (microsecond or nanosecond stamps, either byte order; Ethernet link type). A
-/// truncated last record (tcpdump stopped mid-write) ends the list.
-public enum PcapFile {
-    public static func read(_ path: String) throws(PcapFileError) -> [PcapRecord] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw .unreadable(path) }
-        return try parse([UInt8](data))
-    }
-
-    public static func parse(_ bytes: [UInt8]) throws(PcapFileError) -> [PcapRecord] {
-        guard bytes.count >= 24 else { return [] }
-        func u32(_ offset: Int, swapped: Bool) -> UInt32 {
-            let value = UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2]) << 16 | UInt32(bytes[offset + 3]) << 24
-            return swapped ? value.byteSwapped : value
-        }
-        let magic = u32(0, swapped: false)
-        let (swapped, nanoseconds): (Bool, Bool)
-        switch magic {
-        case 0xA1B2_C3D4: (swapped, nanoseconds) = (false, false)
-        case 0xA1B2_3C4D: (swapped, nanoseconds) = (false, true)
-        case 0xD4C3_B2A1: (swapped, nanoseconds) = (true, false)
-        case 0x4D3C_B2A1: (swapped, nanoseconds) = (true, true)
-        default: throw .badMagic(magic)
-        }
-        let linkType = u32(20, swapped: swapped)
-        guard linkType == 1 else { throw .notEthernet(linkType) }
-        var records: [PcapRecord] = []
-        var offset = 24
-        while offset + 16 <= bytes.count {
-            let seconds = UInt64(u32(offset, swapped: swapped))
-            let fraction = UInt64(u32(offset + 4, swapped: swapped))
-            let length = Int(u32(offset + 8, swapped: swapped))
-            guard offset + 16 + length <= bytes.count else { break }
-            records.append(PcapRecord(
-                time: seconds * 1_000_000_000 + (nanoseconds ? fraction : fraction * 1000),
-                bytes: Array(bytes[(offset + 16)..<(offset + 16 + length)])))
-            offset += 16 + length
-        }
-        return records
-    }
-}
-
 /// Who answered for the group address on the wire, read from a capture of the hub.
 ///
 /// An *answer* is a frame by which a host claims the address: an ARP reply or a gratuitous ARP (sender address =
@@ -76,6 +23,12 @@ public struct OwnershipTimeline: Sendable {
         public var end: UInt64
         public var switches: Int
         public var durationNanoseconds: UInt64 { end - start }
+
+        public init(start: UInt64, end: UInt64, switches: Int) {
+            self.start = start
+            self.end = end
+            self.switches = switches
+        }
     }
 
     public var answers: [Answer] = []
@@ -85,7 +38,7 @@ public struct OwnershipTimeline: Sendable {
     public init(records: [PcapRecord], address: IPv4Address, standbyIP: IPv4Address, heartbeatPort: UInt16 = 7410) {
         let target = address.rawValue
         for record in records {
-            let frame = record.bytes
+            let frame = record.data
             guard frame.count >= 14 else { continue }
             let source = MACAddress(frame[6], frame[7], frame[8], frame[9], frame[10], frame[11])
             let etherType = UInt16(frame[12]) << 8 | UInt16(frame[13])
@@ -99,7 +52,7 @@ public struct OwnershipTimeline: Sendable {
                 let gratuitous = targetIP == target
                 if operation == 2 || gratuitous {
                     answers.append(Answer(
-                        time: record.time, mac: source, isAnnouncement: gratuitous,
+                        time: record.timestampNanoseconds, mac: source, isAnnouncement: gratuitous,
                         kind: gratuitous ? "gratuitous ARP" : "ARP reply"))
                 }
             } else if etherType == 0x0800, frame.count >= 34 {
@@ -108,17 +61,17 @@ public struct OwnershipTimeline: Sendable {
                 let proto = frame[23]
                 if sourceIP == target {
                     answers.append(Answer(
-                        time: record.time, mac: source, isAnnouncement: false,
+                        time: record.timestampNanoseconds, mac: source, isAnnouncement: false,
                         kind: proto == 17 ? "UDP" : proto == 6 ? "TCP" : proto == 1 ? "ICMP" : "IPv4 \(proto)"))
                 } else if sourceIP == standbyIP.rawValue {
                     if proto == 112 {
-                        standbyMasterAdvertisements.append(record.time)
+                        standbyMasterAdvertisements.append(record.timestampNanoseconds)
                     } else if proto == 17, frame.count >= 14 + headerLength + 8 + 13 {
                         let udp = 14 + headerLength
                         let port = UInt16(frame[udp + 2]) << 8 | UInt16(frame[udp + 3])
                         // The heartbeat's state byte is at offset 12 of its payload (docs/heartbeat.md); 2 = active.
                         if port == heartbeatPort, frame[udp + 8 + 12] == 2 {
-                            standbyMasterAdvertisements.append(record.time)
+                            standbyMasterAdvertisements.append(record.timestampNanoseconds)
                         }
                     }
                 }
@@ -167,5 +120,13 @@ public struct OwnershipTimeline: Sendable {
         }
         close()
         return windows
+    }
+}
+
+extension PcapFile {
+    /// Reads a capture file (what tcpdump `-w` wrote).
+    public static func read(_ path: String) throws -> PcapFile {
+        guard let data = FileManager.default.contents(atPath: path) else { throw CocoaError(.fileReadNoSuchFile) }
+        return try PcapFile(bytes: [UInt8](data))
     }
 }

@@ -107,7 +107,7 @@ struct FailoverScenarioLabTests {
         let recorder = try lab.startTcpdump(
             in: intruder.host, ["-n", "-c", "100", "-w", recording, "udp dst port 7410 and src host 192.0.2.20"])
         #expect(recorder.waitForExit(timeout: .seconds(5)), "100 heartbeats in 5 s: \(recorder.standardError)")
-        let genuine = try PcapFile.read(recording).map(\.bytes)
+        let genuine = try PcapFile.read(recording).records.map(\.data)
         #expect(genuine.count >= 50)
 
         // Forged: well-formed, newer incarnation, fresh sequence numbers, but tagged with another key. To the standby

@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // Percentiles of the failover benchmark's gaps and stalls.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", exact: "0.2.0"),
     ],
     targets: [
         // Pure Swift: addresses, frame views and builders, checksums, rings, session table, TCP tracker.
@@ -86,7 +88,11 @@ let package = Package(
 
         // Data-plane benchmarks on a veth lab (root): `swift run -c release takeover-bench capture`.
         .executableTarget(
-            name: "takeover-bench", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverEngine", "TakeoverLab"],
+            name: "takeover-bench",
+            dependencies: [
+                "TakeoverCore", "TakeoverLinux", "TakeoverEngine", "TakeoverLab",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             swiftSettings: strict),
 
         // Fixtures are read from the source tree by path (#filePath), not bundled as resources.

@@ -60,7 +60,7 @@ enum BenchError: Error, CustomStringConvertible {
         switch self {
         case .usage(let message):
             "usage: takeover-bench capture [--seconds S] [--flows N] [--frame-length L] [--no-tcpdump] "
-                + "[--threaded-napi]\n\(message)"
+                + "[--threaded-napi]\n       takeover-bench failover --help\n\(message)"
         case .failed(let message): message
         }
     }
@@ -407,7 +407,8 @@ do {
     switch arguments.first {
     case "capture": try runCapture(try CaptureBenchmarkOptions(arguments.dropFirst()))
     case "announce": try runAnnounceLatency(try AnnounceLatencyOptions(arguments.dropFirst()))
-    default: throw BenchError.usage("subcommands: capture, announce")
+    case "failover": try runFailover(try FailoverBenchmarkOptions(arguments.dropFirst()))
+    default: throw BenchError.usage("subcommands: capture, announce, failover")
     }
 } catch {
     FileHandle.standardError.write(Data("takeover-bench: \(error)\n".utf8))

@@ -139,7 +139,7 @@ public final class Engine: Sendable {
                     },
                     controller: controller, window: peerTrafficWarningWindow, log: logger)
         } catch {
-            throw .captureFailed(interface: "-", "peer traffic watch thread: \(error)")
+            throw .threadFailed("peer traffic watch", error)
         }
         dataPlanes = built
         capturePipelines = pipelines

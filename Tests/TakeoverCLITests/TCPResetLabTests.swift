@@ -466,13 +466,14 @@ struct TCPResetLabTests {
         try runReset(label: "tcpkill") { lab, alpha, server in
             // A dead machine says nothing: without this, alpha's kernel would close the killed server's sockets
             // with a FIN of its own and keep answering for the address.
-            try lab.lab.runChecked(in: lab.alpha, ["nft", "add table netdev dead"])
-            try lab.lab.runChecked(in: lab.alpha, [
-                "nft", "add chain netdev dead egress { type filter hook egress device eth0 priority 0 ; policy drop ; }",
-            ])
-            try lab.lab.runChecked(in: lab.alpha, [
-                "nft", "add chain netdev dead ingress { type filter hook ingress device eth0 priority 0 ; policy drop ; }",
-            ])
+            // One ruleset, applied at once: the client's last request goes unanswered only from here on.
+            let ruleset = try lab.scratch.file("dead.nft", """
+                table netdev dead {
+                    chain egress { type filter hook egress device eth0 priority 0; policy drop; }
+                    chain ingress { type filter hook ingress device eth0 priority 0; policy drop; }
+                }
+                """)
+            try lab.lab.runChecked(in: lab.alpha, ["nft", "-f", ruleset])
             kill(alpha.processIdentifier, SIGKILL)
             kill(server.processIdentifier, SIGKILL)
         }

@@ -93,6 +93,39 @@ struct TCPResetLabTests {
                 time.sleep(0.005)
         """
 
+    /// Opens `count` connections, exchanges one request on each, then idles until each is reset (it sends
+    /// nothing more, so nothing but a reset from the standby can end them); prints how many were reset and when.
+    static let manyClients = """
+        import socket, sys, time, selectors
+        address, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+        sockets = []
+        for n in range(count):
+            s = socket.create_connection((address, port), timeout=5)
+            s.sendall(b"%d\\n" % n)
+            data = b""
+            while not data.endswith(b"\\n"):
+                data += s.recv(100)
+            s.setblocking(False)
+            sockets.append(s)
+        print("ready %d" % len(sockets), flush=True)
+        selector = selectors.DefaultSelector()
+        for s in sockets:
+            selector.register(s, selectors.EVENT_READ)
+        resets, first, last, other = 0, 0, 0, 0
+        deadline = time.monotonic() + 60
+        while resets + other < count and time.monotonic() < deadline:
+            for key, _ in selector.select(timeout=1):
+                try:
+                    key.fileobj.recv(100)
+                    other += 1
+                except ConnectionResetError:
+                    resets += 1
+                    last = time.monotonic_ns()
+                    first = first or last
+                selector.unregister(key.fileobj)
+        print("resets %d other %d first %d last %d" % (resets, other, first, last), flush=True)
+        """
+
     /// Starts a connection to a port nobody answers and keeps it pending.
     static let silentClient = """
         import socket, sys, time
@@ -451,6 +484,47 @@ struct TCPResetLabTests {
             // packets the moment the client was reset.
             #expect((reconnected ?? .max) < 400_000, "\(name): reconnected \(reconnected.map(String.init) ?? "-") µs after the decision")
             print("MEASURED \(label) \(name): takeover decided → client saw reset \(afterDecision / 1000) µs (last send \((resetAt - lastSent) / 1000) µs before); → reconnected to \(events.reconnectedTo ?? "-") \(reconnected.map(String.init) ?? "-") µs")
+        }
+    }
+
+    @Test("reset: a few hundred idle sessions are all reset in one burst when the primary's links are cut")
+    func resetManySessions() throws {
+        let count = 200
+        let lab = try Lab("tcpmany")
+        defer { lab.lab.teardown() }
+        _ = try lab.startAlpha()
+        _ = try lab.startServer(in: lab.alpha, name: "alpha")
+        let log = LogCollector()
+        let beta = try lab.startBeta(log: log)
+        defer { lab.stop(beta) }
+        let clients = try lab.lab.start(
+            in: lab.client, [Self.python, "-c", Self.manyClients, Self.groupV4, "\(Self.servicePort)", "\(count)"])
+        #expect(clients.waitForOutput(containing: "ready \(count)", timeout: .seconds(30)), "\(clients.standardError)")
+        let pipeline = try #require(beta.capturePipelines["eth0"])
+        let group: Set<FlowAddress> = [FlowAddress(IPAddress(Self.groupV4)!)]
+        #expect(waitUntil(timeout: .seconds(5)) { pipeline.sessions { $0.serverSide(among: group) != nil }.count == count })
+
+        for link in lab.alphaLinks { try lab.lab.setLink(link, up: false) }
+        #expect(waitUntil(timeout: .seconds(5)) { beta.controller.state(of: 1) == .active })
+        #expect(clients.waitForExit(timeout: .seconds(15)), "\(clients.standardOutput)")
+        let statistics = try #require(beta.tcpResetStatistics)
+        #expect(statistics.sessionsReset == UInt64(count), "\(statistics)")
+        let words = try #require(clients.standardOutput.split(separator: "\n").last { $0.hasPrefix("resets") })
+            .split(separator: " ").map(String.init)
+        #expect(words[1] == "\(count)", "every idle client saw its reset: \(words)")
+        let timeline = try #require(beta.controller.timelines.last { $0.transition.to == .active })
+        if let first = UInt64(words[5]), let last = UInt64(words[7]), first > 0,
+            let sendStarted = timeline.stamp(of: "tcp-reset-send", .started),
+            let sendFinished = timeline.stamp(of: "tcp-reset-send", .finished),
+            let recovery = timeline.stamp(of: "tcp-recovery", .started),
+            let recovered = timeline.stamp(of: "tcp-recovery", .finished)
+        {
+            let decided = timeline.transition.at.nanoseconds
+            let send = sendFinished.nanoseconds(since: sendStarted)
+            let steps = ["tcp-sessions", "tcp-reset-plan"].map { step in
+                "\(step) " + (timeline.stamp(of: step, .started).flatMap { start in timeline.stamp(of: step, .finished).map { "\($0.nanoseconds(since: start) / 1000) µs" } } ?? "-")
+            }
+            print("MEASURED \(count) sessions: tcp-recovery \(recovered.nanoseconds(since: recovery) / 1000) µs (\(steps.joined(separator: ", "))), of which sending \(send / 1000) µs (\(send / UInt64(statistics.framesSent) / 1000) µs a frame, \(statistics.framesSent) frames); decided → first client reset \((first - decided) / 1000) µs, → last \((last - decided) / 1000) µs")
         }
     }
 

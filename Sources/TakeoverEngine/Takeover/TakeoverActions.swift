@@ -90,7 +90,7 @@ final class TakeoverActions: FailoverActions {
         if let tcpRecovery, let pipeline = sessions.pipeline(on: group.configuration.interface) {
             context.step("tcp-recovery") {
                 let served = Set(addresses.map(FlowAddress.init))
-                let recovered = pipeline.sessions { $0.serverSide(among: served) != nil }
+                let recovered = context.step("tcp-sessions") { pipeline.sessions { $0.serverSide(among: served) != nil } }
                 tcpRecovery.recover(
                     recovered, addresses: addresses, interface: group.configuration.interface, context: context)
             }

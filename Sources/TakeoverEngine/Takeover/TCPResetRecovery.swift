@@ -5,7 +5,7 @@ import Logging
 
 /// What the `reset` policy has done since the engine started, over every takeover.
 public struct TCPResetStatistics: Hashable, Sendable {
-    /// Takeovers it ran for (calls to `recover`).
+    /// Takeovers it ran for (calls to `recover`), counted once their resets are sent.
     public var recoveries: UInt64 = 0
     /// Sessions handed to it.
     public var sessions: UInt64 = 0
@@ -40,8 +40,8 @@ public struct TCPResetStatistics: Hashable, Sendable {
 ///
 /// The frames are sent from the group address and port, from our MAC to the MAC the client was seen behind
 /// (`LinkAddressBook`), through one transmit port per interface opened at start — never a socket per session.
-/// All sessions are planned first (one pass under the book's lock), then sent in one burst (one `send` each,
-/// ~ microseconds): it runs on the controller thread.
+/// All sessions are planned on the controller thread (one pass under the book's lock, ~ a microsecond each), then
+/// sent in one burst (one `send` each) from a thread of its own, which also counts and logs.
 final class TCPResetRecovery: TCPRecovery {
     /// One interface's way out.
     final class Port: @unchecked Sendable {
@@ -103,12 +103,28 @@ final class TCPResetRecovery: TCPRecovery {
             counters.withLock { $0.recoveries += 1; $0.sessions += UInt64(sessions.count) }
             return
         }
-        var tally = Tally()
         let plan = context.step("tcp-reset-plan") {
             port.book.withEntries { macs in
                 ResetPlan(sessions, served: Set(addresses.map(FlowAddress.init)), ownMAC: port.ownMAC, clientMACs: macs)
             }
         }
+        let sessionCount = sessions.count
+        // The burst goes out on a thread of its own, so the controller goes on at once (heartbeats, hooks):
+        // a send costs microseconds on a NIC, but tens on veth, where the receivers' work runs inside it.
+        do {
+            try LoopThread.startDetached { [self] in
+                send(plan, sessionCount: sessionCount, port: port, interface: interface, context: context)
+            }
+        } catch {
+            log.warning("group \(context.group): no thread for the resets (\(error)); sending them from the controller")
+            send(plan, sessionCount: sessionCount, port: port, interface: interface, context: context)
+        }
+    }
+
+    private func send(
+        _ plan: ResetPlan, sessionCount: Int, port: Port, interface: String, context: FailoverActionContext
+    ) {
+        var tally = Tally()
         context.step("tcp-reset-send") {
             port.withSink { sink in
                 func send(_ control: FrameBuilder.TCPControl) -> Bool {
@@ -138,7 +154,7 @@ final class TCPResetRecovery: TCPRecovery {
         }
         counters.withLock { counters in
             counters.recoveries += 1
-            counters.sessions += UInt64(sessions.count)
+            counters.sessions += UInt64(sessionCount)
             counters.sessionsReset += UInt64(tally.reset)
             counters.framesSent += UInt64(tally.frames)
             counters.skippedUnknownSequence += UInt64(plan.unknownSequence.count)
@@ -149,7 +165,7 @@ final class TCPResetRecovery: TCPRecovery {
         }
         // Logged after the frames are out: the log write is the slow part.
         log.notice(
-            "group \(context.group): tcp-policy reset on \(interface): \(sessions.count) session(s), \(tally.reset) reset (\(tally.frames) RST), \(plan.unknownSequence.count) skipped (sequence unknown), \(plan.unknownClientMAC.count) skipped (client MAC unknown), \(plan.alreadyClosed) already closed")
+            "group \(context.group): tcp-policy reset on \(interface): \(sessionCount) session(s), \(tally.reset) reset (\(tally.frames) RST), \(plan.unknownSequence.count) skipped (sequence unknown), \(plan.unknownClientMAC.count) skipped (client MAC unknown), \(plan.alreadyClosed) already closed")
         if !plan.unknownSequence.isEmpty {
             log.warning(
                 "group \(context.group): not reset, the client's expected sequence was never seen: \(Self.sample(plan.unknownSequence))")
@@ -172,7 +188,7 @@ final class TCPResetRecovery: TCPRecovery {
 /// What the reset policy will send for a set of tracked sessions, decided without touching the wire: per
 /// session, skipped (and why) or one reset — plus a second at the client's own ACK when that is behind the
 /// first (see `TCPResetRecovery`).
-public struct ResetPlan {
+public struct ResetPlan: Sendable {
     public struct Reset: Sendable {
         /// The RST: from the group address and port and `ownMAC`, to the client and its MAC, `sequence` at the
         /// client's expected receive point.

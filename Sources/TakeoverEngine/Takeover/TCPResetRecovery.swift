@@ -1,7 +1,7 @@
+import Logging
 import Synchronization
 public import TakeoverCore
 import TakeoverLinux
-import Logging
 
 /// What the `reset` policy has done since the engine started, over every takeover.
 public struct TCPResetStatistics: Hashable, Sendable {
@@ -99,8 +99,14 @@ final class TCPResetRecovery: TCPRecovery {
     func recover(_ sessions: [Session], addresses: [IPAddress], interface: String, context: FailoverActionContext) {
         if let preface { log.notice("group \(context.group): \(preface)") }
         guard let port = ports[interface] else {
-            log.error("group \(context.group): tcp-policy reset: no transmit port on \(interface); \(sessions.count) session(s) not reset")
-            counters.withLock { $0.recoveries += 1; $0.sessions += UInt64(sessions.count) }
+            let message =
+                "group \(context.group): tcp-policy reset: no transmit port on \(interface); "
+                    + "\(sessions.count) session(s) not reset"
+            log.error("\(message)")
+            counters.withLock {
+                $0.recoveries += 1
+                $0.sessions += UInt64(sessions.count)
+            }
             return
         }
         let plan = context.step("tcp-reset-plan") {
@@ -164,15 +170,23 @@ final class TCPResetRecovery: TCPRecovery {
             if let error = tally.lastError { counters.lastTransmitError = error }
         }
         // Logged after the frames are out: the log write is the slow part.
-        log.notice(
-            "group \(context.group): tcp-policy reset on \(interface): \(sessionCount) session(s), \(tally.reset) reset (\(tally.frames) RST), \(plan.unknownSequence.count) skipped (sequence unknown), \(plan.unknownClientMAC.count) skipped (client MAC unknown), \(plan.alreadyClosed) already closed")
+        let message =
+            "group \(context.group): tcp-policy reset on \(interface): \(sessionCount) session(s), "
+                + "\(tally.reset) reset (\(tally.frames) RST), \(plan.unknownSequence.count) skipped (sequence "
+                + "unknown), \(plan.unknownClientMAC.count) skipped (client MAC unknown), "
+                + "\(plan.alreadyClosed) already closed"
+        log.notice("\(message)")
         if !plan.unknownSequence.isEmpty {
-            log.warning(
-                "group \(context.group): not reset, the client's expected sequence was never seen: \(Self.sample(plan.unknownSequence))")
+            let message =
+                "group \(context.group): not reset, the client's expected sequence was never seen: "
+                    + Self.sample(plan.unknownSequence)
+            log.warning("\(message)")
         }
         if !plan.unknownClientMAC.isEmpty {
-            log.warning(
-                "group \(context.group): not reset, no frame showed the client's MAC: \(Self.sample(plan.unknownClientMAC))")
+            let message =
+                "group \(context.group): not reset, no frame showed the client's MAC: "
+                    + Self.sample(plan.unknownClientMAC)
+            log.warning("\(message)")
         }
         if tally.failures > 0 {
             log.error("group \(context.group): \(tally.failures) RST frame(s) not sent: \(tally.lastError ?? "-")")
@@ -206,7 +220,9 @@ public struct ResetPlan: Sendable {
     public private(set) var alreadyClosed = 0
 
     /// `served`: the group's addresses; sessions whose server side is not one of them are left out.
-    public init(_ sessions: [Session], served: Set<FlowAddress>, ownMAC: MACAddress, clientMACs: [FlowAddress: MACAddress]) {
+    public init(
+        _ sessions: [Session], served: Set<FlowAddress>, ownMAC: MACAddress, clientMACs: [FlowAddress: MACAddress]
+    ) {
         resets.reserveCapacity(sessions.count)
         for session in sessions {
             guard let serverSide = session.serverSide(among: served) else { continue }

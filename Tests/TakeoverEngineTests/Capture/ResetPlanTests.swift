@@ -11,7 +11,8 @@ import Testing
         var tracker = TCPTracker(capacity: 16)
         for (index, frame) in frames.enumerated() {
             frame.withUnsafeBytes { bytes in
-                guard let parsed = try? FrameParser.parse(bytes), let ip = parsed.ip, case .tcp(let tcp) = parsed.transport
+                guard let parsed = try? FrameParser.parse(bytes), let ip = parsed.ip,
+                    case .tcp(let tcp) = parsed.transport
                 else { return }
                 let flow = FlowKey(
                     source: ip.source, destination: ip.destination, sourcePort: tcp.sourcePort,
@@ -32,7 +33,9 @@ import Testing
 
     @Test func resetsAtTheClientsReceivePointWithASecondAtItsOwnACKAndSkipsWhatItCannotReset() throws {
         let peer = Frames.peer
-        let (lagging, midstream, lone, closed) = (Self.client(41_001), Self.client(41_002), Self.client(41_003), Self.client(41_005))
+        let (lagging, midstream, lone, closed) = (
+            Self.client(41_001), Self.client(41_002), Self.client(41_003), Self.client(41_005)
+        )
         var stranger = Self.client(41_004)
         stranger.ip = IPv4Address(192, 0, 2, 77)
         stranger.mac = MACAddress(0x02, 0, 0, 0, 0, 0x77)
@@ -40,10 +43,13 @@ import Testing
             // Handshake, a request, then 300 bytes from the server the client has not acknowledged yet.
             Frames.tcp(from: lagging, to: peer, sequence: 1000, flags: .syn),
             Frames.tcp(from: peer, to: lagging, sequence: 5000, acknowledgment: 1001, flags: [.syn, .ack]),
-            Frames.tcp(from: lagging, to: peer, sequence: 1001, acknowledgment: 5001, flags: [.psh, .ack], payload: 10),
-            Frames.tcp(from: peer, to: lagging, sequence: 5001, acknowledgment: 1011, flags: [.psh, .ack], payload: 300),
+            Frames.tcp(
+                from: lagging, to: peer, sequence: 1001, acknowledgment: 5001, flags: [.psh, .ack], payload: 10),
+            Frames.tcp(
+                from: peer, to: lagging, sequence: 5001, acknowledgment: 1011, flags: [.psh, .ack], payload: 300),
             // Joined mid-stream, seen only from the client: its ACK is its receive point.
-            Frames.tcp(from: midstream, to: peer, sequence: 70_000, acknowledgment: 90_000, flags: [.psh, .ack], payload: 5),
+            Frames.tcp(
+                from: midstream, to: peer, sequence: 70_000, acknowledgment: 90_000, flags: [.psh, .ack], payload: 5),
             // A SYN nobody answered: nothing known of the server's sequence.
             Frames.tcp(from: lone, to: peer, sequence: 3, flags: .syn),
             // A client whose MAC the book does not hold.
@@ -77,7 +83,9 @@ import Testing
         // The frame it becomes: a RST+ACK from the group address that parses back to the planned fields.
         var frame = [UInt8](repeating: 0, count: control.resetFrameLength)
         let length = try frame.withUnsafeMutableBytes { try control.writeReset(into: $0) }
-        let parsed = try frame.withUnsafeBytes { try FrameParser.parse(UnsafeRawBufferPointer(rebasing: $0[..<length])) }
+        let parsed = try frame.withUnsafeBytes {
+            try FrameParser.parse(UnsafeRawBufferPointer(rebasing: $0[..<length]))
+        }
         guard case .tcp(let tcp) = parsed.transport else {
             Issue.record("not TCP")
             return

@@ -93,7 +93,8 @@ public final class Engine: Sendable {
             groups[group.id] = .init(configuration: group, dataPlane: plane, interfaceIndex: index, peerPreferred: peerPreferred)
             if peerPreferred { watched[group.interface, default: []] += group.addresses.map(\.address) }
         }
-        let books = Dictionary(uniqueKeysWithValues: built.map { ($0.interface, LinkAddressBook(capacity: Self.sessionCapacity)) })
+        let books = Dictionary(
+            uniqueKeysWithValues: built.map { ($0.interface, LinkAddressBook(capacity: Self.sessionCapacity)) })
         let responders = try InterfaceResponders(
             interfaces: built.map { (name: $0.interface, mac: $0.ownMAC, watched: watched[$0.interface] ?? []) },
             announcements: configuration.announcements, correspondents: books, log: logger)
@@ -135,11 +136,13 @@ public final class Engine: Sendable {
                 ? nil
                 : try PeerTrafficWatch(
                     watched: built.compactMap { plane in
-                        pipelines[plane.interface].map { .init(interface: plane.interface, peerMAC: plane.peerMAC, pipeline: $0) }
+                        pipelines[plane.interface].map {
+                            .init(interface: plane.interface, peerMAC: plane.peerMAC, pipeline: $0)
+                        }
                     },
                     controller: controller, window: peerTrafficWarningWindow, log: logger)
         } catch {
-            throw .captureFailed(interface: "-", "peer traffic watch thread: \(error)")
+            throw .threadFailed("peer traffic watch", error)
         }
         dataPlanes = built
         capturePipelines = pipelines
@@ -175,8 +178,10 @@ public final class Engine: Sendable {
             throw .captureFailed(interface: plane.interface, "\(error)")
         }
         if plane.xdp != nil {
-            log.notice(
-                "\(plane.interface): session tracking on libpcap, not AF_XDP: an AF_XDP socket would receive the ARP/ND the XDP program redirects in takeover mode, which the responder must answer")
+            let message =
+                "\(plane.interface): session tracking on libpcap, not AF_XDP: an AF_XDP socket would receive the "
+                    + "ARP/ND the XDP program redirects in takeover mode, which the responder must answer"
+            log.notice("\(message)")
         }
         return CapturePipeline(
             source: LinkAddressLearningSource(capture, peerMAC: plane.peerMAC, book: book),
@@ -190,7 +195,8 @@ public final class Engine: Sendable {
     /// send), not the peer's frames to us (heartbeats) nor its broadcasts: those reach us on any switch, so
     /// they would hide a switch that does not deliver the sessions.
     public static func peerTrafficFilter(peerMAC: MACAddress, ownMAC: MACAddress) -> String {
-        "(ether dst \(peerMAC) and not ether src \(ownMAC)) or (ether src \(peerMAC) and not ether dst \(ownMAC) and not ether multicast)"
+        "(ether dst \(peerMAC) and not ether src \(ownMAC)) or "
+            + "(ether src \(peerMAC) and not ether dst \(ownMAC) and not ether multicast)"
     }
 
     /// The `engine.tcp-policy` implementation; nil for `none`, and in stateless mode (no sessions to act on).
@@ -205,7 +211,10 @@ public final class Engine: Sendable {
         case .resume: preface = "tcp-policy resume not available yet, resetting"
         }
         if configuration.engine.mode == .stateless {
-            log.notice("tcp-policy \(configuration.engine.tcpPolicy.rawValue): stateless mode tracks no sessions, so takeovers reset none")
+            let message =
+                "tcp-policy \(configuration.engine.tcpPolicy.rawValue): stateless mode tracks no sessions, "
+                    + "so takeovers reset none"
+            log.notice("\(message)")
             return nil
         }
         var ports: [TCPResetRecovery.Port] = []

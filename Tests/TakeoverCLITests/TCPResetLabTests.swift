@@ -93,6 +93,39 @@ struct TCPResetLabTests {
                 time.sleep(0.005)
         """
 
+    /// Opens `count` connections, exchanges one request on each, then idles until each is reset (it sends
+    /// nothing more, so nothing but a reset from the standby can end them); prints how many were reset and when.
+    static let manyClients = """
+        import socket, sys, time, selectors
+        address, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+        sockets = []
+        for n in range(count):
+            s = socket.create_connection((address, port), timeout=5)
+            s.sendall(b"%d\\n" % n)
+            data = b""
+            while not data.endswith(b"\\n"):
+                data += s.recv(100)
+            s.setblocking(False)
+            sockets.append(s)
+        print("ready %d" % len(sockets), flush=True)
+        selector = selectors.DefaultSelector()
+        for s in sockets:
+            selector.register(s, selectors.EVENT_READ)
+        resets, first, last, other = 0, 0, 0, 0
+        deadline = time.monotonic() + 60
+        while resets + other < count and time.monotonic() < deadline:
+            for key, _ in selector.select(timeout=1):
+                try:
+                    key.fileobj.recv(100)
+                    other += 1
+                except ConnectionResetError:
+                    resets += 1
+                    last = time.monotonic_ns()
+                    first = first or last
+                selector.unregister(key.fileobj)
+        print("resets %d other %d first %d last %d" % (resets, other, first, last), flush=True)
+        """
+
     /// Starts a connection to a port nobody answers and keeps it pending.
     static let silentClient = """
         import socket, sys, time
@@ -197,7 +230,8 @@ struct TCPResetLabTests {
 
         /// Beta's engine, made and started inside beta's namespace (its threads stay there).
         func startBeta(
-            log: LogCollector, warningWindow: Duration = Engine.defaultPeerTrafficWarningWindow, tcpPolicy: TCPPolicy = .reset
+            log: LogCollector, warningWindow: Duration = Engine.defaultPeerTrafficWarningWindow,
+            tcpPolicy: TCPPolicy = .reset
         ) throws -> Engine {
             let text = configuration(me: (2, "beta", 12), peer: (1, "alpha", alphaLAN, 11), tcpPolicy: tcpPolicy)
             let configuration = try ConfigurationLoader.parse(text)
@@ -218,7 +252,8 @@ struct TCPResetLabTests {
 
         func startServer(in host: LabHost, name: String) throws -> LabProcess {
             let server = try lab.start(
-                in: host, [TCPResetLabTests.python, "-c", TCPResetLabTests.server, name, "\(TCPResetLabTests.servicePort)"])
+                in: host,
+                [TCPResetLabTests.python, "-c", TCPResetLabTests.server, name, "\(TCPResetLabTests.servicePort)"])
             guard server.waitForOutput(containing: "ready", timeout: .seconds(10)) else {
                 throw LabError.launchFailed(arguments: server.arguments, reason: "server: \(server.standardError)")
             }
@@ -227,9 +262,11 @@ struct TCPResetLabTests {
 
         func startClient(_ address: String) throws -> LabProcess {
             let client = try lab.start(
-                in: client, [TCPResetLabTests.python, "-c", TCPResetLabTests.client, address, "\(TCPResetLabTests.servicePort)"])
+                in: client,
+                [TCPResetLabTests.python, "-c", TCPResetLabTests.client, address, "\(TCPResetLabTests.servicePort)"])
             guard client.waitForOutput(containing: "connected alpha", timeout: .seconds(10)) else {
-                throw LabError.launchFailed(arguments: client.arguments, reason: "client: \(client.standardOutput) \(client.standardError)")
+                throw LabError.launchFailed(
+                    arguments: client.arguments, reason: "client: \(client.standardOutput) \(client.standardError)")
             }
             return client
         }
@@ -237,10 +274,16 @@ struct TCPResetLabTests {
         /// Alpha drops what arrives for the silent port, so a connection attempt there stays a lone SYN.
         func startSilentClient() throws -> LabProcess {
             try lab.runChecked(in: alpha, ["nft", "add table inet silent"])
-            try lab.runChecked(in: alpha, ["nft", "add chain inet silent input { type filter hook input priority 0 ; }"])
-            try lab.runChecked(in: alpha, ["nft", "add rule inet silent input tcp dport \(TCPResetLabTests.silentPort) drop"])
+            try lab.runChecked(
+                in: alpha, ["nft", "add chain inet silent input { type filter hook input priority 0 ; }"])
+            try lab.runChecked(
+                in: alpha, ["nft", "add rule inet silent input tcp dport \(TCPResetLabTests.silentPort) drop"])
             let silent = try lab.start(
-                in: client, [TCPResetLabTests.python, "-c", TCPResetLabTests.silentClient, TCPResetLabTests.groupV4, "\(TCPResetLabTests.silentPort)"])
+                in: client,
+                [
+                    TCPResetLabTests.python, "-c", TCPResetLabTests.silentClient, TCPResetLabTests.groupV4,
+                    "\(TCPResetLabTests.silentPort)",
+                ])
             #expect(silent.waitForOutput(containing: "sent", timeout: .seconds(10)))
             return silent
         }
@@ -249,7 +292,9 @@ struct TCPResetLabTests {
         func setLANBridge(learning: Bool) throws {
             // ageing_time in centiseconds: 300 s learns; 0 forgets at once, so every frame floods (and the
             // entries learned meanwhile are flushed).
-            var arguments = ["ip", "-n", lanHub.namespace, "link", "set", lanHub.bridge, "type", "bridge", "ageing_time"]
+            var arguments = [
+                "ip", "-n", lanHub.namespace, "link", "set", lanHub.bridge, "type", "bridge", "ageing_time",
+            ]
             arguments += learning ? ["30000"] : ["0", "fdb_flush"]
             let result = try LabProcess.run(arguments, timeout: .seconds(10))
             #expect(result.succeeded, "\(result.standardError)")
@@ -281,7 +326,9 @@ struct TCPResetLabTests {
         }
     }
 
-    @Test("the standby's tracker holds the peer's sessions; it warns when the switch hides the peer's traffic and says when it appears")
+    @Test(
+        "the standby's tracker holds the peer's sessions; it warns when the switch hides the peer's traffic and says when it appears"
+    )
     func trackingAndSwitchDiagnosis() throws {
         let lab = try Lab("tcptrack")
         defer { lab.lab.teardown() }
@@ -320,7 +367,9 @@ struct TCPResetLabTests {
         #expect(pipeline.lastPeerFrame != nil)
         #expect(beta.controller.state(of: 1) == .standby)
         #expect(alpha.isRunning)
-        print("MEASURED standby tracker: \(pipeline.statistics().sessionCount) session(s), \(pipeline.statistics().receive.framesReceived) frames")
+        print(
+            "MEASURED standby tracker: \(pipeline.statistics().sessionCount) session(s), \(pipeline.statistics().receive.framesReceived) frames"
+        )
     }
 
     /// Also runs beta with `tcp-policy = "resume"`, which resets until resume exists, and says so.
@@ -337,10 +386,13 @@ struct TCPResetLabTests {
         let client = try lab.startClient(Self.groupV4)
         // Alpha's heartbeats stop leaving it (both channels); its service traffic goes on.
         try lab.lab.runChecked(in: lab.alpha, ["nft", "add table inet quiet"])
-        try lab.lab.runChecked(in: lab.alpha, ["nft", "add chain inet quiet output { type filter hook output priority 0 ; }"])
-        try lab.lab.runChecked(in: lab.alpha, [
-            "nft", "add rule inet quiet output udp dport \(HeartbeatConfiguration.defaultPort) drop",
-        ])
+        try lab.lab.runChecked(
+            in: lab.alpha, ["nft", "add chain inet quiet output { type filter hook output priority 0 ; }"])
+        try lab.lab.runChecked(
+            in: lab.alpha,
+            [
+                "nft", "add rule inet quiet output udp dport \(HeartbeatConfiguration.defaultPort) drop",
+            ])
         let silenced = MonotonicClock.now()
         Thread.sleep(forTimeInterval: 0.6)  // twenty failure windows
         let channels = beta.controller.counters.channels
@@ -360,7 +412,9 @@ struct TCPResetLabTests {
         let lastFrame = try #require(pipeline.lastPeerFrame)
         if let decided = beta.controller.timelines.last(where: { $0.transition.to == .active })?.transition.at {
             #expect(decided.nanoseconds(since: lastFrame) >= 30_000_000, "not before a whole window without frames")
-            print("MEASURED takeover \(decided.nanoseconds(since: lastFrame) / 1000) µs after the peer's last captured frame (window 30 ms), \(decided.nanoseconds(since: stopped) / 1000) µs after the client was stopped")
+            print(
+                "MEASURED takeover \(decided.nanoseconds(since: lastFrame) / 1000) µs after the peer's last captured frame (window 30 ms), \(decided.nanoseconds(since: stopped) / 1000) µs after the client was stopped"
+            )
         }
     }
 
@@ -374,9 +428,12 @@ struct TCPResetLabTests {
         // The client's entry for the IPv4 group address is pinned to alpha's MAC: it never asks for it, so only
         // the tracker knows it as a client (its unicast announcement comes from there), and after the takeover
         // only beta's XDP rewrite serves it.
-        try lab.lab.runChecked(in: lab.client, [
-            "ip", "neigh", "replace", Self.groupV4, "lladdr", lab.alphaLAN.mac.description, "dev", "eth0", "nud", "permanent",
-        ])
+        try lab.lab.runChecked(
+            in: lab.client,
+            [
+                "ip", "neigh", "replace", Self.groupV4, "lladdr", lab.alphaLAN.mac.description, "dev", "eth0", "nud",
+                "permanent",
+            ])
         // Started before beta listens: beta joins it mid-stream.
         let midstream = try lab.startClient(Self.groupV4)
         let log = LogCollector()
@@ -402,14 +459,19 @@ struct TCPResetLabTests {
         Thread.sleep(forTimeInterval: 0.2)
 
         let unicastAnnouncements = try lab.lab.startTcpdump(
-            in: lab.client, ["-n", "-e", "-l", "arp and ether src \(lab.betaLAN.mac) and ether dst \(lab.clientLAN.mac)"])
+            in: lab.client,
+            ["-n", "-e", "-l", "arp and ether src \(lab.betaLAN.mac) and ether dst \(lab.clientLAN.mac)"])
         try failure(lab, alpha, alphaServer)
         #expect(waitUntil(timeout: .seconds(5)) { beta.controller.state(of: 1) == .active }, "beta takes over")
-        // The state is published before the actions run: wait for them to finish.
+        // The state is published before the actions run, and the resets go out on a thread of their own:
+        // wait for both to finish.
         func takeoverTimeline() -> FailoverTimeline? {
-            beta.controller.timelines.last { $0.transition.to == .active && $0.stamp(of: FailoverTimeline.startServing, .finished) != nil }
+            beta.controller.timelines.last {
+                $0.transition.to == .active && $0.stamp(of: FailoverTimeline.startServing, .finished) != nil
+            }
         }
-        #expect(waitUntil(timeout: .seconds(2)) { takeoverTimeline() != nil })
+        #expect(
+            waitUntil(timeout: .seconds(2)) { takeoverTimeline() != nil && beta.tcpResetStatistics?.recoveries == 1 })
         let takeover = try #require(takeoverTimeline())
         let decided = takeover.transition.at.nanoseconds
         #expect(midstream.waitForExit(timeout: .seconds(15)), "\(midstream.standardOutput)")
@@ -421,14 +483,20 @@ struct TCPResetLabTests {
         #expect(statistics.skippedUnknownClientMAC == 0 && statistics.transmitFailures == 0, "\(statistics)")
         #expect(log.contains("not reset, the client's expected sequence was never seen"), "\(log.messages)")
         let steps = takeover.events.map(\.step)
-        let order = ["address-add", "tcp-recovery", "hooks"].compactMap { steps.firstIndex(of: $0) }
-        #expect(order.count == 3 && order == order.sorted(), "\(steps)")
+        let order = ["address-add", "address-local", "tcp-recovery", "hooks"].compactMap { steps.firstIndex(of: $0) }
+        #expect(order.count == 4 && order == order.sorted(), "\(steps)")
+        let planned = try #require(takeover.stamp(of: "tcp-reset-plan", .finished))
+        let sending = try #require(takeover.stamp(of: "tcp-reset-send", .started))
+        #expect(planned <= sending, "sent after being planned")
         let durations = ["address-local", "tcp-recovery", "tcp-reset-plan", "tcp-reset-send"].map { step in
             let started = takeover.stamp(of: step, .started)
             let finished = takeover.stamp(of: step, .finished)
-            return "\(step) " + (started.flatMap { start in finished.map { "\($0.nanoseconds(since: start) / 1000) µs" } } ?? "-")
+            return "\(step) "
+                + (started.flatMap { start in finished.map { "\($0.nanoseconds(since: start) / 1000) µs" } } ?? "-")
         }
-        print("MEASURED \(label): \(durations.joined(separator: ", ")) (3 sessions, \(Engine.sessionCapacity)-session table)")
+        print(
+            "MEASURED \(label): \(durations.joined(separator: ", ")) (3 sessions, \(Engine.sessionCapacity)-session table; tcp-reset-send on its own thread)"
+        )
 
         _ = unicastAnnouncements.stop(grace: .seconds(1))
         #expect(
@@ -443,18 +511,74 @@ struct TCPResetLabTests {
             let afterDecision = resetAt - decided
             // Linux's minimum RTO is 200 ms: a reset this soon after the client's last send is ours, not the
             // answer to a retransmission.
-            #expect(resetAt - lastSent < 200_000_000, "\(name): reset \((resetAt - lastSent) / 1_000_000) ms after the last send")
+            #expect(
+                resetAt - lastSent < 200_000_000,
+                "\(name): reset \((resetAt - lastSent) / 1_000_000) ms after the last send")
             #expect(afterDecision < 1_000_000_000, "\(name): \(afterDecision / 1_000_000) ms")
             #expect(events.reconnectedTo == "beta", "\(name): \(client.standardOutput)")
             let reconnected = events.reconnectedAt.map { $0 > decided ? ($0 - decided) / 1000 : 0 }
             // The first SYN was answered: the client's connect timeout (0.5 s) never fired — the address took
             // packets the moment the client was reset.
-            #expect((reconnected ?? .max) < 400_000, "\(name): reconnected \(reconnected.map(String.init) ?? "-") µs after the decision")
-            print("MEASURED \(label) \(name): takeover decided → client saw reset \(afterDecision / 1000) µs (last send \((resetAt - lastSent) / 1000) µs before); → reconnected to \(events.reconnectedTo ?? "-") \(reconnected.map(String.init) ?? "-") µs")
+            #expect(
+                (reconnected ?? .max) < 400_000,
+                "\(name): reconnected \(reconnected.map(String.init) ?? "-") µs after the decision")
+            print(
+                "MEASURED \(label) \(name): takeover decided → client saw reset \(afterDecision / 1000) µs (last send \((resetAt - lastSent) / 1000) µs before); → reconnected to \(events.reconnectedTo ?? "-") \(reconnected.map(String.init) ?? "-") µs"
+            )
         }
     }
 
-    @Test("reset: the primary's links cut — clients (IPv4 joined mid-stream, IPv6) are reset at once and reconnect to the standby")
+    @Test("reset: a few hundred idle sessions are all reset in one burst when the primary's links are cut")
+    func resetManySessions() throws {
+        let count = 200
+        let lab = try Lab("tcpmany")
+        defer { lab.lab.teardown() }
+        _ = try lab.startAlpha()
+        _ = try lab.startServer(in: lab.alpha, name: "alpha")
+        let log = LogCollector()
+        let beta = try lab.startBeta(log: log)
+        defer { lab.stop(beta) }
+        let clients = try lab.lab.start(
+            in: lab.client, [Self.python, "-c", Self.manyClients, Self.groupV4, "\(Self.servicePort)", "\(count)"])
+        #expect(clients.waitForOutput(containing: "ready \(count)", timeout: .seconds(30)), "\(clients.standardError)")
+        let pipeline = try #require(beta.capturePipelines["eth0"])
+        let group: Set<FlowAddress> = [FlowAddress(IPAddress(Self.groupV4)!)]
+        #expect(
+            waitUntil(timeout: .seconds(5)) { pipeline.sessions { $0.serverSide(among: group) != nil }.count == count })
+
+        for link in lab.alphaLinks { try lab.lab.setLink(link, up: false) }
+        #expect(waitUntil(timeout: .seconds(5)) { beta.controller.state(of: 1) == .active })
+        #expect(clients.waitForExit(timeout: .seconds(15)), "\(clients.standardOutput)")
+        #expect(waitUntil(timeout: .seconds(2)) { beta.tcpResetStatistics?.recoveries == 1 })
+        let statistics = try #require(beta.tcpResetStatistics)
+        #expect(statistics.sessionsReset == UInt64(count), "\(statistics)")
+        let words = try #require(clients.standardOutput.split(separator: "\n").last { $0.hasPrefix("resets") })
+            .split(separator: " ").map(String.init)
+        #expect(words[1] == "\(count)", "every idle client saw its reset: \(words)")
+        let timeline = try #require(beta.controller.timelines.last { $0.transition.to == .active })
+        if let first = UInt64(words[5]), let last = UInt64(words[7]), first > 0,
+            let sendStarted = timeline.stamp(of: "tcp-reset-send", .started),
+            let sendFinished = timeline.stamp(of: "tcp-reset-send", .finished),
+            let recovery = timeline.stamp(of: "tcp-recovery", .started),
+            let recovered = timeline.stamp(of: "tcp-recovery", .finished)
+        {
+            let decided = timeline.transition.at.nanoseconds
+            let send = sendFinished.nanoseconds(since: sendStarted)
+            let steps = ["tcp-sessions", "tcp-reset-plan"].map { step in
+                "\(step) "
+                    + (timeline.stamp(of: step, .started).flatMap { start in
+                        timeline.stamp(of: step, .finished).map { "\($0.nanoseconds(since: start) / 1000) µs" }
+                    } ?? "-")
+            }
+            print(
+                "MEASURED \(count) sessions: tcp-recovery on the controller thread \(recovered.nanoseconds(since: recovery) / 1000) µs (\(steps.joined(separator: ", "))); sending on its own thread \(send / 1000) µs (\(send / UInt64(statistics.framesSent) / 1000) µs a frame, \(statistics.framesSent) frames); decided → first client reset \((first - decided) / 1000) µs, → last \((last - decided) / 1000) µs"
+            )
+        }
+    }
+
+    @Test(
+        "reset: the primary's links cut — clients (IPv4 joined mid-stream, IPv6) are reset at once and reconnect to the standby"
+    )
     func resetOnLinkCut() throws {
         try runReset(label: "tcpcut") { lab, _, _ in
             for link in lab.alphaLinks { try lab.lab.setLink(link, up: false) }
@@ -466,13 +590,16 @@ struct TCPResetLabTests {
         try runReset(label: "tcpkill") { lab, alpha, server in
             // A dead machine says nothing: without this, alpha's kernel would close the killed server's sockets
             // with a FIN of its own and keep answering for the address.
-            try lab.lab.runChecked(in: lab.alpha, ["nft", "add table netdev dead"])
-            try lab.lab.runChecked(in: lab.alpha, [
-                "nft", "add chain netdev dead egress { type filter hook egress device eth0 priority 0 ; policy drop ; }",
-            ])
-            try lab.lab.runChecked(in: lab.alpha, [
-                "nft", "add chain netdev dead ingress { type filter hook ingress device eth0 priority 0 ; policy drop ; }",
-            ])
+            // One ruleset, applied at once: the client's last request goes unanswered only from here on.
+            let ruleset = try lab.scratch.file(
+                "dead.nft",
+                """
+                table netdev dead {
+                    chain egress { type filter hook egress device eth0 priority 0; policy drop; }
+                    chain ingress { type filter hook ingress device eth0 priority 0; policy drop; }
+                }
+                """)
+            try lab.lab.runChecked(in: lab.alpha, ["nft", "-f", ruleset])
             kill(alpha.processIdentifier, SIGKILL)
             kill(server.processIdentifier, SIGKILL)
         }

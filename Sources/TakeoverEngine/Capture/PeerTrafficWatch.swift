@@ -1,7 +1,7 @@
+import Logging
 import Synchronization
 import TakeoverCore
 import TakeoverLinux
-import Logging
 
 /// Says when state-based mode cannot work: the peer's heartbeats arrive, yet the capture on an interface has
 /// seen no frame from the peer's MAC for a whole window — almost always a switch that forwards the peer's
@@ -46,15 +46,25 @@ final class PeerTrafficWatch: Sendable {
                     let recent = lastPeerFrame.map { now.nanoseconds(since: $0) <= windowNanoseconds } ?? false
                     if recent && seeing[index] != true {
                         let statistics = entry.pipeline.statistics()
-                        log.notice(
-                            "\(entry.interface): capturing the peer's traffic (frames from \(entry.peerMAC)); \(statistics.sessionCount) session(s) tracked")
+                        let message =
+                            "\(entry.interface): capturing the peer's traffic (frames from \(entry.peerMAC)); "
+                                + "\(statistics.sessionCount) session(s) tracked"
+                        log.notice("\(message)")
                         seeing[index] = true
                     } else if !recent && seeing[index] != false && heartbeatsAlive
                         && now.nanoseconds(since: started) >= windowNanoseconds
                     {
                         let statistics = entry.pipeline.statistics().receive
-                        log.warning(
-                            "\(entry.interface): no frame from the peer's MAC \(entry.peerMAC) captured for \(window), though its heartbeats arrive (\(statistics.framesReceived &- statistics.peerFrames) frame(s) to it seen in all). State-based mode needs this port to see the peer's traffic: a mirror (SPAN) port copying the peer's port in both directions, a hub, or a shared medium — a switch delivers the peer's unicast frames only to the peer. Until then the peer's sessions are not tracked and TCP recovery has nothing to act on. (A peer with no traffic at all looks the same.)")
+                        let towardsPeer = statistics.framesReceived &- statistics.peerFrames
+                        let message =
+                            "\(entry.interface): no frame from the peer's MAC \(entry.peerMAC) captured for \(window), "
+                                + "though its heartbeats arrive (\(towardsPeer) frame(s) to it seen in all). "
+                                + "State-based mode needs this port to see the peer's traffic: a mirror (SPAN) port "
+                                + "copying the peer's port in both directions, a hub, or a shared medium — a switch "
+                                + "delivers the peer's unicast frames only to the peer. Until then the peer's sessions "
+                                + "are not tracked and TCP recovery has nothing to act on. (A peer with no traffic at "
+                                + "all looks the same.)"
+                        log.warning("\(message)")
                         seeing[index] = false
                     }
                 }

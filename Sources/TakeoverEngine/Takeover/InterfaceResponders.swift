@@ -55,12 +55,15 @@ final class InterfaceResponders: AddressResponder {
             return (entry.responder, entry.serving)
         }
         guard let (responder, serving) = update else { return }
-        let clients =
-            correspondents[interface]?.withEntries { entries in
-                entries.map { KnownClient(mac: $0.value, address: $0.key) }
-            } ?? []
         do {
-            try responder.takeOver(addresses: serving, clients: clients)
+            try responder.takeOver(addresses: serving)
+            // Posted after the takeover, so copying them out does not delay its first announcement; the loop
+            // usually takes both commands at once, and the unicasts join the first round.
+            let clients =
+                correspondents[interface]?.withEntries { entries in
+                    entries.map { KnownClient(mac: $0.value, address: $0.key) }
+                } ?? []
+            if !clients.isEmpty { try responder.announce(to: clients) }
         } catch {
             log.error("\(interface): responder did not take over \(serving): \(error)")
         }

@@ -1,11 +1,11 @@
-import Synchronization
-import TakeoverCore
-import TakeoverLinux
 import Logging
+import Synchronization
+public import TakeoverCore
+import TakeoverLinux
 
 /// What the `reset` policy has done since the engine started, over every takeover.
 public struct TCPResetStatistics: Hashable, Sendable {
-    /// Takeovers it ran for (calls to `recover`).
+    /// Takeovers it ran for (calls to `recover`), counted once their resets are sent.
     public var recoveries: UInt64 = 0
     /// Sessions handed to it.
     public var sessions: UInt64 = 0
@@ -40,8 +40,8 @@ public struct TCPResetStatistics: Hashable, Sendable {
 ///
 /// The frames are sent from the group address and port, from our MAC to the MAC the client was seen behind
 /// (`LinkAddressBook`), through one transmit port per interface opened at start — never a socket per session.
-/// All sessions are planned first (one pass under the book's lock), then sent in one burst (one `send` each,
-/// ~ microseconds): it runs on the controller thread.
+/// All sessions are planned on the controller thread (one pass under the book's lock, ~ a microsecond each), then
+/// sent in one burst (one `send` each) from a thread of its own, which also counts and logs.
 final class TCPResetRecovery: TCPRecovery {
     /// One interface's way out.
     final class Port: @unchecked Sendable {
@@ -89,19 +89,9 @@ final class TCPResetRecovery: TCPRecovery {
 
     func close() { ports.values.forEach { $0.close() } }
 
-    /// A session's client, and the reset(s) it gets.
-    private struct Plan {
-        var control: FrameBuilder.TCPControl
-        /// The client's own latest ACK, when it differs from `control.sequence`: a second RST there.
-        var alternativeSequence: UInt32?
-    }
-
     private struct Tally {
         var reset = 0
         var frames = 0
-        var unknownSequence = 0
-        var unknownMAC = 0
-        var closed = 0
         var failures = 0
         var lastError: String?
     }
@@ -109,53 +99,38 @@ final class TCPResetRecovery: TCPRecovery {
     func recover(_ sessions: [Session], addresses: [IPAddress], interface: String, context: FailoverActionContext) {
         if let preface { log.notice("group \(context.group): \(preface)") }
         guard let port = ports[interface] else {
-            log.error("group \(context.group): tcp-policy reset: no transmit port on \(interface); \(sessions.count) session(s) not reset")
-            counters.withLock { $0.recoveries += 1; $0.sessions += UInt64(sessions.count) }
+            let message =
+                "group \(context.group): tcp-policy reset: no transmit port on \(interface); "
+                    + "\(sessions.count) session(s) not reset"
+            log.error("\(message)")
+            counters.withLock {
+                $0.recoveries += 1
+                $0.sessions += UInt64(sessions.count)
+            }
             return
         }
-        let served = Set(addresses.map(FlowAddress.init))
-        var tally = Tally()
-        var unknownSequenceFlows: [FlowKey] = []
-        var unknownMACFlows: [FlowKey] = []
-        var plans: [Plan] = []
-        plans.reserveCapacity(sessions.count)
-        context.step("tcp-reset-plan") {
+        let plan = context.step("tcp-reset-plan") {
             port.book.withEntries { macs in
-                for session in sessions {
-                    guard let serverSide = session.serverSide(among: served) else { continue }
-                    let client = serverSide.other
-                    let state = session.state(client)
-                    // TIME_WAIT too: the connection is over, a reset would only end the wait early.
-                    if state == .reset || state == .closed || state == .timeWait {
-                        tally.closed += 1
-                        continue
-                    }
-                    guard let sequence = session.receiveNext(client) else {
-                        tally.unknownSequence += 1
-                        unknownSequenceFlows.append(session.key)
-                        continue
-                    }
-                    let (clientAddress, clientPort) = session.endpointAddress(client)
-                    guard let clientMAC = macs[clientAddress] else {
-                        tally.unknownMAC += 1
-                        unknownMACFlows.append(session.key)
-                        continue
-                    }
-                    let (serverAddress, serverPort) = session.endpointAddress(serverSide)
-                    let acknowledgment = session.sendNext(client) ?? session.receiveNext(serverSide) ?? 0
-                    let clientEndpoint = session.endpoint(client)
-                    let clientAcknowledged = clientEndpoint.flags.contains(.acknowledgmentKnown)
-                        ? clientEndpoint.acknowledgment : sequence
-                    plans.append(
-                        Plan(
-                            control: FrameBuilder.TCPControl(
-                                sourceMAC: port.ownMAC, destinationMAC: clientMAC, source: serverAddress,
-                                destination: clientAddress, sourcePort: serverPort, destinationPort: clientPort,
-                                sequence: sequence, acknowledgment: acknowledgment, window: 0),
-                            alternativeSequence: clientAcknowledged != sequence ? clientAcknowledged : nil))
-                }
+                ResetPlan(sessions, served: Set(addresses.map(FlowAddress.init)), ownMAC: port.ownMAC, clientMACs: macs)
             }
         }
+        let sessionCount = sessions.count
+        // The burst goes out on a thread of its own, so the controller goes on at once (heartbeats, hooks):
+        // a send costs microseconds on a NIC, but tens on veth, where the receivers' work runs inside it.
+        do {
+            try LoopThread.startDetached { [self] in
+                send(plan, sessionCount: sessionCount, port: port, interface: interface, context: context)
+            }
+        } catch {
+            log.warning("group \(context.group): no thread for the resets (\(error)); sending them from the controller")
+            send(plan, sessionCount: sessionCount, port: port, interface: interface, context: context)
+        }
+    }
+
+    private func send(
+        _ plan: ResetPlan, sessionCount: Int, port: Port, interface: String, context: FailoverActionContext
+    ) {
+        var tally = Tally()
         context.step("tcp-reset-send") {
             port.withSink { sink in
                 func send(_ control: FrameBuilder.TCPControl) -> Bool {
@@ -172,10 +147,10 @@ final class TCPResetRecovery: TCPRecovery {
                     tally.failures += 1
                     return false
                 }
-                for plan in plans {
-                    var sentAny = send(plan.control)
-                    if let alternative = plan.alternativeSequence {
-                        var control = plan.control
+                for reset in plan.resets {
+                    var sentAny = send(reset.control)
+                    if let alternative = reset.alternativeSequence {
+                        var control = reset.control
                         control.sequence = alternative
                         sentAny = send(control) || sentAny
                     }
@@ -185,25 +160,33 @@ final class TCPResetRecovery: TCPRecovery {
         }
         counters.withLock { counters in
             counters.recoveries += 1
-            counters.sessions += UInt64(sessions.count)
+            counters.sessions += UInt64(sessionCount)
             counters.sessionsReset += UInt64(tally.reset)
             counters.framesSent += UInt64(tally.frames)
-            counters.skippedUnknownSequence += UInt64(tally.unknownSequence)
-            counters.skippedUnknownClientMAC += UInt64(tally.unknownMAC)
-            counters.alreadyClosed += UInt64(tally.closed)
+            counters.skippedUnknownSequence += UInt64(plan.unknownSequence.count)
+            counters.skippedUnknownClientMAC += UInt64(plan.unknownClientMAC.count)
+            counters.alreadyClosed += UInt64(plan.alreadyClosed)
             counters.transmitFailures += UInt64(tally.failures)
             if let error = tally.lastError { counters.lastTransmitError = error }
         }
         // Logged after the frames are out: the log write is the slow part.
-        log.notice(
-            "group \(context.group): tcp-policy reset on \(interface): \(sessions.count) session(s), \(tally.reset) reset (\(tally.frames) RST), \(tally.unknownSequence) skipped (sequence unknown), \(tally.unknownMAC) skipped (client MAC unknown), \(tally.closed) already closed")
-        if !unknownSequenceFlows.isEmpty {
-            log.warning(
-                "group \(context.group): not reset, the client's expected sequence was never seen: \(Self.sample(unknownSequenceFlows))")
+        let message =
+            "group \(context.group): tcp-policy reset on \(interface): \(sessionCount) session(s), "
+                + "\(tally.reset) reset (\(tally.frames) RST), \(plan.unknownSequence.count) skipped (sequence "
+                + "unknown), \(plan.unknownClientMAC.count) skipped (client MAC unknown), "
+                + "\(plan.alreadyClosed) already closed"
+        log.notice("\(message)")
+        if !plan.unknownSequence.isEmpty {
+            let message =
+                "group \(context.group): not reset, the client's expected sequence was never seen: "
+                    + Self.sample(plan.unknownSequence)
+            log.warning("\(message)")
         }
-        if !unknownMACFlows.isEmpty {
-            log.warning(
-                "group \(context.group): not reset, no frame showed the client's MAC: \(Self.sample(unknownMACFlows))")
+        if !plan.unknownClientMAC.isEmpty {
+            let message =
+                "group \(context.group): not reset, no frame showed the client's MAC: "
+                    + Self.sample(plan.unknownClientMAC)
+            log.warning("\(message)")
         }
         if tally.failures > 0 {
             log.error("group \(context.group): \(tally.failures) RST frame(s) not sent: \(tally.lastError ?? "-")")
@@ -213,5 +196,64 @@ final class TCPResetRecovery: TCPRecovery {
     private static func sample(_ flows: [FlowKey]) -> String {
         let shown = flows.prefix(8).map(\.description).joined(separator: ", ")
         return flows.count > 8 ? shown + " and \(flows.count - 8) more" : shown
+    }
+}
+
+/// What the reset policy will send for a set of tracked sessions, decided without touching the wire: per
+/// session, skipped (and why) or one reset — plus a second at the client's own ACK when that is behind the
+/// first (see `TCPResetRecovery`).
+public struct ResetPlan: Sendable {
+    public struct Reset: Sendable {
+        /// The RST: from the group address and port and `ownMAC`, to the client and its MAC, `sequence` at the
+        /// client's expected receive point.
+        public var control: FrameBuilder.TCPControl
+        /// The client's own latest ACK, when it differs from `control.sequence`: a second RST there.
+        public var alternativeSequence: UInt32?
+    }
+
+    public private(set) var resets: [Reset] = []
+    /// Sessions whose client's receive point was never seen.
+    public private(set) var unknownSequence: [FlowKey] = []
+    /// Sessions whose client's MAC no frame showed.
+    public private(set) var unknownClientMAC: [FlowKey] = []
+    /// Sessions over already (reset, closed, TIME_WAIT on the client's side).
+    public private(set) var alreadyClosed = 0
+
+    /// `served`: the group's addresses; sessions whose server side is not one of them are left out.
+    public init(
+        _ sessions: [Session], served: Set<FlowAddress>, ownMAC: MACAddress, clientMACs: [FlowAddress: MACAddress]
+    ) {
+        resets.reserveCapacity(sessions.count)
+        for session in sessions {
+            guard let serverSide = session.serverSide(among: served) else { continue }
+            let client = serverSide.other
+            let state = session.state(client)
+            // TIME_WAIT too: the connection is over, a reset would only end the wait early.
+            if state == .reset || state == .closed || state == .timeWait {
+                alreadyClosed += 1
+                continue
+            }
+            guard let sequence = session.receiveNext(client) else {
+                unknownSequence.append(session.key)
+                continue
+            }
+            let (clientAddress, clientPort) = session.endpointAddress(client)
+            guard let clientMAC = clientMACs[clientAddress] else {
+                unknownClientMAC.append(session.key)
+                continue
+            }
+            let (serverAddress, serverPort) = session.endpointAddress(serverSide)
+            let acknowledgment = session.sendNext(client) ?? session.receiveNext(serverSide) ?? 0
+            let clientEndpoint = session.endpoint(client)
+            let clientAcknowledged =
+                clientEndpoint.flags.contains(.acknowledgmentKnown) ? clientEndpoint.acknowledgment : sequence
+            resets.append(
+                Reset(
+                    control: FrameBuilder.TCPControl(
+                        sourceMAC: ownMAC, destinationMAC: clientMAC, source: serverAddress, destination: clientAddress,
+                        sourcePort: serverPort, destinationPort: clientPort, sequence: sequence,
+                        acknowledgment: acknowledgment, window: 0),
+                    alternativeSequence: clientAcknowledged != sequence ? clientAcknowledged : nil))
+        }
     }
 }

@@ -83,14 +83,17 @@ final class TakeoverActions: FailoverActions {
             context.step("address-local") {
                 let late = LocalDelivery.await(ipv6, loopbackMTU: loopbackMTU, timeout: .milliseconds(50))
                 if !late.isEmpty {
-                    log.warning("group \(group.configuration.id): \(late) not delivered locally 50 ms after being added")
+                    log.warning(
+                        "group \(group.configuration.id): \(late) not delivered locally 50 ms after being added")
                 }
             }
         }
         if let tcpRecovery, let pipeline = sessions.pipeline(on: group.configuration.interface) {
             context.step("tcp-recovery") {
                 let served = Set(addresses.map(FlowAddress.init))
-                let recovered = pipeline.sessions { $0.serverSide(among: served) != nil }
+                let recovered = context.step("tcp-sessions") {
+                    pipeline.sessions { $0.serverSide(among: served) != nil }
+                }
                 tcpRecovery.recover(
                     recovered, addresses: addresses, interface: group.configuration.interface, context: context)
             }

@@ -28,11 +28,14 @@ import Testing
             Frames.arpRequest(from: peer, for: client.ip),
             // The client moved to a new MAC: the newest wins.
             Frames.tcp(
-                from: CaptureTestFrames.Endpoint(mac: MACAddress(0x02, 0, 0, 0, 0, 0x11), ip: client.ip, port: client.port),
+                from: CaptureTestFrames.Endpoint(
+                    mac: MACAddress(0x02, 0, 0, 0, 0, 0x11), ip: client.ip, port: client.port),
                 to: peer, sequence: 2, flags: .ack),
         ]
         let queue = InMemoryPacketQueue(capacity: frames.count)
-        for (index, frame) in frames.enumerated() { queue.enqueue(frame, at: MonotonicTime(nanoseconds: UInt64(index))) }
+        for (index, frame) in frames.enumerated() {
+            queue.enqueue(frame, at: MonotonicTime(nanoseconds: UInt64(index)))
+        }
         let book = LinkAddressBook(capacity: 8)
         var source = LinkAddressLearningSource(queue, peerMAC: peer.mac, book: book)
         var passed = 0

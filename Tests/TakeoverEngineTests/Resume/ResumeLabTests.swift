@@ -78,9 +78,7 @@ import Testing
         let rebuiltAt = ContinuousClock.now
         // 2. The address, over rtnetlink. 3. The announcement, from the standby's own MAC.
         try netlink.addAddress(group, prefixLength: family == .ipv4 ? 24 : 64, interface: "eth0")
-        // An IPv6 address added with NODAD stays tentative until the kernel's DAD worker runs, and a tentative
-        // address drops what is sent to it — the client's answer to our neighbour solicitation among it, which
-        // then waits a second for the next one. Wait (bounded) until it is usable.
+        // Transmit only once the address is usable: the kernel does not deliver to a tentative IPv6 address.
         let usable = waitUntil(timeout: .milliseconds(200)) {
             let assigned = (try? netlink.addresses(interface: "eth0")) ?? []
             return assigned.contains { $0.address == group && !$0.flags.contains(.tentative) }

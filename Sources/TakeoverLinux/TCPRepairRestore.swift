@@ -1,4 +1,4 @@
-public import TakeoverCore
+import TakeoverCore
 
 #if canImport(Glibc)
 import Glibc

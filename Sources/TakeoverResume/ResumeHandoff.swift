@@ -131,13 +131,17 @@ public final class ResumedSessionSender: @unchecked Sendable {
         _ = try withUnixAddress(path) { _, _ in () }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .system(call: "socket(AF_UNIX)", errno: errno) }
+        // A service that stops reading must not hold the takeover up: a send waits at most this long, then fails
+        // (and that connection falls back to a reset).
+        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         descriptor = fd
     }
 
     deinit { close(descriptor) }
 
     /// Sends `socket` (a duplicate travels; the caller still owns and should close its own) with its marker and
-    /// context. Blocks while the receiver's queue is full.
+    /// context. Waits at most a second while the receiver's queue is full.
     public func send(socket: Int32, marker: ResumedSessionMarker, context: [UInt8]) throws(ResumeHandoffError) {
         var message = ResumeHandoffMessage.encode(marker, context: context)
         var control = [UInt8](repeating: 0, count: controlSpace)
@@ -175,14 +179,17 @@ public final class ResumedSessionReceiver: @unchecked Sendable {
     public let fileDescriptor: Int32
     private var buffer = [UInt8](repeating: 0, count: ResumeHandoffMessage.maximumLength + 1)
 
-    /// Binds `path` (replacing a stale socket file) with mode 0600: only the engine's user (root) may send.
+    /// Binds `path` (replacing a stale socket left there, never another kind of file) with mode 0600: only the
+    /// engine's user (root) may send.
     public init(path: String, nonBlocking: Bool = false) throws(ResumeHandoffError) {
         self.path = path
         var type = Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
         if nonBlocking { type |= Int32(SOCK_NONBLOCK.rawValue) }
         let fd = socket(AF_UNIX, type, 0)
         guard fd >= 0 else { throw .system(call: "socket(AF_UNIX)", errno: errno) }
-        unlink(path)
+        // Replace a socket left by an earlier run, never another kind of file.
+        var status = stat()
+        if lstat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
         let bound = try withUnixAddress(path) { bind(fd, $0, $1) }
         guard bound == 0 else {
             let error = errno

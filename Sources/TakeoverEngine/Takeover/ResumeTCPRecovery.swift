@@ -26,7 +26,8 @@ public enum ResumeFailure: Error, Sendable, Equatable {
     case handoffFailed(ResumeHandoffError)
 }
 
-/// A connection rebuilt in the kernel, quiet, not yet handed to the service.
+/// A connection rebuilt in the kernel, quiet, not yet handed to the service: pass it to `release`, which hands the
+/// socket on or closes it (until then the socket is this process's).
 public struct RebuiltConnection: Sendable {
     public let session: Session
     public let plan: TCPResumePlan

@@ -16,6 +16,7 @@ public final class Engine: Sendable {
     public let capturePipelines: [String: CapturePipeline]
     private let responders: InterfaceResponders
     private let resetRecovery: TCPResetRecovery?
+    private let resumers: [String: ResumeTCPRecovery]
     private let trafficWatch: PeerTrafficWatch?
     private let log: Logger
 
@@ -101,11 +102,12 @@ public final class Engine: Sendable {
         openedResponders = responders
         let recovery = try Self.makeTCPRecovery(configuration, planes: built, books: books, log: logger)
         openedRecovery = recovery
+        let resumers = try Self.makeResumers(configuration, planes: built, fallback: recovery, log: logger)
         let sessionSources = SessionSources()
         let actions = TakeoverActions(
             groups: groups, netlink: netlink,
             hooks: HookRunner(hooks: configuration.hooks, nodeName: configuration.node.name, log: logger),
-            responder: responders, tcpRecovery: recovery, sessions: sessionSources, log: logger)
+            responder: responders, tcpRecovery: recovery, resumers: resumers, sessions: sessionSources, log: logger)
         let controllerConfiguration = FailoverControllerConfiguration(
             nodeID: configuration.node.id, channels: configuration.heartbeat.channels,
             groups: configuration.groups.map {
@@ -126,7 +128,8 @@ public final class Engine: Sendable {
         if configuration.engine.mode == .stateBased {
             for plane in built {
                 pipelines[plane.interface] = try Self.startPipeline(
-                    on: plane, book: books[plane.interface]!, controller: controller, log: logger)
+                    on: plane, book: books[plane.interface]!, payloads: resumers[plane.interface]?.payloads,
+                    controller: controller, log: logger)
             }
         }
         sessionSources.set(pipelines)
@@ -148,6 +151,7 @@ public final class Engine: Sendable {
         capturePipelines = pipelines
         self.responders = responders
         resetRecovery = recovery
+        self.resumers = resumers
         succeeded = true
     }
 
@@ -167,7 +171,8 @@ public final class Engine: Sendable {
     /// the responder, the tracker stays on libpcap; with no socket registered the program's redirects fall
     /// back to XDP_PASS, so the tap sees every frame it selects.
     private static func startPipeline(
-        on plane: InterfaceDataPlane, book: LinkAddressBook, controller: FailoverController, log: Logger
+        on plane: InterfaceDataPlane, book: LinkAddressBook, payloads: SessionPayloadCapture?,
+        controller: FailoverController, log: Logger
     ) throws(EngineError) -> CapturePipeline {
         let capture: PcapCapture
         do {
@@ -187,7 +192,7 @@ public final class Engine: Sendable {
             source: LinkAddressLearningSource(capture, peerMAC: plane.peerMAC, book: book),
             configuration: CapturePipelineConfiguration(peerMAC: plane.peerMAC, sessionCapacity: sessionCapacity),
             clock: MonotonicClock.now,
-            peerTrafficSeen: { controller.peerTrafficSeen(at: $0) })
+            peerTrafficSeen: { controller.peerTrafficSeen(at: $0) }, payloads: payloads)
     }
 
     /// The XDP program's monitor selection as a libpcap filter: frames to the peer's MAC, and unicast frames
@@ -204,12 +209,8 @@ public final class Engine: Sendable {
         _ configuration: EngineConfiguration, planes: [InterfaceDataPlane], books: [String: LinkAddressBook],
         log: Logger
     ) throws(EngineError) -> TCPResetRecovery? {
-        let preface: String?
-        switch configuration.engine.tcpPolicy {
-        case .none: return nil
-        case .reset: preface = nil
-        case .resume: preface = "tcp-policy resume not available yet, resetting"
-        }
+        // `resume` resets what it cannot rebuild, so it needs the reset policy too.
+        if configuration.engine.tcpPolicy == .none { return nil }
         if configuration.engine.mode == .stateless {
             let message =
                 "tcp-policy \(configuration.engine.tcpPolicy.rawValue): stateless mode tracks no sessions, "
@@ -226,10 +227,34 @@ public final class Engine: Sendable {
                 throw .captureFailed(interface: plane.interface, "TCP reset transmit port: \(error)")
             }
         }
-        return TCPResetRecovery(ports: ports, log: log, preface: preface)
+        return TCPResetRecovery(ports: ports, log: log)
     }
 
-    /// What the `reset` policy (or `resume`, standing in) has done; nil when `tcp-policy = "none"` or stateless.
+    /// `tcp-policy = "resume"` in state-based mode: per interface, a payload store the tracker fills and the
+    /// policy that rebuilds from it, resetting (`fallback`) what it cannot.
+    private static func makeResumers(
+        _ configuration: EngineConfiguration, planes: [InterfaceDataPlane], fallback: TCPResetRecovery?, log: Logger
+    ) throws(EngineError) -> [String: ResumeTCPRecovery] {
+        guard configuration.engine.tcpPolicy == .resume, configuration.engine.mode == .stateBased, let fallback else {
+            return [:]
+        }
+        var resumers: [String: ResumeTCPRecovery] = [:]
+        for plane in planes {
+            do {
+                resumers[plane.interface] = try ResumeTCPRecovery(
+                    payloads: SessionPayloadCapture(), handoffPath: configuration.engine.resumeSocketPath,
+                    fallback: fallback, log: log)
+            } catch {
+                throw .invalidConfiguration(["engine.resume-socket: \(error)"])
+            }
+        }
+        return resumers
+    }
+
+    /// What the `resume` policy has done, per interface; empty unless `tcp-policy = "resume"` in state-based mode.
+    public var resumeStatistics: [String: ResumeStatistics] { resumers.mapValues(\.statistics) }
+
+    /// What the `reset` policy (also `resume`'s fallback) has done; nil when `tcp-policy = "none"` or stateless.
     public var tcpResetStatistics: TCPResetStatistics? { resetRecovery?.statistics }
 
     /// Starts the controller thread (heartbeats, failure detection, takeover).

@@ -372,7 +372,8 @@ struct TCPResetLabTests {
         )
     }
 
-    /// Also runs beta with `tcp-policy = "resume"`, which resets until resume exists, and says so.
+    /// Also runs beta with `tcp-policy = "resume"`: the connection is over by the takeover, so resume refuses it
+    /// and hands it to its reset fallback, which finds it closed.
     @Test("the peer's own traffic, captured by the standby's tracker, keeps it alive while its heartbeats are lost")
     func peerTrafficIsALivenessSignal() throws {
         let lab = try Lab("tcplive")
@@ -408,7 +409,9 @@ struct TCPResetLabTests {
         #expect(
             waitUntil(timeout: .seconds(2)) { beta.tcpResetStatistics?.alreadyClosed == 1 },
             "the closed connection is not reset: \(String(describing: beta.tcpResetStatistics))")
-        #expect(log.contains("resume not available yet, resetting"), "\(log.messages)")
+        #expect(
+            beta.resumeStatistics["eth0"].map { $0.fellBack == 1 && $0.resumed == 0 } == true,
+            "resume refused the closed connection: \(beta.resumeStatistics)")
         let lastFrame = try #require(pipeline.lastPeerFrame)
         if let decided = beta.controller.timelines.last(where: { $0.transition.to == .active })?.transition.at {
             #expect(decided.nanoseconds(since: lastFrame) >= 30_000_000, "not before a whole window without frames")

@@ -48,7 +48,8 @@ public struct RebuiltConnection: Sendable {
 /// reaches the stack with no socket for it is answered with a RST. `recover` (the engine's hook, which runs
 /// after the address is added) does both at once.
 public final class ResumeTCPRecovery: TCPRecovery {
-    private let payloads: SessionPayloadCapture
+    /// The bytes the tracker keeps per session (the capture pipeline fills it).
+    public let payloads: SessionPayloadCapture
     private let sender: ResumedSessionSender
     private let fallback: any TCPRecovery
     private let log: Logger
@@ -68,18 +69,40 @@ public final class ResumeTCPRecovery: TCPRecovery {
 
     public var statistics: ResumeStatistics { counters.withLock { $0 } }
 
+    /// Both stages at once, for a caller that has nothing to put between them. The engine does not use it: it
+    /// calls `rebuildQuietly` before the addresses are added and `finish` after (`TakeoverActions`).
     public func recover(_ sessions: [Session], addresses: [IPAddress], interface: String, context: FailoverActionContext) {
-        // A few system calls per connection, but many connections add up: a thread of its own (the contract).
+        let stage = rebuildQuietly(sessions, addresses: addresses)
+        finish(stage, addresses: addresses, interface: interface, context: context)
+    }
+
+    /// What the first stage left for the second: quiet sockets, and the sessions already bound for the fallback.
+    public struct QuietStage: Sendable {
+        public var rebuilt: [RebuiltConnection] = []
+        public var notRebuilt: [Session] = []
+    }
+
+    /// The first stage, on the calling thread: every session rebuilt as a quiet socket (or set aside).
+    public func rebuildQuietly(_ sessions: [Session], addresses: [IPAddress]) -> QuietStage {
+        var stage = QuietStage()
+        for result in rebuild(sessions, addresses: addresses) {
+            switch result {
+            case .success(let rebuilt): stage.rebuilt.append(rebuilt)
+            case .failure(let failure): stage.notRebuilt.append(failure.session)
+            }
+        }
+        return stage
+    }
+
+    /// The second stage, once the client's frames reach this host: each rebuilt connection transmits and goes
+    /// to the service, and what failed either stage goes to the fallback. A few system calls per connection, but
+    /// many connections add up: a thread of its own, as the `TCPRecovery` contract asks.
+    public func finish(_ stage: QuietStage, addresses: [IPAddress], interface: String, context: FailoverActionContext) {
         context.stepStarted("tcp-resume")
         let work: @Sendable () -> Void = { [self] in
-            var failed: [Session] = []
-            for stage in rebuild(sessions, addresses: addresses) {
-                switch stage {
-                case .success(let rebuilt):
-                    if case .failure = release(rebuilt) { failed.append(rebuilt.session) }
-                case .failure(let failure):
-                    failed.append(failure.session)
-                }
+            var failed = stage.notRebuilt
+            for rebuilt in stage.rebuilt {
+                if case .failure = release(rebuilt) { failed.append(rebuilt.session) }
             }
             context.stepFinished("tcp-resume")
             if !failed.isEmpty { fallback.recover(failed, addresses: addresses, interface: interface, context: context) }

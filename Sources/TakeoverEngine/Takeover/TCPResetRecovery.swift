@@ -77,12 +77,9 @@ final class TCPResetRecovery: TCPRecovery {
     private let log: Logger
     private let counters = Mutex(TCPResetStatistics())
     /// Said once per takeover before resetting (the `resume` policy stands in with resets until it exists).
-    private let preface: String?
-
-    init(ports: [Port], log: Logger, preface: String? = nil) {
+    init(ports: [Port], log: Logger) {
         self.ports = Dictionary(uniqueKeysWithValues: ports.map { ($0.interface, $0) })
         self.log = log
-        self.preface = preface
     }
 
     var statistics: TCPResetStatistics { counters.withLock { $0 } }
@@ -97,7 +94,6 @@ final class TCPResetRecovery: TCPRecovery {
     }
 
     func recover(_ sessions: [Session], addresses: [IPAddress], interface: String, context: FailoverActionContext) {
-        if let preface { log.notice("group \(context.group): \(preface)") }
         guard let port = ports[interface] else {
             let message =
                 "group \(context.group): tcp-policy reset: no transmit port on \(interface); "

@@ -9,10 +9,12 @@ import Logging
 ///   start serving: 1. XDP to takeover mode and watch the group's addresses (frames still sent to the peer's MAC
 ///                     now reach our stack; ARP/ND for them go to the responder)
 ///                  2.–3. the responder answers ARP/ND and sends the announcements
+///                  (5a. resume policy: the tracked sessions rebuilt as quiet sockets — before the addresses are
+///                     local, so no client segment meets a stack without its socket and draws a RST)
 ///                  4. the addresses are added to the interface over rtnetlink (and, for IPv6, awaited until the
 ///                     kernel delivers them locally: see `LocalDelivery`)
 ///                  5. TCP recovery (`engine.tcp-policy`) for the sessions the tracker holds whose server side is
-///                     one of the group's addresses
+///                     one of the group's addresses (resume: the rebuilt sockets transmit and go to the service)
 ///                  6. notify hooks (on their own thread)
 ///   stop serving:  the same undone in reverse, then the release is reported finished.
 ///
@@ -33,6 +35,8 @@ final class TakeoverActions: FailoverActions {
     private let responder: any AddressResponder
     /// nil for `tcp-policy = "none"`.
     private let tcpRecovery: (any TCPRecovery)?
+    /// `tcp-policy = "resume"`: per interface, in two stages around the address (`tcpRecovery` is then its fallback).
+    private let resumers: [String: ResumeTCPRecovery]
     private let sessions: SessionSources
     /// The loopback's MTU: how `LocalDelivery` recognises a local route.
     private let loopbackMTU: UInt32
@@ -42,8 +46,10 @@ final class TakeoverActions: FailoverActions {
 
     init(
         groups: [UInt16: Group], netlink: RouteNetlinkSocket, hooks: HookRunner, responder: any AddressResponder,
-        tcpRecovery: (any TCPRecovery)?, sessions: SessionSources, log: Logger
+        tcpRecovery: (any TCPRecovery)?, resumers: [String: ResumeTCPRecovery] = [:], sessions: SessionSources,
+        log: Logger
     ) {
+        self.resumers = resumers
         self.groups = groups
         self.netlink = netlink
         self.hooks = hooks
@@ -66,6 +72,16 @@ final class TakeoverActions: FailoverActions {
             }
         }
         context.step("responder") { responder.startAnswering(addresses, on: group.configuration.interface) }
+        let interface = group.configuration.interface
+        let served = Set(addresses.map(FlowAddress.init))
+        let pipeline = sessions.pipeline(on: interface)
+        var quiet: ResumeTCPRecovery.QuietStage?
+        if let resumer = resumers[interface], let pipeline {
+            quiet = context.step("tcp-rebuild") {
+                let tracked = context.step("tcp-sessions") { pipeline.sessions { $0.serverSide(among: served) != nil } }
+                return resumer.rebuildQuietly(tracked, addresses: addresses)
+            }
+        }
         context.step("address-add") {
             for address in group.configuration.addresses {
                 do throws(RouteNetlinkError) {
@@ -88,14 +104,16 @@ final class TakeoverActions: FailoverActions {
                 }
             }
         }
-        if let tcpRecovery, let pipeline = sessions.pipeline(on: group.configuration.interface) {
+        if let quiet, let resumer = resumers[interface] {
             context.step("tcp-recovery") {
-                let served = Set(addresses.map(FlowAddress.init))
+                resumer.finish(quiet, addresses: addresses, interface: interface, context: context)
+            }
+        } else if let tcpRecovery, let pipeline {
+            context.step("tcp-recovery") {
                 let recovered = context.step("tcp-sessions") {
                     pipeline.sessions { $0.serverSide(among: served) != nil }
                 }
-                tcpRecovery.recover(
-                    recovered, addresses: addresses, interface: group.configuration.interface, context: context)
+                tcpRecovery.recover(recovered, addresses: addresses, interface: interface, context: context)
             }
         }
         context.step("hooks") { hooks.run(group: group.configuration.id, transition: context.transition) }

@@ -81,6 +81,9 @@ public struct FailoverRunResult: Sendable, Codable {
     /// ICMP. Leaves out TCP segments, which a frozen primary's kernel still retransmits on connections it had before
     /// the failure (its stack runs on; only the engine is stopped).
     public var claimConflicts: [OwnershipTimeline.DualOwnerWindow]
+    /// The standby answered for the group address before the failure was injected: a false failover (the
+    /// steady state was not steady), which also makes the run's other figures meaningless.
+    public var standbyAnsweredBeforeFailure: Bool
     /// Hosts holding the group address when the run ended (after a link cut: reachable hosts only).
     public var ownersAtEnd: [String]
     /// Every change of the MAC answering for the group address, from the capture: "+39.2 ms standby ARP reply"
@@ -256,6 +259,7 @@ public enum FailoverScenarioRunner {
             claimConflicts: timeline.dualOwnerWindows { $0.kind != "TCP" }.map {
                 OwnershipTimeline.DualOwnerWindow(start: relative($0.start)!, end: relative($0.end)!, switches: $0.switches)
             },
+            standbyAnsweredBeforeFailure: timeline.answers.contains { $0.time < failureWall && $0.mac == standby.lan.mac },
             ownersAtEnd: owners,
             ownershipMoves: moves(timeline, failureWall: failureWall, hosts: [primary, standby]),
             lastAnswerer: timeline.answers.last.flatMap { answer in

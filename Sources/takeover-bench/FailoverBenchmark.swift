@@ -140,6 +140,8 @@ struct Cell: Codable {
     /// Windows counting only ARP claims and UDP/ICMP answers (not TCP segments of pre-failure connections).
     var claimConflicts: Int
     var runsEndingWithTwoOwners: Int
+    /// Runs in which the standby answered for the address before the failure (a false failover).
+    var falseFailovers: Int
     var runsWhereStandbyTookOver: Int
     /// p50 against keepalived's p50 in the same scenario (nil for keepalived itself or without one).
     var udpGapRatioToKeepalived: Double?
@@ -186,7 +188,8 @@ func runFailover(_ options: FailoverBenchmarkOptions) throws {
                 do {
                     let result = try FailoverScenarioRunner.run(scenario)
                     results[key(system, kind), default: []].append(result)
-                    if scenario.keepSamples { pictureRun = result }
+                    // The picture shows a run whose failover followed the failure.
+                    if scenario.keepSamples, result.firstAnnouncement != nil, !result.standbyAnsweredBeforeFailure { pictureRun = result }
                     progress(String(
                         format: "    udp gap %.1f ms (lost %d) · tcp stall %.1f ms, %d reconnects · announce %@ · dual owners %d (ARP/UDP %d) · owners at end %@",
                         Double(result.udpGap) / 1e6, result.udpLost, Double(result.tcpStall) / 1e6, result.tcpReconnects,
@@ -224,6 +227,7 @@ func runFailover(_ options: FailoverBenchmarkOptions) throws {
                 dualOwnerWindows: runs.reduce(0) { $0 + $1.dualOwnerWindows.count },
                 claimConflicts: runs.reduce(0) { $0 + $1.claimConflicts.count },
                 runsEndingWithTwoOwners: runs.filter { $0.ownersAtEnd.count > 1 }.count,
+                falseFailovers: runs.filter(\.standbyAnsweredBeforeFailure).count,
                 runsWhereStandbyTookOver: runs.filter { $0.firstAnnouncement != nil }.count,
                 udpGapRatioToKeepalived: isReference || referenceRuns.isEmpty || runs.isEmpty ? nil : udp.p50 / referenceUDP,
                 tcpStallRatioToKeepalived: isReference || referenceRuns.isEmpty || runs.isEmpty ? nil : tcp.p50 / referenceTCP,
@@ -274,8 +278,8 @@ func summary(_ report: Report) -> String {
         text += "\n### \(scenario)\n\n"
         text += "| system | runs | UDP gap p50 / p90 / p99 / max | TCP stall p50 / p99 / max | TCP reconnects | UDP lost | "
             + "TCP lost / dup | detection p50 | first GARP p50 | first answer p50 | dual-owner windows (ARP/UDP only) | ended with 2 owners | "
-            + "standby took over | UDP p50 ratio | TCP p50 ratio |\n"
-        text += "|---|---:|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+            + "standby took over after the failure | false failovers before it | UDP p50 ratio | TCP p50 ratio |\n"
+        text += "|---|---:|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for cell in report.cells where cell.scenario == scenario {
             let u = cell.udpGapMs, t = cell.tcpStallMs
             text += "| \(cell.system) | \(cell.runs)\(cell.failedRuns > 0 ? " (+\(cell.failedRuns) failed)" : "") "
@@ -283,6 +287,7 @@ func summary(_ report: Report) -> String {
                 + "| \(cell.tcpReconnects) | \(cell.udpLost) | \(cell.tcpLost) / \(cell.tcpDuplicated) "
                 + "| \(ms(cell.detectionMs.p50)) | \(ms(cell.firstAnnouncementMs.p50)) | \(ms(cell.firstAnswerMs.p50)) "
                 + "| \(cell.dualOwnerWindows) (\(cell.claimConflicts)) | \(cell.runsEndingWithTwoOwners) | \(cell.runsWhereStandbyTookOver)/\(cell.runs) "
+                + "| \(cell.falseFailovers) "
                 + "| \(ratio(cell.udpGapRatioToKeepalived)) | \(ratio(cell.tcpStallRatioToKeepalived)) |\n"
         }
     }

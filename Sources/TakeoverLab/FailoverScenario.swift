@@ -186,9 +186,12 @@ public enum FailoverScenarioRunner {
             duration: total)
         let tcp = try TCPStreamProber(
             lab: lab, host: topology.client.host, target: groupAddress, port: servicePort, interval: scenario.probeInterval)
+        // Stops the probes' threads when a step below throws (idempotent after the regular stop).
+        defer {
+            _ = udp.stop(drain: .zero)
+            _ = tcp.stop(drain: .zero)
+        }
         guard waitUntil(timeout: .seconds(3), { tcp.isConnected }) else {
-            _ = udp.stop()
-            _ = tcp.stop()
             throw FailoverScenarioError.notReady("the client's TCP stream did not connect to \(groupAddress)")
         }
         sleep(scenario.before)

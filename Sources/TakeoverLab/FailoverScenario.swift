@@ -81,6 +81,9 @@ public struct FailoverRunResult: Sendable, Codable {
     /// ICMP. Leaves out TCP segments, which a frozen primary's kernel still retransmits on connections it had before
     /// the failure (its stack runs on; only the engine is stopped).
     public var claimConflicts: [OwnershipTimeline.DualOwnerWindow]
+    /// The standby answered for the group address before the failure was injected: a false failover (the
+    /// steady state was not steady), which also makes the run's other figures meaningless.
+    public var standbyAnsweredBeforeFailure: Bool
     /// Hosts holding the group address when the run ended (after a link cut: reachable hosts only).
     public var ownersAtEnd: [String]
     /// Every change of the MAC answering for the group address, from the capture: "+39.2 ms standby ARP reply"
@@ -183,9 +186,12 @@ public enum FailoverScenarioRunner {
             duration: total)
         let tcp = try TCPStreamProber(
             lab: lab, host: topology.client.host, target: groupAddress, port: servicePort, interval: scenario.probeInterval)
+        // Stops the probes' threads when a step below throws (idempotent after the regular stop).
+        defer {
+            _ = udp.stop(drain: .zero)
+            _ = tcp.stop(drain: .zero)
+        }
         guard waitUntil(timeout: .seconds(3), { tcp.isConnected }) else {
-            _ = udp.stop()
-            _ = tcp.stop()
             throw FailoverScenarioError.notReady("the client's TCP stream did not connect to \(groupAddress)")
         }
         sleep(scenario.before)
@@ -256,6 +262,7 @@ public enum FailoverScenarioRunner {
             claimConflicts: timeline.dualOwnerWindows { $0.kind != "TCP" }.map {
                 OwnershipTimeline.DualOwnerWindow(start: relative($0.start)!, end: relative($0.end)!, switches: $0.switches)
             },
+            standbyAnsweredBeforeFailure: timeline.answers.contains { $0.time < failureWall && $0.mac == standby.lan.mac },
             ownersAtEnd: owners,
             ownershipMoves: moves(timeline, failureWall: failureWall, hosts: [primary, standby]),
             lastAnswerer: timeline.answers.last.flatMap { answer in

@@ -25,10 +25,13 @@ struct FailoverBenchmarkOptions {
     var topology: FailoverHub.Topology = .hub
     var takeoverExecutable: String
     var output: String
+    /// Recompute the summary from an earlier report's runs instead of running anything.
+    var fromJSON: String?
 
     static let usage = """
         usage: takeover-bench failover [--reps N] [--systems LIST] [--scenarios LIST] [--miss-count N]
                                        [--tcp-policy none|reset|resume] [--topology hub|mirror] [--takeover PATH] [--out DIR]
+               takeover-bench failover --from-json FILE --out DIR   (summarize an earlier report's runs again)
           --systems    comma-separated: takeover:INTERVAL, keepalived:INTERVAL (≥ 10ms), ucarp:SECONDSs
                        (default takeover:1ms,takeover:10ms,keepalived:10ms)
           --scenarios  comma-separated: \(FailureKind.allCases.map(\.rawValue).joined(separator: ", ")) (default link-cut)
@@ -66,6 +69,7 @@ struct FailoverBenchmarkOptions {
                 topology = try FailoverHub.Topology(rawValue: value()) ?? { throw BenchError.usage("--topology: hub or mirror") }()
             case "--takeover": takeoverExecutable = try value()
             case "--out": output = try value()
+            case "--from-json": fromJSON = try value()
             default: throw BenchError.usage("unknown option \(flag)\n\(Self.usage)")
             }
         }
@@ -140,11 +144,18 @@ struct Cell: Codable {
     /// Windows counting only ARP claims and UDP/ICMP answers (not TCP segments of pre-failure connections).
     var claimConflicts: Int
     var runsEndingWithTwoOwners: Int
+    /// Runs in which the standby answered for the address before the failure (a false failover).
+    var falseFailovers: Int
     var runsWhereStandbyTookOver: Int
     /// p50 against keepalived's p50 in the same scenario (nil for keepalived itself or without one).
     var udpGapRatioToKeepalived: Double?
     var tcpStallRatioToKeepalived: Double?
     var ratioReference: String?
+}
+
+struct FailedRun: Codable {
+    var system: String
+    var scenario: String
 }
 
 struct Report: Codable {
@@ -154,17 +165,89 @@ struct Report: Codable {
     var repetitions: Int
     var cells: [Cell]
     var runs: [FailoverRunResult]
+    var failedRuns: [FailedRun]?
     var errors: [String]
+    /// Set when the cells were recomputed from an earlier report's runs (`--from-json`).
+    var summarizedFrom: String?
+}
+
+/// One cell per system and scenario. Runs with a false failover (the standby answered before the failure) are
+/// counted but left out of every figure: their gap and stall measure the flapping, not the failover.
+func summarize(runs all: [FailoverRunResult], failed: [FailedRun], systems: [String], scenarios: [String], topology: String) -> [Cell] {
+    var cells: [Cell] = []
+    for scenario in scenarios {
+        func valid(_ system: String) -> [FailoverRunResult] {
+            all.filter { $0.system == system && $0.failure == scenario && !$0.standbyAnsweredBeforeFailure }
+        }
+        let reference = systems.first { $0 == "keepalived 10ms" } ?? systems.first { $0.hasPrefix("keepalived") }
+        let referenceRuns = reference.map(valid) ?? []
+        let referenceUDP = Percentiles(nanoseconds: referenceRuns.map(\.udpGap)).p50
+        let referenceTCP = Percentiles(nanoseconds: referenceRuns.map(\.tcpStall)).p50
+        for system in systems {
+            let runs = valid(system)
+            let udp = Percentiles(nanoseconds: runs.map(\.udpGap))
+            let tcp = Percentiles(nanoseconds: runs.map(\.tcpStall))
+            let isReference = system == reference
+            cells.append(Cell(
+                system: system, scenario: scenario, topology: topology, runs: runs.count,
+                failedRuns: failed.filter { $0.system == system && $0.scenario == scenario }.count, udpGapMs: udp, tcpStallMs: tcp,
+                detectionMs: Percentiles(nanoseconds: runs.compactMap(\.detection)),
+                firstAnnouncementMs: Percentiles(nanoseconds: runs.compactMap(\.firstAnnouncement)),
+                firstAnswerMs: Percentiles(nanoseconds: runs.compactMap(\.firstAnswer)),
+                tcpReconnects: runs.reduce(0) { $0 + $1.tcpReconnects }, udpLost: runs.reduce(0) { $0 + $1.udpLost },
+                tcpLost: runs.reduce(0) { $0 + $1.tcpLost }, tcpDuplicated: runs.reduce(0) { $0 + $1.tcpDuplicated },
+                dualOwnerWindows: runs.reduce(0) { $0 + $1.dualOwnerWindows.count },
+                claimConflicts: runs.reduce(0) { $0 + $1.claimConflicts.count },
+                runsEndingWithTwoOwners: runs.filter { $0.ownersAtEnd.count > 1 }.count,
+                falseFailovers: all.filter { $0.system == system && $0.failure == scenario && $0.standbyAnsweredBeforeFailure }.count,
+                runsWhereStandbyTookOver: runs.filter { $0.firstAnnouncement != nil }.count,
+                udpGapRatioToKeepalived: isReference || referenceRuns.isEmpty || runs.isEmpty ? nil : udp.p50 / referenceUDP,
+                tcpStallRatioToKeepalived: isReference || referenceRuns.isEmpty || runs.isEmpty ? nil : tcp.p50 / referenceTCP,
+                ratioReference: isReference ? nil : reference))
+        }
+    }
+    return cells
+}
+
+/// Writes failover.json and summary.md into `directory`; returns the markdown.
+func write(_ report: Report, to directory: String) throws -> String {
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    try encoder.encode(report).write(to: URL(fileURLWithPath: directory + "/failover.json"))
+    let markdown = summary(report)
+    try Data(markdown.utf8).write(to: URL(fileURLWithPath: directory + "/summary.md"))
+    return markdown
+}
+
+/// `takeover-bench failover --from-json FILE --out DIR`: the cells recomputed from an earlier report's runs.
+func resummarize(_ path: String, into directory: String) throws {
+    let decoder = JSONDecoder()
+    decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    var report = try decoder.decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+    func ordered(_ values: [String]) -> [String] { values.reduce(into: []) { if !$0.contains($1) { $0.append($1) } } }
+    // Older reports carry failures as text only: "<system> <scenario> rep N: …".
+    let failed = report.failedRuns ?? report.errors.compactMap { error in
+        report.cells.first { error.hasPrefix("\($0.system) \($0.scenario) rep") }.map { FailedRun(system: $0.system, scenario: $0.scenario) }
+    }
+    report.cells = summarize(
+        runs: report.runs, failed: failed, systems: ordered(report.cells.map(\.system)),
+        scenarios: ordered(report.cells.map(\.scenario)), topology: report.cells.first?.topology ?? "hub")
+    report.failedRuns = failed
+    report.summarizedFrom = path
+    print(try write(report, to: directory))
 }
 
 func runFailover(_ options: FailoverBenchmarkOptions) throws {
+    if let source = options.fromJSON { return try resummarize(source, into: options.output) }
     guard FileManager.default.isExecutableFile(atPath: options.takeoverExecutable) else {
         throw BenchError.failed("no takeover executable at \(options.takeoverExecutable) (build it, or pass --takeover)")
     }
     try FileManager.default.createDirectory(atPath: options.output, withIntermediateDirectories: true)
     let total = options.repetitions * options.systems.count * options.scenarios.count
     var results: [String: [FailoverRunResult]] = [:]
-    var failures: [String: Int] = [:]
+    var failedRuns: [FailedRun] = []
     var errors: [String] = []
     var pictureRun: FailoverRunResult?
     var done = 0
@@ -186,14 +269,15 @@ func runFailover(_ options: FailoverBenchmarkOptions) throws {
                 do {
                     let result = try FailoverScenarioRunner.run(scenario)
                     results[key(system, kind), default: []].append(result)
-                    if scenario.keepSamples { pictureRun = result }
+                    // The picture shows a run whose failover followed the failure.
+                    if scenario.keepSamples, result.firstAnnouncement != nil, !result.standbyAnsweredBeforeFailure { pictureRun = result }
                     progress(String(
                         format: "    udp gap %.1f ms (lost %d) · tcp stall %.1f ms, %d reconnects · announce %@ · dual owners %d (ARP/UDP %d) · owners at end %@",
                         Double(result.udpGap) / 1e6, result.udpLost, Double(result.tcpStall) / 1e6, result.tcpReconnects,
                         result.firstAnnouncement.map { String(format: "%.2f ms", Double($0) / 1e6) } ?? "—",
                         result.dualOwnerWindows.count, result.claimConflicts.count, result.ownersAtEnd.joined(separator: "+")))
                 } catch {
-                    failures[key(system, kind), default: 0] += 1
+                    failedRuns.append(FailedRun(system: system.description, scenario: kind.rawValue))
                     errors.append("\(system) \(kind.rawValue) rep \(repetition): \(error)")
                     progress("    failed: \(error)")
                 }
@@ -201,35 +285,9 @@ func runFailover(_ options: FailoverBenchmarkOptions) throws {
         }
     }
 
-    var cells: [Cell] = []
-    for kind in options.scenarios {
-        let reference = options.systems.first { if case .keepalived(let interval) = $0 { interval == .milliseconds(10) } else { false } }
-            ?? options.systems.first { if case .keepalived = $0 { true } else { false } }
-        let referenceRuns = reference.map { results[key($0, kind)] ?? [] } ?? []
-        let referenceUDP = Percentiles(nanoseconds: referenceRuns.map(\.udpGap)).p50
-        let referenceTCP = Percentiles(nanoseconds: referenceRuns.map(\.tcpStall)).p50
-        for system in options.systems {
-            let runs = results[key(system, kind)] ?? []
-            let udp = Percentiles(nanoseconds: runs.map(\.udpGap))
-            let tcp = Percentiles(nanoseconds: runs.map(\.tcpStall))
-            let isReference = system == reference
-            cells.append(Cell(
-                system: system.description, scenario: kind.rawValue, topology: options.topology.rawValue, runs: runs.count,
-                failedRuns: failures[key(system, kind)] ?? 0, udpGapMs: udp, tcpStallMs: tcp,
-                detectionMs: Percentiles(nanoseconds: runs.compactMap(\.detection)),
-                firstAnnouncementMs: Percentiles(nanoseconds: runs.compactMap(\.firstAnnouncement)),
-                firstAnswerMs: Percentiles(nanoseconds: runs.compactMap(\.firstAnswer)),
-                tcpReconnects: runs.reduce(0) { $0 + $1.tcpReconnects }, udpLost: runs.reduce(0) { $0 + $1.udpLost },
-                tcpLost: runs.reduce(0) { $0 + $1.tcpLost }, tcpDuplicated: runs.reduce(0) { $0 + $1.tcpDuplicated },
-                dualOwnerWindows: runs.reduce(0) { $0 + $1.dualOwnerWindows.count },
-                claimConflicts: runs.reduce(0) { $0 + $1.claimConflicts.count },
-                runsEndingWithTwoOwners: runs.filter { $0.ownersAtEnd.count > 1 }.count,
-                runsWhereStandbyTookOver: runs.filter { $0.firstAnnouncement != nil }.count,
-                udpGapRatioToKeepalived: isReference || referenceRuns.isEmpty || runs.isEmpty ? nil : udp.p50 / referenceUDP,
-                tcpStallRatioToKeepalived: isReference || referenceRuns.isEmpty || runs.isEmpty ? nil : tcp.p50 / referenceTCP,
-                ratioReference: isReference ? nil : reference?.description))
-        }
-    }
+    let cells = summarize(
+        runs: results.values.flatMap { $0 }, failed: failedRuns, systems: options.systems.map(\.description),
+        scenarios: options.scenarios.map(\.rawValue), topology: options.topology.rawValue)
 
     var system = utsname()
     _ = uname(&system)
@@ -241,13 +299,9 @@ func runFailover(_ options: FailoverBenchmarkOptions) throws {
     let report = Report(
         date: ISO8601DateFormatter().string(from: Date()), command: CommandLine.arguments.joined(separator: " "),
         machine: machine, repetitions: options.repetitions, cells: cells,
-        runs: results.values.flatMap { $0 }.map { var run = $0; run.samples = nil; return run }, errors: errors)
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    try encoder.encode(report).write(to: URL(fileURLWithPath: options.output + "/failover.json"))
-    let markdown = summary(report)
-    try Data(markdown.utf8).write(to: URL(fileURLWithPath: options.output + "/summary.md"))
+        runs: results.values.flatMap { $0 }.map { var run = $0; run.samples = nil; return run }, failedRuns: failedRuns,
+        errors: errors)
+    let markdown = try write(report, to: options.output)
     var picture: String?
     if let pictureRun {
         picture = options.output + "/run.svg"
@@ -269,13 +323,15 @@ func summary(_ report: Report) -> String {
     func ratio(_ value: Double?) -> String { value.map { $0.isFinite ? String(format: "%.2f", $0) : "—" } ?? "—" }
     var text = "## Failover, client-visible (\(report.date))\n\n`\(report.command)`  \n\(report.machine); "
         + "\(report.repetitions) runs per system and scenario. Times in ms from the failure; gap = longest time between "
-        + "two answers the client received (UDP probe every 1 ms; TCP request/response every 1 ms on one connection).\n"
+        + "two answers the client received (UDP probe every 1 ms; TCP request/response every 1 ms on one connection). "
+        + "runs = runs counted; a run in which the standby answered for the address before the failure (a false "
+        + "failover) is left out of every figure and counted in its own column.\n"
     for scenario in Set(report.cells.map(\.scenario)).sorted() {
         text += "\n### \(scenario)\n\n"
         text += "| system | runs | UDP gap p50 / p90 / p99 / max | TCP stall p50 / p99 / max | TCP reconnects | UDP lost | "
             + "TCP lost / dup | detection p50 | first GARP p50 | first answer p50 | dual-owner windows (ARP/UDP only) | ended with 2 owners | "
-            + "standby took over | UDP p50 ratio | TCP p50 ratio |\n"
-        text += "|---|---:|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+            + "standby took over after the failure | false failovers before it | UDP p50 ratio | TCP p50 ratio |\n"
+        text += "|---|---:|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for cell in report.cells where cell.scenario == scenario {
             let u = cell.udpGapMs, t = cell.tcpStallMs
             text += "| \(cell.system) | \(cell.runs)\(cell.failedRuns > 0 ? " (+\(cell.failedRuns) failed)" : "") "
@@ -283,12 +339,19 @@ func summary(_ report: Report) -> String {
                 + "| \(cell.tcpReconnects) | \(cell.udpLost) | \(cell.tcpLost) / \(cell.tcpDuplicated) "
                 + "| \(ms(cell.detectionMs.p50)) | \(ms(cell.firstAnnouncementMs.p50)) | \(ms(cell.firstAnswerMs.p50)) "
                 + "| \(cell.dualOwnerWindows) (\(cell.claimConflicts)) | \(cell.runsEndingWithTwoOwners) | \(cell.runsWhereStandbyTookOver)/\(cell.runs) "
+                + "| \(cell.falseFailovers) "
                 + "| \(ratio(cell.udpGapRatioToKeepalived)) | \(ratio(cell.tcpStallRatioToKeepalived)) |\n"
         }
+    }
+    if let source = report.summarizedFrom {
+        text += "\nSummarized again from the runs in `\(source)` (`takeover-bench failover --from-json`).\n"
     }
     if let reference = report.cells.compactMap(\.ratioReference).first {
         text += "\nRatios: p50 of the system divided by p50 of \(reference) in the same scenario and invocation.\n"
     }
-    if !report.errors.isEmpty { text += "\nFailed runs:\n" + report.errors.map { "- \($0)\n" }.joined() }
+    if !report.errors.isEmpty {
+        text += "\nFailed runs (the first line of each error; the JSON has them whole):\n"
+            + report.errors.map { "- \($0.split(separator: "\n").first.map { String($0.prefix(300)) } ?? "")\n" }.joined()
+    }
     return text
 }

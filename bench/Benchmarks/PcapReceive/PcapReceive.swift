@@ -2,8 +2,8 @@
 // call, boxing the handler closure with `withoutActuallyEscaping` so libpcap's C callback could reach it.)
 //
 // Root. Setup makes a network namespace of its own (`ip netns add`), opens two libpcap captures on its
-// loopback interface — a sender and a receiver filtered on UDP port 9 — and deletes the namespace in
-// teardown. Each sample: the sender injects 64 UDP frames 192.0.2.1 → 192.0.2.2 (TEST-NET-1; loopback
+// loopback interface — a sender and a receiver filtered on UDP port 9 — and removes the namespace's name at
+// once (the captures keep it alive until they close). Each sample: the sender injects 64 UDP frames 192.0.2.1 → 192.0.2.2 (TEST-NET-1; loopback
 // only, and no local address has them, so the kernel drops them after the capture), outside the measurement;
 // then the receiver takes all 64 in receive calls of up to 64 frames, inside it. Immediate delivery
 // (TPACKET_V2), so the frames are ready as soon as the injection returns.
@@ -39,6 +39,9 @@ final class LoopbackCaptures: @unchecked Sendable {
             return (try PcapCapture(configuration), try PcapCapture(configuration))
         }
         try receiver.setFilter("udp port 9")
+        // The captures keep the namespace alive; without its name nothing is left behind when the process ends
+        // (the benchmark tool exits without deinitialising setup state).
+        try Self.run(["ip", "netns", "del", namespace])
         // Ethernet (loopback: zero MACs) + IPv4 + UDP, 18 bytes of payload: a 60-byte frame.
         var bytes = [UInt8](repeating: 0, count: 60)
         bytes[12] = 0x08
@@ -60,7 +63,6 @@ final class LoopbackCaptures: @unchecked Sendable {
     deinit {
         sender.close()
         receiver.close()
-        try? Self.run(["ip", "netns", "del", namespace])
     }
 
     static func run(_ arguments: [String]) throws {

@@ -262,8 +262,8 @@ final class ResumeLab {
     }
 
     /// A connection from the client to the group address, opened in the client's namespace.
-    func connectClient() throws -> StreamSocket {
-        try lab.withNamespace(of: client.host) { try StreamSocket.connect(to: group, port: ResumeLabTests.port) }
+    func connectClient() throws -> LabClientSocket {
+        try lab.withNamespace(of: client.host) { try LabClientSocket.connect(to: group, port: ResumeLabTests.port) }
     }
 
     /// The primary fails: its link goes down and its service is killed. With `dataInFlight`, first the client's
@@ -314,7 +314,7 @@ final class RecordingRecovery: TCPRecovery {
 }
 
 /// A blocking TCP client socket of either family (5 s timeouts).
-final class StreamSocket: @unchecked Sendable {
+final class LabClientSocket: @unchecked Sendable {
     let descriptor: Int32
     let localPort: UInt16
 
@@ -325,7 +325,7 @@ final class StreamSocket: @unchecked Sendable {
 
     struct Failure: Error { let call: String; let code: Int32 }
 
-    static func connect(to address: IPAddress, port: UInt16) throws -> StreamSocket {
+    static func connect(to address: IPAddress, port: UInt16) throws -> LabClientSocket {
         let remote = SocketAddress(address, port: port)
         let isIPv6: Bool = if case .v6 = address { true } else { false }
         let fd = socket(isIPv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -345,7 +345,7 @@ final class StreamSocket: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
         let port = withUnsafeBytes(of: &storage) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
-        return StreamSocket(descriptor: fd, localPort: port)
+        return LabClientSocket(descriptor: fd, localPort: port)
     }
 
     deinit { close(descriptor) }
@@ -416,11 +416,11 @@ final class EchoStream: @unchecked Sendable {
         var readerDone = false
     }
 
-    let socket: StreamSocket
+    let socket: LabClientSocket
     let window: Int
     private let state = Mutex(State())
 
-    init(socket: StreamSocket, window: Int = 96 * 1024) {
+    init(socket: LabClientSocket, window: Int = 96 * 1024) {
         self.socket = socket
         self.window = window
     }

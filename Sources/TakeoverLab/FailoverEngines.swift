@@ -26,9 +26,11 @@ public enum FailoverSystem: Sendable, Hashable, Codable, CustomStringConvertible
     /// How long a run watches after the failure: comfortably past the system's own detection time.
     public var settleTime: Duration {
         switch self {
-        case .takeover(let interval, let missCount, _): max(.milliseconds(800), interval * (missCount * 20))
-        case .keepalived(let interval): max(.milliseconds(800), interval * 20)
-        case .ucarp(let base): .seconds(base * 6)
+        // Past detection and past TCP's retransmission backoff at that time (200 ms doubling: a client stream that
+        // stalled 3 s waits until about 6 s for its next try).
+        case .takeover(let interval, let missCount, _): max(.milliseconds(800), interval * (missCount * 3) + .milliseconds(500))
+        case .keepalived(let interval): max(.milliseconds(800), interval * 8)
+        case .ucarp(let base): .seconds(base * 8)
         }
     }
 

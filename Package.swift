@@ -19,6 +19,8 @@ let package = Package(
         // What an appliance firmware build embeds.
         .library(name: "Takeover", targets: ["TakeoverEngine"]),
         .executable(name: "takeover", targets: ["takeover"]),
+        // What a service links to receive connections the standby rebuilt (`resume` policy): no dependencies.
+        .library(name: "TakeoverResume", targets: ["TakeoverResume"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
@@ -31,10 +33,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // Percentiles of the failover benchmark's gaps and stalls.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", exact: "0.2.0"),
     ],
     targets: [
         // Pure Swift: addresses, frame views and builders, checksums, rings, session table, TCP tracker.
-        .target(name: "TakeoverCore", swiftSettings: strict),
+        .target(name: "TakeoverCore", dependencies: ["CTakeoverPrefetch"], swiftSettings: strict),
+        // The compiler's prefetch builtin, for the session table's batched lookups (header only, no library).
+        .target(name: "CTakeoverPrefetch"),
 
         // C shims. libpcap and linux/bpf.h both define `struct bpf_insn`, so they live in separate
         // targets, and CTakeoverPcap hides pcap.h behind an opaque API (see its header).
@@ -49,11 +55,16 @@ let package = Package(
             dependencies: ["TakeoverCore", "CTakeoverPcap", "CTakeoverBPF"],
             swiftSettings: strict),
 
+        // The service side of the `resume` policy: the handoff message and its Unix socket (Foundation-free).
+        .target(name: "TakeoverResume", swiftSettings: strict),
+        // A request/response echo service that also continues resumed connections (docs/resume.md).
+        .executableTarget(name: "takeover-resume-demo", dependencies: ["TakeoverResume"], swiftSettings: strict),
+
         // Wires sources → rings → tracker → controller → actions; the embeddable API.
         .target(
             name: "TakeoverEngine",
             dependencies: [
-                "TakeoverCore", "TakeoverLinux", .product(name: "Crypto", package: "swift-crypto"),
+                "TakeoverCore", "TakeoverLinux", "TakeoverResume", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -77,7 +88,11 @@ let package = Package(
 
         // Data-plane benchmarks on a veth lab (root): `swift run -c release takeover-bench capture`.
         .executableTarget(
-            name: "takeover-bench", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverEngine", "TakeoverLab"],
+            name: "takeover-bench",
+            dependencies: [
+                "TakeoverCore", "TakeoverLinux", "TakeoverEngine", "TakeoverLab",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             swiftSettings: strict),
 
         // Fixtures are read from the source tree by path (#filePath), not bundled as resources.
@@ -88,7 +103,8 @@ let package = Package(
             name: "TakeoverLinuxTests", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverLab"],
             swiftSettings: strict),
         .testTarget(
-            name: "TakeoverEngineTests", dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverEngine", "TakeoverLab"],
+            name: "TakeoverEngineTests",
+            dependencies: ["TakeoverCore", "TakeoverLinux", "TakeoverEngine", "TakeoverLab", "TakeoverResume"],
             swiftSettings: strict),
         .testTarget(
             name: "TakeoverCLITests", dependencies: ["takeover", "TakeoverCore", "TakeoverEngine", "TakeoverLab"],

@@ -9,7 +9,8 @@ let suites: [(name: String, extraDependencies: [Target.Dependency])] = [
     ("Ring", ["CReferenceRing", "CBenchSupport"]),
     ("Builders", []),
     ("ParseTrack", ["BenchFixtures"]),
-    ("SessionTable", ["BenchFixtures"]),
+    ("SessionTable", ["BenchFixtures", .product(name: "TakeoverLinux", package: "takeover")]),
+    ("PcapReceive", [.product(name: "TakeoverLinux", package: "takeover")]),
 ]
 
 let package = Package(
@@ -23,6 +24,11 @@ let package = Package(
         .target(name: "CReferenceRing"),
         // Thread pinning and other libc helpers that Swift's Glibc module does not import.
         .target(name: "CBenchSupport"),
+        // The session table's operations alone, to count their instructions under callgrind (bench/instructions).
+        .executableTarget(
+            name: "SessionTableInstructions",
+            dependencies: ["BenchFixtures", .product(name: "TakeoverCore", package: "takeover")],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
         // Setup helpers shared by suites: seeded generator, the repository's captured frames, random flows.
         .target(
             name: "BenchFixtures", dependencies: [.product(name: "TakeoverCore", package: "takeover")],

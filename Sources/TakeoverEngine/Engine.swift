@@ -12,11 +12,21 @@ public final class Engine: Sendable {
     public let configuration: EngineConfiguration
     public let controller: FailoverController
     public let dataPlanes: [InterfaceDataPlane]
+    /// The standby's session trackers, one per interface (state-based mode; empty in stateless mode).
+    public let capturePipelines: [String: CapturePipeline]
     private let responders: InterfaceResponders
+    private let resetRecovery: TCPResetRecovery?
+    private let resumers: [String: ResumeTCPRecovery]
+    private let trafficWatch: PeerTrafficWatch?
     private let log: Logger
+
+    /// How long the capture may see nothing from the peer's MAC, while its heartbeats arrive, before the
+    /// engine warns that the switch is not delivering the peer's traffic.
+    public static let defaultPeerTrafficWarningWindow = Duration.seconds(10)
 
     public init(
         configuration: EngineConfiguration, logger: Logger = Logger(label: "takeover"),
+        peerTrafficWarningWindow: Duration = Engine.defaultPeerTrafficWarningWindow,
         onStateChange: (@Sendable (FailoverStateChange) -> Void)? = nil
     ) throws(EngineError) {
         self.configuration = configuration
@@ -42,11 +52,15 @@ public final class Engine: Sendable {
         var interfaceIndexes: [String: UInt32] = [:]
         var built: [InterfaceDataPlane] = []
         var openedResponders: InterfaceResponders?
-        // A failure half-way must leave no XDP program attached and no responder thread running.
+        var openedRecovery: TCPResetRecovery?
+        var pipelines: [String: CapturePipeline] = [:]
+        // A failure half-way must leave no XDP program attached and no responder or capture thread running.
         var succeeded = false
         defer {
             if !succeeded {
                 openedResponders?.shutdown()
+                pipelines.values.forEach { $0.stop() }
+                openedRecovery?.close()
                 built.forEach { $0.close() }
             }
         }
@@ -80,14 +94,20 @@ public final class Engine: Sendable {
             groups[group.id] = .init(configuration: group, dataPlane: plane, interfaceIndex: index, peerPreferred: peerPreferred)
             if peerPreferred { watched[group.interface, default: []] += group.addresses.map(\.address) }
         }
+        let books = Dictionary(
+            uniqueKeysWithValues: built.map { ($0.interface, LinkAddressBook(capacity: Self.sessionCapacity)) })
         let responders = try InterfaceResponders(
             interfaces: built.map { (name: $0.interface, mac: $0.ownMAC, watched: watched[$0.interface] ?? []) },
-            announcements: configuration.announcements, log: logger)
+            announcements: configuration.announcements, correspondents: books, log: logger)
         openedResponders = responders
+        let recovery = try Self.makeTCPRecovery(configuration, planes: built, books: books, log: logger)
+        openedRecovery = recovery
+        let resumers = try Self.makeResumers(configuration, planes: built, fallback: recovery, log: logger)
+        let sessionSources = SessionSources()
         let actions = TakeoverActions(
             groups: groups, netlink: netlink,
             hooks: HookRunner(hooks: configuration.hooks, nodeName: configuration.node.name, log: logger),
-            responder: responders, log: logger)
+            responder: responders, tcpRecovery: recovery, resumers: resumers, sessions: sessionSources, log: logger)
         let controllerConfiguration = FailoverControllerConfiguration(
             nodeID: configuration.node.id, channels: configuration.heartbeat.channels,
             groups: configuration.groups.map {
@@ -96,6 +116,7 @@ public final class Engine: Sendable {
             },
             interval: configuration.heartbeat.interval, missCount: configuration.heartbeat.missCount,
             usesPeerTraffic: configuration.heartbeat.usesPeerTraffic, startupWait: configuration.failover.startupWait)
+        let controller: FailoverController
         do {
             controller = try FailoverController(
                 configuration: controllerConfiguration, authenticator: authenticator, actions: actions,
@@ -103,10 +124,138 @@ public final class Engine: Sendable {
         } catch {
             throw .controller(error)
         }
+        self.controller = controller
+        if configuration.engine.mode == .stateBased {
+            for plane in built {
+                pipelines[plane.interface] = try Self.startPipeline(
+                    on: plane, book: books[plane.interface]!, payloads: resumers[plane.interface]?.payloads,
+                    controller: controller, log: logger)
+            }
+        }
+        sessionSources.set(pipelines)
+        do {
+            trafficWatch =
+                pipelines.isEmpty
+                ? nil
+                : try PeerTrafficWatch(
+                    watched: built.compactMap { plane in
+                        pipelines[plane.interface].map {
+                            .init(interface: plane.interface, peerMAC: plane.peerMAC, pipeline: $0)
+                        }
+                    },
+                    controller: controller, window: peerTrafficWarningWindow, log: logger)
+        } catch {
+            throw .threadFailed("peer traffic watch", error)
+        }
         dataPlanes = built
+        capturePipelines = pipelines
         self.responders = responders
+        resetRecovery = recovery
+        self.resumers = resumers
         succeeded = true
     }
+
+    /// Sessions each interface's tracker holds: allocated once, and scanned whole at takeover, on the controller
+    /// thread, under the tracker's lock (16 384 sessions: 20 480 slots of 128 bytes, ≈ 0.5 ms here). More are
+    /// refused and counted (`CapturePipelineStatistics.tracker.tableFull`).
+    public static let sessionCapacity = 1 << 14
+
+    /// The standby's tracker on one interface: the peer's frames in both directions, from libpcap (TPACKET_V3
+    /// blocks, 1 ms), through the link-address learner, into the pipeline; peer frames feed the controller's
+    /// liveness signal.
+    ///
+    /// Why libpcap even when the interface has XDP: the XDP program redirects to ONE AF_XDP socket per queue,
+    /// and in takeover mode it sends the ARP requests and solicitations for the watched addresses there. A
+    /// pipeline socket registered in that map would take them from the responder (which answers on its own
+    /// libpcap port), and the takeover would go unanswered. Until one owner of the AF_XDP port hands ARP/ND to
+    /// the responder, the tracker stays on libpcap; with no socket registered the program's redirects fall
+    /// back to XDP_PASS, so the tap sees every frame it selects.
+    private static func startPipeline(
+        on plane: InterfaceDataPlane, book: LinkAddressBook, payloads: SessionPayloadCapture?,
+        controller: FailoverController, log: Logger
+    ) throws(EngineError) -> CapturePipeline {
+        let capture: PcapCapture
+        do {
+            capture = try PcapCapture(
+                PcapCaptureConfiguration(interface: plane.interface, delivery: .blocks(timeout: .milliseconds(1))))
+            try capture.setFilter(peerTrafficFilter(peerMAC: plane.peerMAC, ownMAC: plane.ownMAC))
+        } catch {
+            throw .captureFailed(interface: plane.interface, "\(error)")
+        }
+        if plane.xdp != nil {
+            let message =
+                "\(plane.interface): session tracking on libpcap, not AF_XDP: an AF_XDP socket would receive the "
+                    + "ARP/ND the XDP program redirects in takeover mode, which the responder must answer"
+            log.notice("\(message)")
+        }
+        return CapturePipeline(
+            source: LinkAddressLearningSource(capture, peerMAC: plane.peerMAC, book: book),
+            configuration: CapturePipelineConfiguration(peerMAC: plane.peerMAC, sessionCapacity: sessionCapacity),
+            clock: MonotonicClock.now,
+            peerTrafficSeen: { controller.peerTrafficSeen(at: $0) }, payloads: payloads)
+    }
+
+    /// The XDP program's monitor selection as a libpcap filter: frames to the peer's MAC, and unicast frames
+    /// from it to other hosts — the traffic of its sessions. Not our own frames (libpcap also sees what we
+    /// send), not the peer's frames to us (heartbeats) nor its broadcasts: those reach us on any switch, so
+    /// they would hide a switch that does not deliver the sessions.
+    public static func peerTrafficFilter(peerMAC: MACAddress, ownMAC: MACAddress) -> String {
+        "(ether dst \(peerMAC) and not ether src \(ownMAC)) or "
+            + "(ether src \(peerMAC) and not ether dst \(ownMAC) and not ether multicast)"
+    }
+
+    /// The `engine.tcp-policy` implementation; nil for `none`, and in stateless mode (no sessions to act on).
+    private static func makeTCPRecovery(
+        _ configuration: EngineConfiguration, planes: [InterfaceDataPlane], books: [String: LinkAddressBook],
+        log: Logger
+    ) throws(EngineError) -> TCPResetRecovery? {
+        // `resume` resets what it cannot rebuild, so it needs the reset policy too.
+        if configuration.engine.tcpPolicy == .none { return nil }
+        if configuration.engine.mode == .stateless {
+            let message =
+                "tcp-policy \(configuration.engine.tcpPolicy.rawValue): stateless mode tracks no sessions, "
+                    + "so takeovers reset none"
+            log.notice("\(message)")
+            return nil
+        }
+        var ports: [TCPResetRecovery.Port] = []
+        for plane in planes {
+            do {
+                ports.append(try .init(interface: plane.interface, ownMAC: plane.ownMAC, book: books[plane.interface]!))
+            } catch {
+                ports.forEach { $0.close() }
+                throw .captureFailed(interface: plane.interface, "TCP reset transmit port: \(error)")
+            }
+        }
+        return TCPResetRecovery(ports: ports, log: log)
+    }
+
+    /// `tcp-policy = "resume"` in state-based mode: per interface, a payload store the tracker fills and the
+    /// policy that rebuilds from it, resetting (`fallback`) what it cannot.
+    private static func makeResumers(
+        _ configuration: EngineConfiguration, planes: [InterfaceDataPlane], fallback: TCPResetRecovery?, log: Logger
+    ) throws(EngineError) -> [String: ResumeTCPRecovery] {
+        guard configuration.engine.tcpPolicy == .resume, configuration.engine.mode == .stateBased, let fallback else {
+            return [:]
+        }
+        var resumers: [String: ResumeTCPRecovery] = [:]
+        for plane in planes {
+            do {
+                resumers[plane.interface] = try ResumeTCPRecovery(
+                    payloads: SessionPayloadCapture(), handoffPath: configuration.engine.resumeSocketPath,
+                    fallback: fallback, log: log)
+            } catch {
+                throw .invalidConfiguration(["engine.resume-socket: \(error)"])
+            }
+        }
+        return resumers
+    }
+
+    /// What the `resume` policy has done, per interface; empty unless `tcp-policy = "resume"` in state-based mode.
+    public var resumeStatistics: [String: ResumeStatistics] { resumers.mapValues(\.statistics) }
+
+    /// What the `reset` policy (also `resume`'s fallback) has done; nil when `tcp-policy = "none"` or stateless.
+    public var tcpResetStatistics: TCPResetStatistics? { resetRecovery?.statistics }
 
     /// Starts the controller thread (heartbeats, failure detection, takeover).
     public func start() throws(EngineError) {
@@ -134,7 +283,10 @@ public final class Engine: Sendable {
     @discardableResult
     public func shutdown(timeout: Duration = .seconds(5)) -> Bool {
         let stopped = controller.shutdown(timeout: timeout)
+        trafficWatch?.stop()
         responders.shutdown()
+        capturePipelines.values.forEach { $0.stop() }
+        resetRecovery?.close()
         dataPlanes.forEach { $0.close() }
         log.notice("node \(configuration.node.name) stopped\(stopped ? "" : " (controller did not stop in time)")")
         return stopped

@@ -111,10 +111,11 @@ public final class NetworkLab: @unchecked Sendable {
     }
 
     /// A new hub: a namespace holding a bridge in hub mode, up, with STP and IPv6 off (no chatter of its own).
-    public func addHub(_ name: String = "hub") throws(LabError) -> LabHub {
+    /// `hubMode: false` makes it an ordinary learning bridge (a switch: unicast goes to one port only).
+    public func addHub(_ name: String = "hub", hubMode: Bool = true) throws(LabError) -> LabHub {
         let namespace = try addNamespace(name)
         let hub = LabHub(name: name, namespace: namespace, bridge: "br0")
-        try ip(namespace, "link", "add", hub.bridge, "type", "bridge", "ageing_time", "0", "stp_state", "0")
+        try ip(namespace, "link", "add", hub.bridge, "type", "bridge", "ageing_time", hubMode ? "0" : "30000", "stp_state", "0")
         try ip(namespace, "link", "set", hub.bridge, "up")
         return hub
     }
@@ -167,6 +168,18 @@ public final class NetworkLab: @unchecked Sendable {
         try ip(host.namespace, "link", "set", interface, "up")
         return LabInterface(
             host: host, name: interface, mac: hostMAC, addresses: parsed.map(\.address), hub: hub, hubPort: port)
+    }
+
+    /// Mirrors every frame through bridge port `port` (both directions) to port `destination`, as a switch's mirror
+    /// (SPAN) port does: tc `mirred` on a clsact qdisc (u32 match-all; this kernel has no matchall classifier).
+    public func mirror(_ port: String, to destination: String, in hub: LabHub) throws(LabError) {
+        try runChecked(["ip", "netns", "exec", hub.namespace, "tc", "qdisc", "add", "dev", port, "clsact"])
+        for direction in ["ingress", "egress"] {
+            try runChecked([
+                "ip", "netns", "exec", hub.namespace, "tc", "filter", "add", "dev", port, direction, "u32", "match", "u32",
+                "0", "0", "action", "mirred", "egress", "mirror", "dev", destination,
+            ])
+        }
     }
 
     /// Brings the host's side of the link up or down: down cuts the host off the hub (carrier lost on

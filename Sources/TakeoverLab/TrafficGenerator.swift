@@ -199,7 +199,7 @@ public enum TrafficGenerator {
     }
 
     /// A send-only AF_PACKET socket bound to `interface` (protocol 0: it receives nothing).
-    private static func openSocket(interface: String) throws(GeneratorError) -> Int32 {
+    static func openSocket(interface: String) throws(GeneratorError) -> Int32 {
         do throws(SystemCallError) {
             let index = try systemCall("if_nametoindex(\(interface))") { () -> Int32 in
                 let index = if_nametoindex(interface)

@@ -1,6 +1,7 @@
 // takeover-bench: data-plane measurements on a veth lab (root).
 //
 //     swift run -c release takeover-bench capture [--seconds 5] [--flows 64] [--frame-length 60] [--no-tcpdump]
+//     swift run -c release takeover-bench announce [--takeovers 1000]     (AnnounceLatency.swift)
 //
 // One run, one veth pair (gen:g0 ↔ cap:c0), one flood configuration; every path is measured on the same
 // flood in turn, each for the same bounded time, with the XDP program attached to c0 in monitor mode as the
@@ -59,7 +60,7 @@ enum BenchError: Error, CustomStringConvertible {
         switch self {
         case .usage(let message):
             "usage: takeover-bench capture [--seconds S] [--flows N] [--frame-length L] [--no-tcpdump] "
-                + "[--threaded-napi]\n\(message)"
+                + "[--threaded-napi]\n       takeover-bench failover --help\n\(message)"
         case .failed(let message): message
         }
     }
@@ -405,7 +406,9 @@ let arguments = CommandLine.arguments.dropFirst()
 do {
     switch arguments.first {
     case "capture": try runCapture(try CaptureBenchmarkOptions(arguments.dropFirst()))
-    default: throw BenchError.usage("subcommands: capture")
+    case "announce": try runAnnounceLatency(try AnnounceLatencyOptions(arguments.dropFirst()))
+    case "failover": try runFailover(try FailoverBenchmarkOptions(arguments.dropFirst()))
+    default: throw BenchError.usage("subcommands: capture, announce, failover")
     }
 } catch {
     FileHandle.standardError.write(Data("takeover-bench: \(error)\n".utf8))

@@ -56,6 +56,25 @@ import Glibc
         #expect(replies.count == 3, "\(lines)")
     }
 
+    /// On a learning bridge the standby would see none of the client↔primary unicast once the bridge has learned
+    /// both MACs (the ARP exchange teaches it before the first ping); the mirror of the primary's port brings it,
+    /// both directions. Traffic between the client and the standby's own neighbour is not mirrored.
+    @Test func mirrorPortBringsThePrimarysTrafficToTheStandbyOfALearningBridge() throws {
+        let setup = try FailoverHub("mirror", topology: .mirror)
+        let lab = setup.lab
+        defer { lab.teardown() }
+        let capture = try lab.startTcpdump(in: setup.standby.host, ["-n", "-e", "-l", "-U", "icmp"])
+        #expect(try lab.run(in: setup.client.host, ["ping", "-c", "3", "-i", "0.2", "-W", "1", "192.0.2.20"]).succeeded)
+        let sawReplies = waitUntil(timeout: .seconds(3)) {
+            capture.standardOutput.components(separatedBy: "192.0.2.20 > 192.0.2.10: ICMP echo reply").count > 3
+        }
+        capture.stop()
+        let lines = capture.standardOutput.split(separator: "\n")
+        #expect(sawReplies, "\(lines)")
+        #expect(lines.filter { $0.contains("\(setup.client.mac) > \(setup.primary.mac)") && $0.contains("echo request") }.count == 3)
+        #expect(lines.filter { $0.contains("\(setup.primary.mac) > \(setup.client.mac)") && $0.contains("echo reply") }.count == 3)
+    }
+
     @Test func cuttingTheLinkIsolatesTheHost() throws {
         let setup = try HubLab("link")
         let lab = setup.lab

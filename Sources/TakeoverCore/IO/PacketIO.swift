@@ -72,8 +72,30 @@ public protocol PacketSource: ~Copyable {
     /// were ready.
     mutating func receive(limit: Int, _ handler: (ReceivedFrame) -> Void) throws(ReceiveError) -> Int
 
+    /// As `receive(limit:_:)`, with the handler as a value instead of a closure. A backend that calls its
+    /// handler from a C callback (libpcap) cannot keep a pointer to a non-escaping closure without boxing it
+    /// on the heap once per call; it can keep a pointer to `handler`. The default forwards to the closure form.
+    mutating func receive<Handler: ReceivedFrameHandler & ~Copyable>(
+        limit: Int, into handler: inout Handler
+    ) throws(ReceiveError) -> Int
+
     /// Counters since the source was opened.
     mutating func statistics() throws(ReceiveError) -> PacketSourceStatistics
+}
+
+/// Takes the frames a `PacketSource` lends, one call per frame (see the ownership notes above: `frame.bytes`
+/// is valid only during the call).
+public protocol ReceivedFrameHandler: ~Copyable {
+    mutating func handle(_ frame: ReceivedFrame)
+}
+
+extension PacketSource where Self: ~Copyable {
+    @inlinable
+    public mutating func receive<Handler: ReceivedFrameHandler & ~Copyable>(
+        limit: Int, into handler: inout Handler
+    ) throws(ReceiveError) -> Int {
+        try receive(limit: limit) { frame in handler.handle(frame) }
+    }
 }
 
 /// What became of one `PacketSink.transmit` call.

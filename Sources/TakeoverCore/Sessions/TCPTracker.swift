@@ -67,10 +67,18 @@ public struct TCPTracker: ~Copyable, Sendable {
     public var timeouts: SessionTimeouts
     public private(set) var statistics = TrackerStatistics()
 
-    public init(capacity: Int = SessionTable.defaultCapacity, timeouts: SessionTimeouts = SessionTimeouts(), seed: UInt64? = nil) {
-        table = SessionTable(capacity: capacity, seed: seed)
+    /// - Parameter memory: supplies the session table's slots (see `SessionMemory`); the heap by default.
+    public init(
+        capacity: Int = SessionTable.defaultCapacity, timeouts: SessionTimeouts = SessionTimeouts(), seed: UInt64? = nil,
+        memory: any SessionMemory = HeapSessionMemory()
+    ) {
+        table = SessionTable(capacity: capacity, seed: seed, memory: memory)
         self.timeouts = timeouts
     }
+
+    /// Starts loading the record `key`'s `track` will update (see `SessionTable.prefetch`). For a batch of
+    /// frames: prefetch every key, then track each — the table's misses overlap instead of adding up.
+    public func prefetch(_ key: FlowKey) { table.prefetch(key) }
 
     /// A copy of the session of `key`'s flow (either direction), or nil.
     public func session(for key: FlowKey) -> Session? { table.session(for: key) }

@@ -97,6 +97,8 @@ public final class CapturePipeline: Sendable {
     private let receiveThreadDone = DispatchSemaphore(value: 0)
     private let trackerThreadDone = DispatchSemaphore(value: 0)
     private let stopped = Mutex<CapturePipelineStopResult?>(nil)
+    /// Where the receive thread copies TCP payload for the `resume` policy; nil when no one needs it.
+    public let payloads: SessionPayloadCapture?
 
     private struct TrackerSideCounters: Sendable {
         var recordsTracked: UInt64 = 0
@@ -108,13 +110,17 @@ public final class CapturePipeline: Sendable {
     /// monotonic clock expiry runs on (the one frame timestamps use).
     /// `peerTrafficSeen`, when given, is called on the receive thread with the newest peer frame's time,
     /// at most once per batch (`FailoverController.peerTrafficSeen(at:)` fits: an atomic store).
+    /// `payloads`, when given, receives every TCP segment's payload on the receive thread, copied once from the
+    /// frame into its preallocated windows (under its lock, taken once per batch).
     public init<Source: PacketSource & ~Copyable & SendableMetatype>(
         source: consuming Source, configuration: CapturePipelineConfiguration,
         clock: @escaping @Sendable () -> MonotonicTime,
-        peerTrafficSeen: (@Sendable (MonotonicTime) -> Void)? = nil
+        peerTrafficSeen: (@Sendable (MonotonicTime) -> Void)? = nil,
+        payloads: SessionPayloadCapture? = nil
     ) {
         precondition(configuration.batchSize > 0, "CapturePipeline: batch size must be positive")
         self.configuration = configuration
+        self.payloads = payloads
         ring = SPSCRing(capacity: configuration.ringCapacity)
         tracker = Mutex(TCPTracker(capacity: configuration.sessionCapacity, timeouts: configuration.timeouts))
 
@@ -214,33 +220,46 @@ public final class CapturePipeline: Sendable {
                     var room = producer.reserve(batchSize)
                     var written = 0
                     var newestPeerFrame: UInt64 = 0
-                    _ = try box.source!.receive(limit: batchSize) { frame in
-                        counters.framesReceived &+= 1
-                        if frame.isTruncated { counters.truncatedFrames &+= 1 }
-                        var fromPeer = false
-                        switch FrameClassification.classify(frame, peerMAC: peerMAC) {
-                        case .record(let record):
-                            fromPeer = record.flags.contains(.fromPeer)
-                            // A full reservation gets one refresh: the tracker may have freed slots meanwhile.
-                            if written == room { room = producer.reserve(batchSize) }
-                            if written < room {
-                                producer[written] = record
-                                written &+= 1
-                                counters.recordsQueued &+= 1
-                            } else {
-                                counters.droppedRingFull &+= 1
+                    // One closure for both cases: with a payload store, the batch runs under its lock.
+                    func receiveBatch(_ capturePayload: (ReceivedFrame, CaptureRecord, TCPSegment) -> Void) throws {
+                        _ = try box.source!.receive(limit: batchSize) { frame in
+                            counters.framesReceived &+= 1
+                            if frame.isTruncated { counters.truncatedFrames &+= 1 }
+                            var fromPeer = false
+                            switch FrameClassification.classify(frame, peerMAC: peerMAC) {
+                            case .record(let record):
+                                fromPeer = record.flags.contains(.fromPeer)
+                                if case .tcp(let segment) = record.transport { capturePayload(frame, record, segment) }
+                                // A full reservation gets one refresh: the tracker may have freed slots meanwhile.
+                                if written == room { room = producer.reserve(batchSize) }
+                                if written < room {
+                                    producer[written] = record
+                                    written &+= 1
+                                    counters.recordsQueued &+= 1
+                                } else {
+                                    counters.droppedRingFull &+= 1
+                                }
+                            case .noFlow(let peer):
+                                fromPeer = peer
+                                counters.framesWithoutFlow &+= 1
+                            case .malformed(let reason, let peer):
+                                fromPeer = peer
+                                counters.malformed[reason] &+= 1
                             }
-                        case .noFlow(let peer):
-                            fromPeer = peer
-                            counters.framesWithoutFlow &+= 1
-                        case .malformed(let reason, let peer):
-                            fromPeer = peer
-                            counters.malformed[reason] &+= 1
+                            if fromPeer {
+                                counters.peerFrames &+= 1
+                                newestPeerFrame = Swift.max(newestPeerFrame, frame.timestamp.nanoseconds)
+                            }
                         }
-                        if fromPeer {
-                            counters.peerFrames &+= 1
-                            newestPeerFrame = Swift.max(newestPeerFrame, frame.timestamp.nanoseconds)
+                    }
+                    if let payloads {
+                        try payloads.withStore { store in
+                            try receiveBatch { frame, record, segment in
+                                store.capture(record.flow, segment, payload: frame.payload(of: segment), at: record.timestamp)
+                            }
                         }
+                    } else {
+                        try receiveBatch { _, _, _ in }
                     }
                     producer.submit(written)
                     counters.batches &+= 1

@@ -58,7 +58,7 @@ enum ConfigurationKeys {
     static let group = ["id", "interface", "addresses", "priority"]
     static let heartbeat = ["interval", "miss-count", "peer-traffic", "key-file", "channels"]
     static let channel = ["interface", "local", "peer", "port"]
-    static let engine = ["mode", "capture", "tcp-policy"]
+    static let engine = ["mode", "capture", "tcp-policy", "resume-socket"]
     static let announcements = ["count", "spacing", "refresh"]
     static let failover = ["preempt", "preempt-delay", "startup-wait"]
     static let hook = ["path", "arguments", "timeout"]
@@ -318,8 +318,9 @@ private struct ConfigurationDecoder {
         let mode = table.optional("mode", default: defaults.mode, Decode.choice(EngineMode.self))
         let capture = table.optional("capture", default: defaults.capture, Decode.choice(CaptureBackend.self))
         let tcpPolicy = table.optional("tcp-policy", default: defaults.tcpPolicy, Decode.choice(TCPPolicy.self))
-        guard let mode, let capture, let tcpPolicy else { return nil }
-        return EngineSettings(mode: mode, capture: capture, tcpPolicy: tcpPolicy)
+        let resumeSocket = table.optional("resume-socket", default: defaults.resumeSocketPath, Self.unixSocketPath)
+        guard let mode, let capture, let tcpPolicy, let resumeSocket else { return nil }
+        return EngineSettings(mode: mode, capture: capture, tcpPolicy: tcpPolicy, resumeSocketPath: resumeSocket)
     }
 
     private func announcementSettings(_ table: TableReader) -> AnnouncementSettings? {
@@ -399,17 +400,19 @@ private struct ConfigurationDecoder {
     }
 
     private func controlSettings(_ table: TableReader) -> ControlSettings? {
-        let socket = table.optional("socket", default: ControlSettings.defaultSocketPath) { value, path, log in
-            guard let text = Decode.absolutePath(value, path, log) else { return nil }
-            guard text.utf8.count <= ConfigurationLimits.socketPathBytes else {
-                log.report(
-                    path,
-                    "\(text.utf8.count) bytes; a Unix socket path holds at most \(ConfigurationLimits.socketPathBytes)")
-                return nil
-            }
-            return text
-        }
+        let socket = table.optional("socket", default: ControlSettings.defaultSocketPath, Self.unixSocketPath)
         return socket.map { ControlSettings(socketPath: $0) }
+    }
+
+    /// An absolute path short enough for `sockaddr_un`.
+    private static func unixSocketPath(_ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog) -> String? {
+        guard let text = Decode.absolutePath(value, path, log) else { return nil }
+        guard text.utf8.count <= ConfigurationLimits.socketPathBytes else {
+            log.report(
+                path, "\(text.utf8.count) bytes; a Unix socket path holds at most \(ConfigurationLimits.socketPathBytes)")
+            return nil
+        }
+        return text
     }
 
     // MARK: cross-checks

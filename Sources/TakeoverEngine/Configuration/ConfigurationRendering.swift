@@ -46,6 +46,7 @@ extension EngineConfiguration {
         out.key("mode", string: engine.mode.rawValue)
         out.key("capture", string: engine.capture.rawValue)
         out.key("tcp-policy", string: engine.tcpPolicy.rawValue)
+        out.key("resume-socket", string: engine.resumeSocketPath)
         out.table("announcements")
         out.key("count", announcements.count)
         out.key("spacing", duration: announcements.spacing)

@@ -166,11 +166,19 @@ public struct EngineSettings: Hashable, Sendable {
     public var mode: EngineMode
     public var capture: CaptureBackend
     public var tcpPolicy: TCPPolicy
+    /// Where the local service receives the connections `resume` rebuilds (`TakeoverResume.ResumedSessionReceiver`).
+    public var resumeSocketPath: String
 
-    public init(mode: EngineMode = .stateBased, capture: CaptureBackend = .auto, tcpPolicy: TCPPolicy = .reset) {
+    public static let defaultResumeSocketPath = "/run/takeover/resume.sock"
+
+    public init(
+        mode: EngineMode = .stateBased, capture: CaptureBackend = .auto, tcpPolicy: TCPPolicy = .reset,
+        resumeSocketPath: String = defaultResumeSocketPath
+    ) {
         self.mode = mode
         self.capture = capture
         self.tcpPolicy = tcpPolicy
+        self.resumeSocketPath = resumeSocketPath
     }
 }
 

@@ -9,12 +9,15 @@ public import TakeoverLinux
 //
 //   controller ──takeOver / release / addClients──► mailbox ─┐
 //                                                            ▼
-//   loop:  apply commands ─► send due announcements ─► wait for frames (≤ poll interval, ≤ next deadline)
+//   loop:  apply commands ─► send due announcements ─► wait for frames or a wake-up (≤ next deadline)
 //             ▲                                          │
 //             └──── publish status ◄── flush ◄── answer ◄┘
 //
-// The loop checks the mailbox through one atomic flag per iteration, so a quiet mailbox costs one load; a
-// command waits at most one poll interval (plus a receive batch) to be applied. Answering stops and starts
+// The loop checks the mailbox through one atomic flag per iteration, so a quiet mailbox costs one load. Every
+// command also signals an `EventFD` that the loop polls beside the source's descriptor (when the source is a
+// `PollablePacketSource`, as libpcap is): a takeover is applied, and its first announcement sent, as soon as
+// the loop thread runs — not at the end of a poll interval. Over a source that cannot be polled (the in-memory
+// queue of tests) a command waits at most one poll interval. Answering stops and starts
 // without restarting the thread. A release is applied before anything else in an iteration and confirmed to
 // the caller only once applied: after `release` returns true nothing more is answered or announced.
 
@@ -27,8 +30,9 @@ public struct TakeoverResponderConfiguration: Hashable, Sendable {
     /// Rounds, spacing and refresh of the takeover announcements, and the address and client capacities
     /// (shared with the responder).
     public var announcements: AnnouncementSchedule.Configuration
-    /// The longest the loop waits for frames before it looks at its mailbox again: the worst added latency
-    /// of a command (a takeover's first announcement, a release).
+    /// The longest the loop waits before it looks at its mailbox again. Over a `PollablePacketSource` commands
+    /// wake the loop at once and this only bounds an idle wait; over any other source it is the worst added
+    /// latency of a command (a takeover's first announcement, a release).
     public var pollInterval: Duration
     /// Frames taken from the source per receive call.
     public var receiveBatch: Int
@@ -95,6 +99,8 @@ public enum TakeoverResponderError: Error, Equatable, Sendable {
     case notRunning
     /// The loop thread could not be started.
     case threadFailed(SystemCallError)
+    /// The loop's wake-up descriptor (`eventfd`) could not be created.
+    case wakeUpFailed(SystemCallError)
 }
 
 /// Answers ARP and neighbor solicitations for taken-over addresses and sends the takeover announcements, on a
@@ -112,7 +118,7 @@ public final class TakeoverResponder: Sendable {
         clock: @escaping @Sendable () -> MonotonicTime = MonotonicClock.now
     ) throws(TakeoverResponderError) {
         try self.init(
-            loop: ResponderLoop(source: source, sink: sink, configuration: configuration, clock: clock),
+            loop: ResponderLoop(source: source, sink: sink, shared: ResponderShared(), configuration: configuration, clock: clock),
             configuration: configuration)
     }
 
@@ -122,7 +128,7 @@ public final class TakeoverResponder: Sendable {
         clock: @escaping @Sendable () -> MonotonicTime = MonotonicClock.now
     ) throws(TakeoverResponderError) {
         try self.init(
-            loop: ResponderLoop(source: port, sink: port, configuration: configuration, clock: clock),
+            loop: ResponderLoop(source: port, sink: port, shared: ResponderShared(), configuration: configuration, clock: clock),
             configuration: configuration)
     }
 
@@ -142,7 +148,7 @@ public final class TakeoverResponder: Sendable {
         }
     }
 
-    deinit { shared.stopRequested.store(true, ordering: .releasing) }
+    deinit { shared.requestStop() }
 
     /// Begins answering for `addresses` and announcing them: round 0 goes out at once, to the broadcast forms
     /// and then to every client the responder has learned plus `clients` (the session table's peers). Returns
@@ -193,7 +199,7 @@ public final class TakeoverResponder: Sendable {
     /// Ends the loop thread; true if it ended within `timeout`. The source and sink are released with it.
     @discardableResult
     public func shutdown(timeout: Duration = .seconds(2)) -> Bool {
-        shared.stopRequested.store(true, ordering: .releasing)
+        shared.requestStop()
         return thread.join(timeoutNanoseconds: timeout.wholeNanoseconds)
     }
 }
@@ -214,7 +220,13 @@ final class ResponderShared: Sendable {
     let commandsPending = Atomic<Bool>(false)
     let mailbox = Mutex<[ResponderCommand]>([])
     let status = Mutex(TakeoverResponderStatus())
+    /// Signalled after every command and at stop: the loop polls it beside the source's descriptor.
+    let wakeUp: EventFD
     private let hasExited = Atomic<Bool>(false)
+
+    init() throws(TakeoverResponderError) {
+        do { wakeUp = try EventFD() } catch { throw .wakeUpFailed(error) }
+    }
 
     func post(_ command: ResponderCommand) throws(TakeoverResponderError) {
         guard !stopRequested.load(ordering: .acquiring) else { throw .notRunning }
@@ -224,6 +236,14 @@ final class ResponderShared: Sendable {
             commands.append(command)
             commandsPending.store(true, ordering: .releasing)
         }
+        // After the command is in the mailbox (signals coalesce: one wake-up may carry several commands). If the
+        // write failed, the loop still finds the command within its poll interval.
+        _ = try? wakeUp.signal()
+    }
+
+    func requestStop() {
+        stopRequested.store(true, ordering: .releasing)
+        _ = try? wakeUp.signal()
     }
 
     /// The loop's commands, oldest first; empty (without locking) when none are pending.
@@ -257,11 +277,15 @@ protocol ResponderLoopRunning: AnyObject, Sendable {
 final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoopRunning, @unchecked Sendable {
     private var source: Source
     private var sink: Sink
+    /// The source's descriptor and the wake-up descriptor, when the source can be polled.
+    private var pollSet: PollSet?
+    /// The last receive stopped at its limit: more frames may be waiting where poll does not see them.
+    private var receiveCutShort = false
     private var responder: NeighborResponder
     private var schedule: AnnouncementSchedule
     private let configuration: TakeoverResponderConfiguration
     private let clock: @Sendable () -> MonotonicTime
-    let shared = ResponderShared()
+    let shared: ResponderShared
     /// The loop's own copy of the status, published (copied under the lock) when it changed.
     private var status = TakeoverResponderStatus()
     private var statusChanged = false
@@ -272,11 +296,15 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
     private var firstAnnouncementCallback: (@Sendable (MonotonicTime) -> Void)?
 
     init(
-        source: Source, sink: Sink, configuration: TakeoverResponderConfiguration,
+        source: Source, sink: Sink, shared: ResponderShared, configuration: TakeoverResponderConfiguration,
         clock: @escaping @Sendable () -> MonotonicTime
     ) {
+        if let readiness = (source as? any PollablePacketSource)?.readinessDescriptor {
+            pollSet = PollSet(fileDescriptors: [readiness, shared.wakeUp.fileDescriptor])
+        }
         self.source = source
         self.sink = sink
+        self.shared = shared
         self.configuration = configuration
         self.clock = clock
         responder = NeighborResponder(
@@ -297,16 +325,19 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
         while !shared.stopRequested.load(ordering: .acquiring) {
             for command in shared.takeCommands() { apply(command) }
             sendDueAnnouncements()
+            // Before the wait, which may be long now that commands wake the loop: the status must not lag it.
+            if statusChanged { publish() }
             do {
-                if try source.waitForFrames(timeout: waitTimeout()) {
-                    _ = try source.receive(limit: configuration.receiveBatch) { frame in handle(frame) }
+                if try receiveCutShort || waitForFrames() {
+                    var handler = LoopFrameHandler(loop: self)
+                    let received = try source.receive(limit: configuration.receiveBatch, into: &handler)
+                    receiveCutShort = received >= configuration.receiveBatch
                 }
             } catch {
                 status.lastError = "receive: \(error)"
                 break
             }
             flush()
-            if statusChanged { publish() }
         }
     }
 
@@ -391,7 +422,18 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
         statusChanged = true
     }
 
-    private func handle(_ frame: ReceivedFrame) {
+    /// Waits until frames are ready, a command or stop arrives, or the next announcement is due; true when
+    /// frames are ready.
+    private func waitForFrames() throws -> Bool {
+        guard pollSet != nil else { return try source.waitForFrames(timeout: waitTimeout()) }
+        // poll counts whole milliseconds: round up, so a wait for a deadline never ends just before it.
+        let milliseconds = Int32(clamping: (waitTimeout().wholeNanoseconds + 999_999) / 1_000_000)
+        _ = try pollSet!.wait(timeoutMilliseconds: milliseconds)
+        if pollSet!.isReady(1) { _ = try? shared.wakeUp.drain() }
+        return pollSet!.isReady(0)
+    }
+
+    fileprivate func handle(_ frame: ReceivedFrame) {
         status.framesReceived += 1
         statusChanged = true
         // Neither answering nor watching: the frames are drained (the ring must not fill) but not looked at.
@@ -437,6 +479,13 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
         shared.status.withLock { $0 = snapshot }
         statusChanged = false
     }
+}
+
+/// Lends the source's frames to the loop without a closure, so a libpcap receive allocates nothing.
+private struct LoopFrameHandler<Source: PacketSource, Sink: PacketSink>: ReceivedFrameHandler {
+    // unowned(unsafe): the loop runs the receive that uses this handler, so it outlives it; no reference counting.
+    unowned(unsafe) let loop: ResponderLoop<Source, Sink>
+    func handle(_ frame: ReceivedFrame) { loop.handle(frame) }
 }
 
 extension Duration {

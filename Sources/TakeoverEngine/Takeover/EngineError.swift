@@ -11,6 +11,8 @@ public enum EngineError: Error, CustomStringConvertible {
     case netlinkUnavailable(RouteNetlinkError)
     case controller(FailoverControllerError)
     case responderFailed(interface: String, String)
+    case captureFailed(interface: String, String)
+    case threadFailed(String, SystemCallError)
 
     public var description: String {
         switch self {
@@ -25,6 +27,9 @@ public enum EngineError: Error, CustomStringConvertible {
         case .controller(let error): "\(error)"
         case .responderFailed(let interface, let reason):
             "\(interface): cannot open the ARP/ND responder: \(reason) (needs CAP_NET_RAW)"
+        case .threadFailed(let name, let error): "cannot start the \(name) thread: \(error)"
+        case .captureFailed(let interface, let reason):
+            "\(interface): cannot open the session capture: \(reason) (needs CAP_NET_RAW)"
         }
     }
 }

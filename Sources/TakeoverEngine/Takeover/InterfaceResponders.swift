@@ -13,13 +13,16 @@ final class InterfaceResponders: AddressResponder {
     }
 
     private let entries: Mutex<[String: Entry]>
+    /// Per interface, the peer's correspondents and their MACs as the session tracker saw them: they get a
+    /// unicast announcement at takeover too, even those that never asked for the address while we watched.
+    private let correspondents: [String: LinkAddressBook]
     private let log: Logger
 
     /// Opens the responders; `watched` are the peer's group addresses per interface, whose askers are learned
     /// while we stand by so they get a unicast announcement at takeover.
     init(
         interfaces: [(name: String, mac: MACAddress, watched: [IPAddress])], announcements: AnnouncementSettings,
-        log: Logger
+        correspondents: [String: LinkAddressBook], log: Logger
     ) throws(EngineError) {
         var entries: [String: Entry] = [:]
         for interface in interfaces {
@@ -40,6 +43,7 @@ final class InterfaceResponders: AddressResponder {
             }
         }
         self.entries = Mutex(entries)
+        self.correspondents = correspondents
         self.log = log
     }
 
@@ -53,6 +57,13 @@ final class InterfaceResponders: AddressResponder {
         guard let (responder, serving) = update else { return }
         do {
             try responder.takeOver(addresses: serving)
+            // Posted after the takeover, so copying them out does not delay its first announcement; the loop
+            // usually takes both commands at once, and the unicasts join the first round.
+            let clients =
+                correspondents[interface]?.withEntries { entries in
+                    entries.map { KnownClient(mac: $0.value, address: $0.key) }
+                } ?? []
+            if !clients.isEmpty { try responder.announce(to: clients) }
         } catch {
             log.error("\(interface): responder did not take over \(serving): \(error)")
         }

@@ -185,20 +185,28 @@ public final class PcapCapture: PacketSource, PacketSink {
         return ready > 0
     }
 
-    /// What the C callback needs; lives on the stack for one dispatch.
-    private struct DispatchContext {
-        let handler: (ReceivedFrame) -> Void
-        /// CLOCK_REALTIME minus CLOCK_MONOTONIC, in nanoseconds, sampled once per batch (a step of the
-        /// realtime clock between a frame's capture and its batch shifts that batch only).
-        let realtimeOffset: Int64
+    /// Lends up to `limit` frames to `handler`. Allocates once per call: a non-escaping closure cannot be
+    /// reached from libpcap's C callback without `withoutActuallyEscaping`, which boxes it on the heap. The hot
+    /// paths use `receive(limit:into:)`, which allocates nothing.
+    public func receive(limit: Int, _ handler: (ReceivedFrame) -> Void) throws(PcapCaptureError) -> Int {
+        try withoutActuallyEscaping(handler) { (handler) throws(PcapCaptureError) -> Int in
+            var forwarding = ClosureFrameHandler(body: handler)
+            return try receive(limit: limit, into: &forwarding)
+        }
     }
 
-    public func receive(limit: Int, _ handler: (ReceivedFrame) -> Void) throws(PcapCaptureError) -> Int {
+    /// Lends up to `limit` frames to `handler` without allocating: the C callback reaches the handler through
+    /// a pointer to it and the metatype of a generic invoker (a static call, no boxing, no reference counting).
+    public func receive<Handler: ReceivedFrameHandler & ~Copyable>(
+        limit: Int, into handler: inout Handler
+    ) throws(PcapCaptureError) -> Int {
         let handle = try openHandle()
         guard limit > 0 else { return 0 }
         let offset = try realtimeOffset()
-        let result = withoutActuallyEscaping(handler) { handler in
-            var context = DispatchContext(handler: handler, realtimeOffset: offset)
+        let result = withUnsafeMutablePointer(to: &handler) { handler in
+            var context = DispatchContext(
+                handler: UnsafeMutableRawPointer(handler), invoker: FrameHandlerInvocation<Handler>.self,
+                realtimeOffset: offset)
             return withUnsafeMutablePointer(to: &context) { context in
                 takeover_pcap_dispatch(handle, Int32(clamping: limit), { context, bytes, captured, wire, seconds, nanoseconds in
                     let context = context.unsafelyUnwrapped.assumingMemoryBound(to: DispatchContext.self)
@@ -208,7 +216,7 @@ public final class PcapCapture: PacketSource, PacketSink {
                     let frame = ReceivedFrame(
                         bytes: UnsafeRawBufferPointer(start: bytes, count: Int(captured)),
                         wireLength: Int(wire), timestamp: MonotonicTime(nanoseconds: monotonic))
-                    context.pointee.handler(frame)
+                    context.pointee.invoker.invoke(context.pointee.handler, frame)
                 }, context, errorBuffer.pointer)
             }
         }
@@ -276,4 +284,31 @@ extension Duration {
         let (seconds, attoseconds) = components
         return Int32(clamping: max(0, seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000))
     }
+}
+
+/// What libpcap's C callback needs; lives on the stack for one dispatch.
+private struct DispatchContext {
+    /// The caller's handler, of the type `invoker` was made for.
+    let handler: UnsafeMutableRawPointer
+    let invoker: any FrameHandlerInvoking.Type
+    /// CLOCK_REALTIME minus CLOCK_MONOTONIC, in nanoseconds, sampled once per batch (a step of the realtime
+    /// clock between a frame's capture and its batch shifts that batch only).
+    let realtimeOffset: Int64
+}
+
+/// Calls a handler whose type the (non-generic) C callback does not know, through an existential metatype.
+private protocol FrameHandlerInvoking {
+    static func invoke(_ handler: UnsafeMutableRawPointer, _ frame: ReceivedFrame)
+}
+
+private enum FrameHandlerInvocation<Handler: ReceivedFrameHandler & ~Copyable>: FrameHandlerInvoking {
+    static func invoke(_ handler: UnsafeMutableRawPointer, _ frame: ReceivedFrame) {
+        handler.assumingMemoryBound(to: Handler.self).pointee.handle(frame)
+    }
+}
+
+/// A closure as a `ReceivedFrameHandler`, for the closure form of `receive`.
+private struct ClosureFrameHandler: ReceivedFrameHandler {
+    let body: (ReceivedFrame) -> Void
+    func handle(_ frame: ReceivedFrame) { body(frame) }
 }

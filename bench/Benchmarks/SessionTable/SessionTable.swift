@@ -12,11 +12,29 @@
 //   which is what a lookup whose probe branches on the loaded data pays).
 // One sample is 1000 operations (scaling factor kilo); the time is per operation. The order is a random
 // permutation of the million keys, walked from where the previous sample stopped.
+//
+// Each table operation is measured four ways, side by side in one run (the machine is shared: compare the
+// ratios): the slots on the heap (4 KiB pages) or on 2 MiB pages (`HugePageSessionMemory`), each one key at a
+// time or in batches of `batch` keys whose home slots are prefetched first (`prefetch(_:)`), as the tracker
+// thread can do for a batch drained from the capture ring.
 import Benchmark
 import BenchFixtures
 import TakeoverCore
+import TakeoverLinux
 
 let sessions = 1_000_000
+/// Keys prefetched ahead of their lookups in the batched benchmarks (1000 is a multiple of it).
+let batch = 8
+
+enum Slots: String { case heap = "heap", hugePages = "2 MiB pages" }
+
+/// Where a benchmark's table (or plain records) keeps its slots.
+func slotMemory(_ slots: Slots) -> any SessionMemory {
+    switch slots {
+    case .heap: HeapSessionMemory()
+    case .hugePages: HugePageSessionMemory()
+    }
+}
 
 var perOperation: Benchmark.Configuration {
     .init(
@@ -27,7 +45,7 @@ var perOperation: Benchmark.Configuration {
 /// A full tracker and keys in lookup order, made in setup (it takes a few seconds).
 final class FilledTracker: @unchecked Sendable {
     // @unchecked: one benchmark uses it at a time, on one thread.
-    var tracker = TCPTracker()
+    var tracker: TCPTracker
     /// The present keys, in a random order, each in a random direction.
     let order: UnsafeMutableBufferPointer<FlowKey>
     /// Keys never inserted.
@@ -35,7 +53,8 @@ final class FilledTracker: @unchecked Sendable {
     var cursor = 0
     var time = MonotonicTime(nanoseconds: 1_000_000_000)
 
-    init() {
+    init(_ kind: Slots) {
+        tracker = TCPTracker(memory: slotMemory(kind))
         var generator = SplitMix64(seed: 0x7A6B_0001)
         order = .allocate(capacity: sessions)
         absent = .allocate(capacity: sessions)
@@ -55,6 +74,10 @@ final class FilledTracker: @unchecked Sendable {
             key.protocolNumber = IPProtocolNumber.udp  // no TCP key can equal it
             absent[index] = key
         }
+        tracker.table.withUnsafeSlotMemory { slots in
+            let huge = HugePageSessionMemory.hugePageBytes(in: slots.baseAddress!, byteCount: slots.count) ?? -1
+            print("SessionTable (\(kind.rawValue)): \(slots.count >> 20) MiB of slots, \(huge >> 20) MiB on huge pages")
+        }
     }
 
     deinit {
@@ -73,6 +96,11 @@ final class FilledTracker: @unchecked Sendable {
             payloadLength: 1000, payloadOffset: 66, options: options)
     }
 
+    /// Runs one sample's loop with the tracker: one exclusive access per sample. (`tracker` is a class's
+    /// property: reached once per operation, Swift's dynamic exclusivity check — ~90 instructions, measured
+    /// with callgrind — would be part of every operation's time.)
+    func withTracker<R>(_ body: (inout TCPTracker) -> R) -> R { body(&tracker) }
+
     /// The next `count` positions of the walk (wrapping), as a start index.
     func advance(by count: Int) -> Int {
         let start = cursor
@@ -88,10 +116,16 @@ final class PlainRecords: @unchecked Sendable {
     let slotCount = TCPTracker().table.slotCount
     let words: UnsafeMutableBufferPointer<UInt64>
     let order: UnsafeMutableBufferPointer<Int>
+    let memory: any SessionMemory
     var cursor = 0
 
-    init() {
-        words = .allocate(capacity: slotCount * Self.recordWords)
+    init(_ kind: Slots = .heap) {
+        memory = slotMemory(kind)
+        let byteCount = slotCount * Self.recordWords * 8
+        words = UnsafeMutableBufferPointer(
+            start: memory.allocate(byteCount: byteCount, alignment: 128)!.bindMemory(
+                to: UInt64.self, capacity: slotCount * Self.recordWords),
+            count: slotCount * Self.recordWords)
         words.initialize(repeating: 1)
         order = .allocate(capacity: sessions)
         var generator = SplitMix64(seed: 0x7A6B_0002)
@@ -105,7 +139,7 @@ final class PlainRecords: @unchecked Sendable {
     }
 
     deinit {
-        words.deallocate()
+        memory.deallocate(UnsafeMutableRawPointer(words.baseAddress!), byteCount: words.count * 8)
         order.deallocate()
     }
 }
@@ -127,17 +161,22 @@ let benchmarks: @Sendable () -> Void = {
         PlainRecords()
     }
 
-    Benchmark("SessionTable: memory floor, dependent reads of random 128-byte records in 1.3M", configuration: perOperation) {
-        (benchmark: Benchmark, records: PlainRecords) in
-        var record = records.cursor
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            record = Int(records.words[record])
+    for slots in [Slots.heap, .hugePages] {
+        Benchmark(
+            "SessionTable: memory floor, dependent reads of random 128-byte records in 1.3M, \(slots.rawValue)",
+            configuration: perOperation
+        ) {
+            (benchmark: Benchmark, records: PlainRecords) in
+            var record = records.cursor
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                record = Int(records.words[record])
+            }
+            benchmark.stopMeasurement()
+            records.cursor = record
+        } setup: {
+            PlainRecords(slots)
         }
-        benchmark.stopMeasurement()
-        records.cursor = record
-    } setup: {
-        PlainRecords()
     }
 
     Benchmark("SessionTable: memory floor, independent updates of random 128-byte records in 1.3M", configuration: perOperation) {
@@ -157,55 +196,122 @@ let benchmarks: @Sendable () -> Void = {
         PlainRecords()
     }
 
-    Benchmark("SessionTable: lookup at 1M entries, random order", configuration: perOperation) {
-        (benchmark: Benchmark, filled: FilledTracker) in
-        var index = filled.advance(by: benchmark.scaledIterations.count)
-        var found = 0
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            found &+= filled.tracker.table.find(filled.order[index])?.index ?? -1
-            index = index + 1 == sessions ? 0 : index + 1
+    for slots in [Slots.heap, .hugePages] {
+        Benchmark("SessionTable: lookup at 1M entries, random order, \(slots.rawValue)", configuration: perOperation) {
+            (benchmark: Benchmark, filled: FilledTracker) in
+            var index = filled.advance(by: benchmark.scaledIterations.count)
+            let order = filled.order
+            var found = 0
+            benchmark.startMeasurement()
+            filled.withTracker { tracker in
+                for _ in benchmark.scaledIterations {
+                    found &+= tracker.table.find(order[index])?.index ?? -1
+                    index = index + 1 == sessions ? 0 : index + 1
+                }
+            }
+            benchmark.stopMeasurement()
+            blackHole(found)
+        } setup: {
+            FilledTracker(slots)
         }
-        benchmark.stopMeasurement()
-        blackHole(found)
-    } setup: {
-        FilledTracker()
-    }
 
-    Benchmark("SessionTable: lookup of an absent key at 1M entries", configuration: perOperation) {
-        (benchmark: Benchmark, filled: FilledTracker) in
-        var index = filled.advance(by: benchmark.scaledIterations.count)
-        var misses = 0
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            misses &+= filled.tracker.table.find(filled.absent[index]) == nil ? 1 : 0
-            index = index + 1 == sessions ? 0 : index + 1
+        Benchmark(
+            "SessionTable: lookup at 1M entries, random order, batches of \(batch) prefetched, \(slots.rawValue)",
+            configuration: perOperation
+        ) {
+            (benchmark: Benchmark, filled: FilledTracker) in
+            let count = benchmark.scaledIterations.count
+            var index = filled.advance(by: count)
+            let order = filled.order
+            var found = 0
+            benchmark.startMeasurement()
+            filled.withTracker { tracker in
+                for _ in 0..<count / batch {
+                    // `sessions` is a multiple of `batch`, so a batch never wraps.
+                    for offset in 0..<batch { tracker.table.prefetch(order[index + offset]) }
+                    for offset in 0..<batch { found &+= tracker.table.find(order[index + offset])?.index ?? -1 }
+                    index = index + batch == sessions ? 0 : index + batch
+                }
+            }
+            benchmark.stopMeasurement()
+            blackHole(found)
+        } setup: {
+            FilledTracker(slots)
         }
-        benchmark.stopMeasurement()
-        precondition(misses == benchmark.scaledIterations.count)
-    } setup: {
-        FilledTracker()
-    }
 
-    Benchmark(
-        "SessionTable: update (track an ACK) at 1M entries, random order, steady state", configuration: perOperation
-    ) {
-        (benchmark: Benchmark, filled: FilledTracker) in
-        var index = filled.advance(by: benchmark.scaledIterations.count)
-        let round = UInt32(truncatingIfNeeded: benchmark.currentIteration)
-        let segment = FilledTracker.segment(round)
-        var time = filled.time
-        var updated = 0
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            time = time + 1000
-            updated &+= filled.tracker.track(filled.order[index], segment, at: time) == .updated ? 1 : 0
-            index = index + 1 == sessions ? 0 : index + 1
+        Benchmark("SessionTable: lookup of an absent key at 1M entries, \(slots.rawValue)", configuration: perOperation) {
+            (benchmark: Benchmark, filled: FilledTracker) in
+            var index = filled.advance(by: benchmark.scaledIterations.count)
+            let absent = filled.absent
+            var misses = 0
+            benchmark.startMeasurement()
+            filled.withTracker { tracker in
+                for _ in benchmark.scaledIterations {
+                    misses &+= tracker.table.find(absent[index]) == nil ? 1 : 0
+                    index = index + 1 == sessions ? 0 : index + 1
+                }
+            }
+            benchmark.stopMeasurement()
+            precondition(misses == benchmark.scaledIterations.count)
+        } setup: {
+            FilledTracker(slots)
         }
-        benchmark.stopMeasurement()
-        filled.time = time
-        precondition(updated == benchmark.scaledIterations.count, "\(updated) updated")
-    } setup: {
-        FilledTracker()
+
+        Benchmark(
+            "SessionTable: update (track an ACK) at 1M entries, random order, \(slots.rawValue), steady state",
+            configuration: perOperation
+        ) {
+            (benchmark: Benchmark, filled: FilledTracker) in
+            var index = filled.advance(by: benchmark.scaledIterations.count)
+            let round = UInt32(truncatingIfNeeded: benchmark.currentIteration)
+            let segment = FilledTracker.segment(round)
+            var time = filled.time
+            let order = filled.order
+            var updated = 0
+            benchmark.startMeasurement()
+            filled.withTracker { tracker in
+                for _ in benchmark.scaledIterations {
+                    time = time + 1000
+                    updated &+= tracker.track(order[index], segment, at: time) == .updated ? 1 : 0
+                    index = index + 1 == sessions ? 0 : index + 1
+                }
+            }
+            benchmark.stopMeasurement()
+            filled.time = time
+            precondition(updated == benchmark.scaledIterations.count, "\(updated) updated")
+        } setup: {
+            FilledTracker(slots)
+        }
+
+        Benchmark(
+            "SessionTable: update (track an ACK) at 1M entries, random order, batches of \(batch) prefetched, "
+                + "\(slots.rawValue), steady state",
+            configuration: perOperation
+        ) {
+            (benchmark: Benchmark, filled: FilledTracker) in
+            let count = benchmark.scaledIterations.count
+            var index = filled.advance(by: count)
+            let round = UInt32(truncatingIfNeeded: benchmark.currentIteration)
+            let segment = FilledTracker.segment(round)
+            var time = filled.time
+            let order = filled.order
+            var updated = 0
+            benchmark.startMeasurement()
+            filled.withTracker { tracker in
+                for _ in 0..<count / batch {
+                    for offset in 0..<batch { tracker.prefetch(order[index + offset]) }
+                    for offset in 0..<batch {
+                        time = time + 1000
+                        updated &+= tracker.track(order[index + offset], segment, at: time) == .updated ? 1 : 0
+                    }
+                    index = index + batch == sessions ? 0 : index + batch
+                }
+            }
+            benchmark.stopMeasurement()
+            filled.time = time
+            precondition(updated == count, "\(updated) updated")
+        } setup: {
+            FilledTracker(slots)
+        }
     }
 }

@@ -1,0 +1,357 @@
+// takeover-bench failover: client-visible failover, side by side with keepalived and ucarp, in a namespace lab.
+//
+//     takeover-bench failover [--reps N] [--systems takeover:1ms,takeover:10ms,keepalived:10ms,keepalived:1s,ucarp:1s]
+//         [--scenarios link-cut,sigkill,sigstop,partition,handoff] [--miss-count 3] [--tcp-policy none]
+//         [--topology hub|mirror] [--takeover PATH] [--out DIR]
+//
+// Every run builds its own lab (FailoverScenarioRunner); the systems take turns within each repetition, so a slow
+// moment of the machine falls on all of them alike.
+import Foundation
+import Histogram
+import TakeoverLab
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+struct FailoverBenchmarkOptions {
+    var repetitions = 5
+    var systems: [FailoverSystem] = [
+        .takeover(interval: .milliseconds(1), missCount: 3, tcpPolicy: "none"),
+        .takeover(interval: .milliseconds(10), missCount: 3, tcpPolicy: "none"),
+        .keepalived(advertInterval: .milliseconds(10)),
+    ]
+    var scenarios: [FailureKind] = [.linkCut]
+    var topology: FailoverHub.Topology = .hub
+    var takeoverExecutable: String
+    var output: String
+    /// Recompute the summary from an earlier report's runs instead of running anything.
+    var fromJSON: String?
+
+    static let usage = """
+        usage: takeover-bench failover [--reps N] [--systems LIST] [--scenarios LIST] [--miss-count N]
+                                       [--tcp-policy none|reset|resume] [--topology hub|mirror] [--takeover PATH] [--out DIR]
+               takeover-bench failover --from-json FILE --out DIR   (summarize an earlier report's runs again)
+          --systems    comma-separated: takeover:INTERVAL, keepalived:INTERVAL (≥ 10ms), ucarp:SECONDSs
+                       (default takeover:1ms,takeover:10ms,keepalived:10ms)
+          --scenarios  comma-separated: \(FailureKind.allCases.map(\.rawValue).joined(separator: ", ")) (default link-cut)
+        """
+
+    init(_ arguments: ArraySlice<String>) throws {
+        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+        takeoverExecutable = directory + "/takeover"
+        let stamp = ISO8601DateFormatter().string(from: Date()).prefix(16).replacingOccurrences(of: ":", with: "")
+        output = "bench/results/failover-\(stamp)"
+        var missCount = 3
+        var policy = "none"
+        var systemsText: String?
+        var rest = arguments
+        while let flag = rest.popFirst() {
+            func value() throws -> String {
+                guard let value = rest.popFirst() else { throw BenchError.usage("\(flag) needs a value\n\(Self.usage)") }
+                return value
+            }
+            switch flag {
+            case "--reps":
+                repetitions = try Int(value()).flatMap { (1...1000).contains($0) ? $0 : nil } ?? { throw BenchError.usage("--reps: 1 to 1000") }()
+            case "--systems": systemsText = try value()
+            case "--scenarios":
+                scenarios = try value().split(separator: ",").map { name in
+                    guard let kind = FailureKind(rawValue: String(name)) else { throw BenchError.usage("unknown scenario \(name)\n\(Self.usage)") }
+                    return kind
+                }
+            case "--miss-count":
+                missCount = try Int(value()).flatMap { (1...1000).contains($0) ? $0 : nil } ?? { throw BenchError.usage("--miss-count: 1 to 1000") }()
+            case "--tcp-policy":
+                policy = try value()
+                guard ["none", "reset", "resume"].contains(policy) else { throw BenchError.usage("--tcp-policy: none, reset or resume") }
+            case "--topology":
+                topology = try FailoverHub.Topology(rawValue: value()) ?? { throw BenchError.usage("--topology: hub or mirror") }()
+            case "--takeover": takeoverExecutable = try value()
+            case "--out": output = try value()
+            case "--from-json": fromJSON = try value()
+            default: throw BenchError.usage("unknown option \(flag)\n\(Self.usage)")
+            }
+        }
+        if let systemsText {
+            systems = try systemsText.split(separator: ",").map { try Self.system(String($0), missCount: missCount, policy: policy) }
+        } else {
+            systems = systems.map {
+                if case .takeover(let interval, _, _) = $0 { .takeover(interval: interval, missCount: missCount, tcpPolicy: policy) } else { $0 }
+            }
+        }
+    }
+
+    static func system(_ text: String, missCount: Int, policy: String) throws -> FailoverSystem {
+        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+        guard parts.count == 2, let interval = duration(parts[1]) else { throw BenchError.usage("bad system \(text)\n\(usage)") }
+        switch parts[0] {
+        case "takeover": return .takeover(interval: interval, missCount: missCount, tcpPolicy: policy)
+        case "keepalived":
+            guard interval >= .milliseconds(10) else { throw BenchError.usage("keepalived's advert_int minimum is 10ms") }
+            return .keepalived(advertInterval: interval)
+        case "ucarp":
+            guard interval >= .seconds(1), interval.components.attoseconds == 0 else { throw BenchError.usage("ucarp: whole seconds, ≥ 1s") }
+            return .ucarp(advertBase: Int(interval.components.seconds))
+        default: throw BenchError.usage("unknown system \(parts[0])\n\(usage)")
+        }
+    }
+
+    static func duration(_ text: String) -> Duration? {
+        for (suffix, scale) in [("ms", 1_000_000.0), ("us", 1000.0), ("s", 1_000_000_000.0)] where text.hasSuffix(suffix) {
+            guard let number = Double(text.dropLast(suffix.count)), number > 0 else { return nil }
+            return .nanoseconds(Int64(number * scale))
+        }
+        return nil
+    }
+}
+
+/// Percentiles of one measure over the runs of one cell, in ms.
+struct Percentiles: Codable {
+    var p50: Double
+    var p90: Double
+    var p99: Double
+    var max: Double
+
+    /// From nanosecond values, through an HdrHistogram in µs (3 significant digits).
+    init(nanoseconds values: [UInt64]) {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+        for value in values { _ = histogram.record(Swift.min(value / 1000, 600_000_000)) }
+        func ms(_ percentile: Double) -> Double { values.isEmpty ? .nan : Double(histogram.valueAtPercentile(percentile)) / 1000 }
+        p50 = ms(50)
+        p90 = ms(90)
+        p99 = ms(99)
+        self.max = values.isEmpty ? .nan : Double(histogram.max) / 1000
+    }
+}
+
+struct Cell: Codable {
+    var system: String
+    var scenario: String
+    var topology: String
+    var runs: Int
+    var failedRuns: Int
+    var udpGapMs: Percentiles
+    var tcpStallMs: Percentiles
+    var detectionMs: Percentiles
+    var firstAnnouncementMs: Percentiles
+    var firstAnswerMs: Percentiles
+    var tcpReconnects: Int
+    var udpLost: Int
+    var tcpLost: Int
+    var tcpDuplicated: Int
+    var dualOwnerWindows: Int
+    /// Windows counting only ARP claims and UDP/ICMP answers (not TCP segments of pre-failure connections).
+    var claimConflicts: Int
+    var runsEndingWithTwoOwners: Int
+    /// Runs in which the standby answered for the address before the failure (a false failover).
+    var falseFailovers: Int
+    var runsWhereStandbyTookOver: Int
+    /// p50 against keepalived's p50 in the same scenario (nil for keepalived itself or without one).
+    var udpGapRatioToKeepalived: Double?
+    var tcpStallRatioToKeepalived: Double?
+    var ratioReference: String?
+}
+
+struct FailedRun: Codable {
+    var system: String
+    var scenario: String
+}
+
+struct Report: Codable {
+    var date: String
+    var command: String
+    var machine: String
+    var repetitions: Int
+    var cells: [Cell]
+    var runs: [FailoverRunResult]
+    var failedRuns: [FailedRun]?
+    var errors: [String]
+    /// Set when the cells were recomputed from an earlier report's runs (`--from-json`).
+    var summarizedFrom: String?
+}
+
+/// One cell per system and scenario. Runs with a false failover (the standby answered before the failure) are
+/// counted but left out of every figure: their gap and stall measure the flapping, not the failover.
+func summarize(runs all: [FailoverRunResult], failed: [FailedRun], systems: [String], scenarios: [String], topology: String) -> [Cell] {
+    var cells: [Cell] = []
+    for scenario in scenarios {
+        func valid(_ system: String) -> [FailoverRunResult] {
+            all.filter { $0.system == system && $0.failure == scenario && !$0.standbyAnsweredBeforeFailure }
+        }
+        let reference = systems.first { $0 == "keepalived 10ms" } ?? systems.first { $0.hasPrefix("keepalived") }
+        let referenceRuns = reference.map(valid) ?? []
+        let referenceUDP = Percentiles(nanoseconds: referenceRuns.map(\.udpGap)).p50
+        let referenceTCP = Percentiles(nanoseconds: referenceRuns.map(\.tcpStall)).p50
+        for system in systems {
+            let runs = valid(system)
+            let udp = Percentiles(nanoseconds: runs.map(\.udpGap))
+            let tcp = Percentiles(nanoseconds: runs.map(\.tcpStall))
+            let isReference = system == reference
+            cells.append(Cell(
+                system: system, scenario: scenario, topology: topology, runs: runs.count,
+                failedRuns: failed.filter { $0.system == system && $0.scenario == scenario }.count, udpGapMs: udp, tcpStallMs: tcp,
+                detectionMs: Percentiles(nanoseconds: runs.compactMap(\.detection)),
+                firstAnnouncementMs: Percentiles(nanoseconds: runs.compactMap(\.firstAnnouncement)),
+                firstAnswerMs: Percentiles(nanoseconds: runs.compactMap(\.firstAnswer)),
+                tcpReconnects: runs.reduce(0) { $0 + $1.tcpReconnects }, udpLost: runs.reduce(0) { $0 + $1.udpLost },
+                tcpLost: runs.reduce(0) { $0 + $1.tcpLost }, tcpDuplicated: runs.reduce(0) { $0 + $1.tcpDuplicated },
+                dualOwnerWindows: runs.reduce(0) { $0 + $1.dualOwnerWindows.count },
+                claimConflicts: runs.reduce(0) { $0 + $1.claimConflicts.count },
+                runsEndingWithTwoOwners: runs.filter { $0.ownersAtEnd.count > 1 }.count,
+                falseFailovers: all.filter { $0.system == system && $0.failure == scenario && $0.standbyAnsweredBeforeFailure }.count,
+                runsWhereStandbyTookOver: runs.filter { $0.firstAnnouncement != nil }.count,
+                udpGapRatioToKeepalived: isReference || referenceRuns.isEmpty || runs.isEmpty ? nil : udp.p50 / referenceUDP,
+                tcpStallRatioToKeepalived: isReference || referenceRuns.isEmpty || runs.isEmpty ? nil : tcp.p50 / referenceTCP,
+                ratioReference: isReference ? nil : reference))
+        }
+    }
+    return cells
+}
+
+/// Writes failover.json and summary.md into `directory`; returns the markdown.
+func write(_ report: Report, to directory: String) throws -> String {
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    try encoder.encode(report).write(to: URL(fileURLWithPath: directory + "/failover.json"))
+    let markdown = summary(report)
+    try Data(markdown.utf8).write(to: URL(fileURLWithPath: directory + "/summary.md"))
+    return markdown
+}
+
+/// `takeover-bench failover --from-json FILE --out DIR`: the cells recomputed from an earlier report's runs.
+func resummarize(_ path: String, into directory: String) throws {
+    let decoder = JSONDecoder()
+    decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    var report = try decoder.decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+    func ordered(_ values: [String]) -> [String] { values.reduce(into: []) { if !$0.contains($1) { $0.append($1) } } }
+    // Older reports carry failures as text only: "<system> <scenario> rep N: …".
+    let failed = report.failedRuns ?? report.errors.compactMap { error in
+        report.cells.first { error.hasPrefix("\($0.system) \($0.scenario) rep") }.map { FailedRun(system: $0.system, scenario: $0.scenario) }
+    }
+    report.cells = summarize(
+        runs: report.runs, failed: failed, systems: ordered(report.cells.map(\.system)),
+        scenarios: ordered(report.cells.map(\.scenario)), topology: report.cells.first?.topology ?? "hub")
+    report.failedRuns = failed
+    report.summarizedFrom = path
+    print(try write(report, to: directory))
+}
+
+func runFailover(_ options: FailoverBenchmarkOptions) throws {
+    if let source = options.fromJSON { return try resummarize(source, into: options.output) }
+    guard FileManager.default.isExecutableFile(atPath: options.takeoverExecutable) else {
+        throw BenchError.failed("no takeover executable at \(options.takeoverExecutable) (build it, or pass --takeover)")
+    }
+    try FileManager.default.createDirectory(atPath: options.output, withIntermediateDirectories: true)
+    let total = options.repetitions * options.systems.count * options.scenarios.count
+    var results: [String: [FailoverRunResult]] = [:]
+    var failedRuns: [FailedRun] = []
+    var errors: [String] = []
+    var pictureRun: FailoverRunResult?
+    var done = 0
+    let started = Date()
+    func key(_ system: FailoverSystem, _ kind: FailureKind) -> String { "\(system)|\(kind.rawValue)" }
+
+    for kind in options.scenarios {
+        for repetition in 1...options.repetitions {
+            for system in options.systems {
+                done += 1
+                let elapsed = Date().timeIntervalSince(started)
+                let remaining = done > 1 ? elapsed / Double(done - 1) * Double(total - done + 1) : 0
+                progress("[\(done)/\(total)] \(kind.rawValue) · \(system) · rep \(repetition)/\(options.repetitions) "
+                    + "(elapsed \(Int(elapsed)) s, ~\(Int(remaining)) s left)")
+                var scenario = FailoverScenario(system: system, failure: kind, takeoverExecutable: options.takeoverExecutable)
+                scenario.topology = options.topology
+                scenario.label = "bench"
+                scenario.keepSamples = pictureRun == nil && system == options.systems[0]
+                do {
+                    let result = try FailoverScenarioRunner.run(scenario)
+                    results[key(system, kind), default: []].append(result)
+                    // The picture shows a run whose failover followed the failure.
+                    if scenario.keepSamples, result.firstAnnouncement != nil, !result.standbyAnsweredBeforeFailure { pictureRun = result }
+                    progress(String(
+                        format: "    udp gap %.1f ms (lost %d) · tcp stall %.1f ms, %d reconnects · announce %@ · dual owners %d (ARP/UDP %d) · owners at end %@",
+                        Double(result.udpGap) / 1e6, result.udpLost, Double(result.tcpStall) / 1e6, result.tcpReconnects,
+                        result.firstAnnouncement.map { String(format: "%.2f ms", Double($0) / 1e6) } ?? "—",
+                        result.dualOwnerWindows.count, result.claimConflicts.count, result.ownersAtEnd.joined(separator: "+")))
+                } catch {
+                    failedRuns.append(FailedRun(system: system.description, scenario: kind.rawValue))
+                    errors.append("\(system) \(kind.rawValue) rep \(repetition): \(error)")
+                    progress("    failed: \(error)")
+                }
+            }
+        }
+    }
+
+    let cells = summarize(
+        runs: results.values.flatMap { $0 }, failed: failedRuns, systems: options.systems.map(\.description),
+        scenarios: options.scenarios.map(\.rawValue), topology: options.topology.rawValue)
+
+    var system = utsname()
+    _ = uname(&system)
+    let kernel = withUnsafeBytes(of: system.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    var load = [Double](repeating: 0, count: 3)
+    _ = getloadavg(&load, 3)
+    let machine = "Linux \(kernel), \(ProcessInfo.processInfo.activeProcessorCount) CPUs, load average at end "
+        + load.map { String(format: "%.2f", $0) }.joined(separator: " ")
+    let report = Report(
+        date: ISO8601DateFormatter().string(from: Date()), command: CommandLine.arguments.joined(separator: " "),
+        machine: machine, repetitions: options.repetitions, cells: cells,
+        runs: results.values.flatMap { $0 }.map { var run = $0; run.samples = nil; return run }, failedRuns: failedRuns,
+        errors: errors)
+    let markdown = try write(report, to: options.output)
+    var picture: String?
+    if let pictureRun {
+        picture = options.output + "/run.svg"
+        try Data(FailoverPicture.svg(pictureRun).utf8).write(to: URL(fileURLWithPath: picture!))
+    }
+    print(markdown)
+    print("JSON: \(options.output)/failover.json")
+    print("summary: \(options.output)/summary.md")
+    if let picture { print("picture of one run (\(pictureRun!.system), \(pictureRun!.failure)): \(picture)") }
+}
+
+func progress(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// The markdown summary: one table per scenario.
+func summary(_ report: Report) -> String {
+    func ms(_ value: Double) -> String { value.isNaN ? "—" : String(format: value < 10 ? "%.2f" : "%.1f", value) }
+    func ratio(_ value: Double?) -> String { value.map { $0.isFinite ? String(format: "%.2f", $0) : "—" } ?? "—" }
+    var text = "## Failover, client-visible (\(report.date))\n\n`\(report.command)`  \n\(report.machine); "
+        + "\(report.repetitions) runs per system and scenario. Times in ms from the failure; gap = longest time between "
+        + "two answers the client received (UDP probe every 1 ms; TCP request/response every 1 ms on one connection). "
+        + "runs = runs counted; a run in which the standby answered for the address before the failure (a false "
+        + "failover) is left out of every figure and counted in its own column.\n"
+    for scenario in Set(report.cells.map(\.scenario)).sorted() {
+        text += "\n### \(scenario)\n\n"
+        text += "| system | runs | UDP gap p50 / p90 / p99 / max | TCP stall p50 / p99 / max | TCP reconnects | UDP lost | "
+            + "TCP lost / dup | detection p50 | first GARP p50 | first answer p50 | dual-owner windows (ARP/UDP only) | ended with 2 owners | "
+            + "standby took over after the failure | false failovers before it | UDP p50 ratio | TCP p50 ratio |\n"
+        text += "|---|---:|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        for cell in report.cells where cell.scenario == scenario {
+            let u = cell.udpGapMs, t = cell.tcpStallMs
+            text += "| \(cell.system) | \(cell.runs)\(cell.failedRuns > 0 ? " (+\(cell.failedRuns) failed)" : "") "
+                + "| \(ms(u.p50)) / \(ms(u.p90)) / \(ms(u.p99)) / \(ms(u.max)) | \(ms(t.p50)) / \(ms(t.p99)) / \(ms(t.max)) "
+                + "| \(cell.tcpReconnects) | \(cell.udpLost) | \(cell.tcpLost) / \(cell.tcpDuplicated) "
+                + "| \(ms(cell.detectionMs.p50)) | \(ms(cell.firstAnnouncementMs.p50)) | \(ms(cell.firstAnswerMs.p50)) "
+                + "| \(cell.dualOwnerWindows) (\(cell.claimConflicts)) | \(cell.runsEndingWithTwoOwners) | \(cell.runsWhereStandbyTookOver)/\(cell.runs) "
+                + "| \(cell.falseFailovers) "
+                + "| \(ratio(cell.udpGapRatioToKeepalived)) | \(ratio(cell.tcpStallRatioToKeepalived)) |\n"
+        }
+    }
+    if let source = report.summarizedFrom {
+        text += "\nSummarized again from the runs in `\(source)` (`takeover-bench failover --from-json`).\n"
+    }
+    if let reference = report.cells.compactMap(\.ratioReference).first {
+        text += "\nRatios: p50 of the system divided by p50 of \(reference) in the same scenario and invocation.\n"
+    }
+    if !report.errors.isEmpty {
+        text += "\nFailed runs (the first line of each error; the JSON has them whole):\n"
+            + report.errors.map { "- \($0.split(separator: "\n").first.map { String($0.prefix(300)) } ?? "")\n" }.joined()
+    }
+    return text
+}

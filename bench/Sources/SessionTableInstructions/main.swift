@@ -1,0 +1,86 @@
+// Instruction counts of the session table's operations, for callgrind (noise-free, unlike the timings of a
+// shared machine): `bench/instructions` runs it under `valgrind --tool=callgrind` and prints the inclusive
+// instruction count of each `measure…` function divided by its operations.
+//
+// Same load as the SessionTable suite (1,000,000 sessions in 1,310,720 slots: 0.763), scaled down 16× so it
+// fills in reasonable time under valgrind: 62,500 sessions in 81,920 slots. Instruction counts do not depend
+// on the table's size, only on its load (probe lengths).
+import BenchFixtures
+import TakeoverCore
+
+let capacity = 1 << 16
+let sessions = 62_500
+let operations = 100_000
+let batch = 8
+
+var generator = SplitMix64(seed: 0x7A6B_0001)
+var tracker = TCPTracker(capacity: capacity)
+var keys: [FlowKey] = []
+keys.reserveCapacity(sessions)
+var time = MonotonicTime(nanoseconds: 1_000_000_000)
+
+func segment(_ round: UInt32) -> TCPSegment {
+    var options = TCPOptionsSummary()
+    options.hasTimestamp = true
+    options.timestampValue = 1000 &+ round
+    options.timestampEcho = 500 &+ round
+    return TCPSegment(
+        sequence: 1_000_000 &+ round &* 1000, acknowledgment: 2_000_000 &+ round, flags: .ack, window: 502,
+        payloadLength: 1000, payloadOffset: 66, options: options)
+}
+
+while keys.count < sessions {
+    let key = FlowKey.random(using: &generator)
+    if tracker.track(key, segment(0), at: time) == .created { keys.append(generator.next() & 1 == 0 ? key : key.reversed) }
+}
+keys.shuffle(using: &generator)
+precondition(tracker.table.slotCount == 81_920 && tracker.count == sessions)
+
+@inline(never) func measureLookup(_ tracker: borrowing TCPTracker, _ keys: UnsafeBufferPointer<FlowKey>) -> Int {
+    var found = 0
+    for index in 0..<operations { found &+= tracker.table.find(keys[index % sessions])?.index ?? -1 }
+    return found
+}
+
+@inline(never) func measureLookupBatched(_ tracker: borrowing TCPTracker, _ keys: UnsafeBufferPointer<FlowKey>) -> Int {
+    var found = 0
+    for start in stride(from: 0, to: operations, by: batch) {
+        for offset in 0..<batch { tracker.table.prefetch(keys[(start + offset) % sessions]) }
+        for offset in 0..<batch { found &+= tracker.table.find(keys[(start + offset) % sessions])?.index ?? -1 }
+    }
+    return found
+}
+
+@inline(never) func measureUpdate(_ tracker: inout TCPTracker, _ keys: UnsafeBufferPointer<FlowKey>) -> Int {
+    var time = MonotonicTime(nanoseconds: 2_000_000_000)
+    var updated = 0
+    let ack = segment(1)
+    for index in 0..<operations {
+        time = time + 1000
+        updated &+= tracker.track(keys[index % sessions], ack, at: time) == .updated ? 1 : 0
+    }
+    return updated
+}
+
+@inline(never) func measureUpdateBatched(_ tracker: inout TCPTracker, _ keys: UnsafeBufferPointer<FlowKey>) -> Int {
+    var time = MonotonicTime(nanoseconds: 3_000_000_000)
+    var updated = 0
+    let ack = segment(2)
+    for start in stride(from: 0, to: operations, by: batch) {
+        for offset in 0..<batch { tracker.prefetch(keys[(start + offset) % sessions]) }
+        for offset in 0..<batch {
+            time = time + 1000
+            updated &+= tracker.track(keys[(start + offset) % sessions], ack, at: time) == .updated ? 1 : 0
+        }
+    }
+    return updated
+}
+
+// Arguments, not globals: a global's every access is a dynamic exclusivity check (~90 instructions).
+let results = keys.withUnsafeBufferPointer { keys in
+    [
+        measureLookup(tracker, keys), measureLookupBatched(tracker, keys), measureUpdate(&tracker, keys),
+        measureUpdateBatched(&tracker, keys),
+    ]
+}
+print(results, "operations each:", operations)

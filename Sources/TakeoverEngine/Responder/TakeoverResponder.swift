@@ -115,7 +115,8 @@ public final class TakeoverResponder: Sendable {
         clock: @escaping @Sendable () -> MonotonicTime = MonotonicClock.now
     ) throws(TakeoverResponderError) {
         try self.init(
-            loop: ResponderLoop(source: source, sink: sink, shared: ResponderShared(), configuration: configuration, clock: clock),
+            loop: ResponderLoop(
+                source: source, sink: sink, shared: ResponderShared(), configuration: configuration, clock: clock),
             configuration: configuration)
     }
 
@@ -125,7 +126,8 @@ public final class TakeoverResponder: Sendable {
         clock: @escaping @Sendable () -> MonotonicTime = MonotonicClock.now
     ) throws(TakeoverResponderError) {
         try self.init(
-            loop: ResponderLoop(source: port, sink: port, shared: ResponderShared(), configuration: configuration, clock: clock),
+            loop: ResponderLoop(
+                source: port, sink: port, shared: ResponderShared(), configuration: configuration, clock: clock),
             configuration: configuration)
     }
 

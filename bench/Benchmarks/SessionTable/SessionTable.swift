@@ -265,7 +265,9 @@ let benchmarks: @Sendable () -> Void = {
             FilledTracker(slots)
         }
 
-        Benchmark("SessionTable: lookup of an absent key at 1M entries, \(slots.rawValue)", configuration: perOperation) {
+        Benchmark(
+            "SessionTable: lookup of an absent key at 1M entries, \(slots.rawValue)", configuration: perOperation
+        ) {
             (benchmark: Benchmark, filled: FilledTracker) in
             var index = filled.advance(by: benchmark.scaledIterations.count)
             let absent = filled.absent

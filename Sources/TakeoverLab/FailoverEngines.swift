@@ -204,6 +204,10 @@ public struct FailoverEngineLauncher: Sendable {
 
             [metrics]
             enabled = false
+
+            # Namespaces share the file system: each node needs a control socket of its own.
+            [control]
+            socket = "\(scratch)/\(me.name).control.sock"
             """
     }
 

@@ -215,6 +215,9 @@ struct TCPResetLabTests {
 
             [metrics]
             enabled = false
+
+            [control]
+            socket = "\(scratch.path)/\(me.name).control.sock"
             """
         }
 

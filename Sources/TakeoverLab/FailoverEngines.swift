@@ -205,9 +205,9 @@ public struct FailoverEngineLauncher: Sendable {
             [metrics]
             enabled = false
 
-            # One control socket per daemon: two on one machine cannot share the default path.
+            # Namespaces share the file system: each node needs a control socket of its own.
             [control]
-            socket = "\(scratch)/\(me.name).sock"
+            socket = "\(scratch)/\(me.name).control.sock"
             """
     }
 

@@ -38,7 +38,9 @@ final class PolledOnlyPort: PacketSource, PacketSink {
     let capture: PcapCapture
     init(_ capture: PcapCapture) { self.capture = capture }
     var maximumFrameLength: Int { capture.maximumFrameLength }
-    func waitForFrames(timeout: Duration) throws(PcapCaptureError) -> Bool { try capture.waitForFrames(timeout: timeout) }
+    func waitForFrames(timeout: Duration) throws(PcapCaptureError) -> Bool {
+        try capture.waitForFrames(timeout: timeout)
+    }
     func receive(limit: Int, _ handler: (ReceivedFrame) -> Void) throws(PcapCaptureError) -> Int {
         try capture.receive(limit: limit, handler)
     }

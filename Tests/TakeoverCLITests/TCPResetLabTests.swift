@@ -216,9 +216,8 @@ struct TCPResetLabTests {
             [metrics]
             enabled = false
 
-            # One control socket per daemon: two on one machine cannot share the default path.
             [control]
-            socket = "\(scratch.path)/\(me.name).sock"
+            socket = "\(scratch.path)/\(me.name).control.sock"
             """
         }
 

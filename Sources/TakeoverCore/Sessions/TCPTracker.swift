@@ -69,8 +69,8 @@ public struct TCPTracker: ~Copyable, Sendable {
 
     /// - Parameter memory: supplies the session table's slots (see `SessionMemory`); the heap by default.
     public init(
-        capacity: Int = SessionTable.defaultCapacity, timeouts: SessionTimeouts = SessionTimeouts(), seed: UInt64? = nil,
-        memory: any SessionMemory = HeapSessionMemory()
+        capacity: Int = SessionTable.defaultCapacity, timeouts: SessionTimeouts = SessionTimeouts(),
+        seed: UInt64? = nil, memory: any SessionMemory = HeapSessionMemory()
     ) {
         table = SessionTable(capacity: capacity, seed: seed, memory: memory)
         self.timeouts = timeouts

@@ -118,7 +118,8 @@ public final class TakeoverResponder: Sendable {
         clock: @escaping @Sendable () -> MonotonicTime = MonotonicClock.now
     ) throws(TakeoverResponderError) {
         try self.init(
-            loop: ResponderLoop(source: source, sink: sink, shared: ResponderShared(), configuration: configuration, clock: clock),
+            loop: ResponderLoop(
+                source: source, sink: sink, shared: ResponderShared(), configuration: configuration, clock: clock),
             configuration: configuration)
     }
 
@@ -128,7 +129,8 @@ public final class TakeoverResponder: Sendable {
         clock: @escaping @Sendable () -> MonotonicTime = MonotonicClock.now
     ) throws(TakeoverResponderError) {
         try self.init(
-            loop: ResponderLoop(source: port, sink: port, shared: ResponderShared(), configuration: configuration, clock: clock),
+            loop: ResponderLoop(
+                source: port, sink: port, shared: ResponderShared(), configuration: configuration, clock: clock),
             configuration: configuration)
     }
 

@@ -68,7 +68,9 @@ final class RecordingSessionMemory: SessionMemory {
     @Test func prefetchChangesNothing() {
         var tracker = TCPTracker(capacity: 256, seed: 11)
         let segment = TCPSegment(sequence: 1, acknowledgment: 1, flags: .ack, window: 100, payloadLength: 10)
-        for port in UInt16(1)...200 { tracker.track(flow(clientPort: port), segment, at: MonotonicTime(nanoseconds: 1)) }
+        for port in UInt16(1)...200 {
+            tracker.track(flow(clientPort: port), segment, at: MonotonicTime(nanoseconds: 1))
+        }
         let before = (1...400).map { tracker.session(for: flow(clientPort: UInt16($0)))?.original.nextSequence }
         for port in UInt16(1)...400 {
             tracker.prefetch(flow(clientPort: port))

@@ -159,6 +159,7 @@ struct ConfigurationDefaultsTests {
                 mode = "state-based"
                 capture = "auto"
                 tcp-policy = "reset"
+                resume-socket = "/run/takeover/resume.sock"
 
                 [announcements]
                 count = 3

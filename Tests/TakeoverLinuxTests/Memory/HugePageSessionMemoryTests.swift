@@ -30,11 +30,12 @@ import Testing
             #expect(try Self.isMapped(start))
             let bytes = try #require(huge, "/proc/self/smaps unreadable")
             // Whether the kernel found free huge pages is its business (THP is advice): report it, do not assert it.
-            print("HugePageSessionMemory(explicit first: \(explicitFirst)): \(bytes >> 20) MiB of the table on huge pages")
+            print("HugePageSessionMemory(explicit first: \(explicitFirst)): \(bytes >> 20) MiB on huge pages")
             for port in UInt16(1)...5000 {
                 let key = FlowKey(
-                    source: FlowAddress(IPv4Address(192, 0, 2, 1)), destination: FlowAddress(IPv4Address(198, 51, 100, 7)),
-                    sourcePort: port, destinationPort: 80, protocolNumber: IPProtocolNumber.tcp)
+                    source: FlowAddress(IPv4Address(192, 0, 2, 1)),
+                    destination: FlowAddress(IPv4Address(198, 51, 100, 7)), sourcePort: port, destinationPort: 80,
+                    protocolNumber: IPProtocolNumber.tcp)
                 #expect(table.insert(key) != nil)
                 #expect(table.find(key.reversed) != nil)
             }

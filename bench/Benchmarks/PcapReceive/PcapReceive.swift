@@ -3,10 +3,10 @@
 //
 // Root. Setup makes a network namespace of its own (`ip netns add`), opens two libpcap captures on its
 // loopback interface — a sender and a receiver filtered on UDP port 9 — and removes the namespace's name at
-// once (the captures keep it alive until they close). Each sample: the sender injects 64 UDP frames 192.0.2.1 → 192.0.2.2 (TEST-NET-1; loopback
-// only, and no local address has them, so the kernel drops them after the capture), outside the measurement;
-// then the receiver takes all 64 in receive calls of up to 64 frames, inside it. Immediate delivery
-// (TPACKET_V2), so the frames are ready as soon as the injection returns.
+// once (the captures keep it alive until they close). Each sample: the sender injects 64 UDP frames
+// 192.0.2.1 → 192.0.2.2 (TEST-NET-1; loopback only, and no local address has them, so the kernel drops them
+// after the capture), outside the measurement; then the receiver takes all 64 in receive calls of up to 64
+// frames, inside it. Immediate delivery (TPACKET_V2), so the frames are ready as soon as the injection returns.
 //
 // - `receive(limit:into:)`, the handler a value: must show 0 mallocs (checked: its name says steady state);
 // - `receive(limit:_:)`, the handler a closure: shown beside it, 1 malloc per call (the box).

@@ -13,10 +13,11 @@
 // One sample is 1000 operations (scaling factor kilo); the time is per operation. The order is a random
 // permutation of the million keys, walked from where the previous sample stopped.
 //
-// Each table operation is measured four ways, side by side in one run (the machine is shared: compare the
-// ratios): the slots on the heap (4 KiB pages) or on 2 MiB pages (`HugePageSessionMemory`), each one key at a
-// time or in batches of `batch` keys whose home slots are prefetched first (`prefetch(_:)`), as the tracker
-// thread can do for a batch drained from the capture ring.
+// Each table operation is measured side by side in one run (the machine is shared: compare the ratios): the
+// slots on the heap (4 KiB pages) or on 2 MiB pages (`HugePageSessionMemory`); one key at a time, in batches of
+// `batch` keys whose home slots are all prefetched first (`prefetch(_:)`), or with each key prefetched `batch`
+// keys ahead of its lookup (a rolling window) — as the tracker thread can do over a batch drained from the
+// capture ring.
 import Benchmark
 import BenchFixtures
 import TakeoverCore
@@ -239,7 +240,34 @@ let benchmarks: @Sendable () -> Void = {
             FilledTracker(slots)
         }
 
-        Benchmark("SessionTable: lookup of an absent key at 1M entries, \(slots.rawValue)", configuration: perOperation) {
+        Benchmark(
+            "SessionTable: lookup at 1M entries, random order, each key prefetched \(batch) ahead, \(slots.rawValue)",
+            configuration: perOperation
+        ) {
+            (benchmark: Benchmark, filled: FilledTracker) in
+            let count = benchmark.scaledIterations.count
+            let start = filled.advance(by: count)
+            let order = filled.order
+            var found = 0
+            benchmark.startMeasurement()
+            filled.withTracker { tracker in
+                // A rolling window: while key i is looked up, key i + batch is already on its way.
+                for offset in 0..<batch { tracker.table.prefetch(order[start + offset]) }
+                for index in start..<start + count {
+                    let ahead = index + batch
+                    tracker.table.prefetch(order[ahead < sessions ? ahead : ahead - sessions])
+                    found &+= tracker.table.find(order[index])?.index ?? -1
+                }
+            }
+            benchmark.stopMeasurement()
+            blackHole(found)
+        } setup: {
+            FilledTracker(slots)
+        }
+
+        Benchmark(
+            "SessionTable: lookup of an absent key at 1M entries, \(slots.rawValue)", configuration: perOperation
+        ) {
             (benchmark: Benchmark, filled: FilledTracker) in
             var index = filled.advance(by: benchmark.scaledIterations.count)
             let absent = filled.absent
@@ -305,6 +333,36 @@ let benchmarks: @Sendable () -> Void = {
                         updated &+= tracker.track(order[index + offset], segment, at: time) == .updated ? 1 : 0
                     }
                     index = index + batch == sessions ? 0 : index + batch
+                }
+            }
+            benchmark.stopMeasurement()
+            filled.time = time
+            precondition(updated == count, "\(updated) updated")
+        } setup: {
+            FilledTracker(slots)
+        }
+
+        Benchmark(
+            "SessionTable: update (track an ACK) at 1M entries, random order, each key prefetched \(batch) ahead, "
+                + "\(slots.rawValue), steady state",
+            configuration: perOperation
+        ) {
+            (benchmark: Benchmark, filled: FilledTracker) in
+            let count = benchmark.scaledIterations.count
+            let start = filled.advance(by: count)
+            let order = filled.order
+            let round = UInt32(truncatingIfNeeded: benchmark.currentIteration)
+            let segment = FilledTracker.segment(round)
+            var time = filled.time
+            var updated = 0
+            benchmark.startMeasurement()
+            filled.withTracker { tracker in
+                for offset in 0..<batch { tracker.prefetch(order[start + offset]) }
+                for index in start..<start + count {
+                    let ahead = index + batch
+                    tracker.prefetch(order[ahead < sessions ? ahead : ahead - sessions])
+                    time = time + 1000
+                    updated &+= tracker.track(order[index], segment, at: time) == .updated ? 1 : 0
                 }
             }
             benchmark.stopMeasurement()

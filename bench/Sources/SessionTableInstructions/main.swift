@@ -31,7 +31,9 @@ func segment(_ round: UInt32) -> TCPSegment {
 
 while keys.count < sessions {
     let key = FlowKey.random(using: &generator)
-    if tracker.track(key, segment(0), at: time) == .created { keys.append(generator.next() & 1 == 0 ? key : key.reversed) }
+    if tracker.track(key, segment(0), at: time) == .created {
+        keys.append(generator.next() & 1 == 0 ? key : key.reversed)
+    }
 }
 keys.shuffle(using: &generator)
 precondition(tracker.table.slotCount == 81_920 && tracker.count == sessions)

@@ -35,6 +35,7 @@ struct OperationsLabTests {
         #expect(alphaStatus.groups.map(\.state) == ["active"] && alphaStatus.ownedAddresses == [FailoverLabTests.groupAddress])
         #expect(alphaStatus.heartbeats.count == 2 && alphaStatus.heartbeats.allSatisfy { $0.sent > 0 && $0.accepted > 0 })
         #expect(alphaStatus.groups.first?.peer?.state == "standby")
+        #expect(alphaStatus.sessions != nil, "state-based mode: the tracker's figures are in the report")
         #expect(alphaStatus.lastFailover?.to == "active", "\(String(describing: alphaStatus.lastFailover))")
         let text = try takeover("status", "--socket", betaSocket)
         #expect(text.status == 0 && text.standardOutput.contains("group 1 on eth0: standby"), "\(text.standardOutput)")
@@ -49,6 +50,7 @@ struct OperationsLabTests {
         }
         let firstScrape = try scrape()
         #expect(firstScrape.contains(#"takeover_group_state{group="1",state="active"} 1"#), "\(firstScrape)")
+        #expect(firstScrape.contains(#"takeover_sessions{node="alpha"}"#), "the tracker's gauge")
         let firstSent = try #require(sent(firstScrape))
         Thread.sleep(forTimeInterval: 0.2)
         let secondSent = try #require(sent(try scrape()))

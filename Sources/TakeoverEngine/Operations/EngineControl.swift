@@ -6,7 +6,8 @@ public import TakeoverLinux
 /// The control socket's commands over a running `Engine`, and the status report they (and the metrics) read.
 public final class EngineControl: ControlCommandHandler {
     public let engine: Engine
-    /// The session tracker's figures, when the engine runs one; nil leaves `StatusReport.sessions` out.
+    /// Overrides where the session figures come from; nil: the engine's own trackers (`capturePipelines`, summed),
+    /// absent from the report in stateless mode.
     private let sessions: (@Sendable () -> StatusReport.Sessions?)?
     /// Longest wait for the controller thread to apply an operator command.
     static let commandTimeout: Duration = .seconds(5)
@@ -84,7 +85,8 @@ public final class EngineControl: ControlCommandHandler {
                 running: controller.isRunning, ticks: counters.ticks, lateTimerExpirations: counters.lateTimerExpirations,
                 stallsExcused: counters.stallsExcused, transitions: counters.transitions,
                 releaseTimeouts: counters.releaseTimeouts, loopErrors: counters.loopErrors),
-            groups: groups, ownedAddresses: owned, heartbeats: heartbeats, paths: paths, sessions: sessions?(),
+            groups: groups, ownedAddresses: owned, heartbeats: heartbeats, paths: paths, sessions: sessions.map { $0() }
+                ?? StatusReport.Sessions(engine.capturePipelines.values.map { $0.statistics() }),
             lastFailover: controller.timelines.last.map { failoverReport($0, now: now, responders: responders) })
     }
 

@@ -38,12 +38,17 @@ struct ClosureOnlyPcapSource: PacketSource {
     func statistics() throws(PcapCaptureError) -> PacketSourceStatistics { try capture.statistics() }
 }
 
+/// How often the pipeline reported peer traffic.
+final class PeerSignals: Sendable {
+    let count = Atomic<UInt64>(0)
+}
+
 /// A capture pipeline on a namespace's loopback, and the capture that feeds it.
 final class LoopbackPipeline: @unchecked Sendable {
     // @unchecked: one benchmark uses it at a time, on one thread.
     let captures: LoopbackCaptures
     let pipeline: CapturePipeline
-    let peerFramesSeen = Atomic<UInt64>(0)
+    let peerSignals = PeerSignals()
 
     init(closureOnly: Bool, payloadStore: Bool) throws {
         guard bench_count_allocations_on_threads_named("takeover-rx") == 0 else {
@@ -52,10 +57,9 @@ final class LoopbackPipeline: @unchecked Sendable {
         captures = try LoopbackCaptures(filter: "tcp port 9", frame: LoopbackFrame.tcp)
         let configuration = CapturePipelineConfiguration(peerMAC: .zero, ringCapacity: 4096, batchSize: 64)
         let payloads = payloadStore ? SessionPayloadCapture() : nil
-        let seen = peerFramesSeen
-        // Captured by the callback: an atomic add, as `FailoverController.peerTrafficSeen` does an atomic store.
-        let peerTrafficSeen: @Sendable (MonotonicTime) -> Void = { _ in
-            _ = seen.add(1, ordering: .relaxed)
+        // An atomic add, as `FailoverController.peerTrafficSeen` does an atomic store.
+        let peerTrafficSeen: @Sendable (MonotonicTime) -> Void = { [peerSignals] _ in
+            peerSignals.count.add(1, ordering: .relaxed)
         }
         if closureOnly {
             pipeline = CapturePipeline(
@@ -121,7 +125,7 @@ func pipelineBenchmarks() {
                 if payloadStore {
                     precondition(state.pipeline.payloads!.statistics.bytesStored > 0, "no payload captured")
                 }
-                precondition(state.peerFramesSeen.load(ordering: .relaxed) > 0, "peerTrafficSeen never called")
+                precondition(state.peerSignals.count.load(ordering: .relaxed) > 0, "peerTrafficSeen never called")
             } setup: {
                 try LoopbackPipeline(closureOnly: closureOnly, payloadStore: payloadStore)
             } teardown: {

@@ -21,8 +21,8 @@ struct CaptureBatchHandler: ReceivedFrameHandler, ~Copyable {
     /// Nanoseconds of the newest frame from the peer in this batch; 0 when none.
     private var newestPeerFrame: UInt64 = 0
     /// The payload store for this batch only: the caller holds the store's lock (`SessionPayloadCapture.withStore`)
-    /// from `begin` to `finish` and the pointer is cleared at `finish`, so it never outlives the access. `nil`: no
-    /// payload capture.
+    /// from `begin` to `finish` and the pointer is cleared at `finish`, so it never outlives the access (a receive
+    /// that throws ends the receive thread: the handler is not used again). `nil`: no payload capture.
     private var payloadStore: UnsafeMutablePointer<SessionPayloadStore>?
 
     init(producer: consuming SPSCRing<CaptureRecord>.Producer, peerMAC: MACAddress?, batchSize: Int) {

@@ -8,9 +8,11 @@
 // threads named `takeover-rx` (the receive thread) meanwhile: the metric "Receive-thread mallocs". "Batches" is
 // how many receive batches that took (the receive thread may wake before the injection ends).
 //
-// "before": the same pipeline given a source that offers only the closure form of `receive` — what the
-// pipeline used to call — so `PcapCapture` boxes the closure once per batch. "now": `PcapCapture` itself,
-// whose `receive(limit:into:)` the pipeline calls with its handler value.
+// "before": the same pipeline given a source that offers only the closure form of `receive` — the form the
+// pipeline used to call — so `PcapCapture` boxes the closure once per batch. It reproduces that box only: the old
+// closure-based loop itself also allocated (4 per batch in all, measured by running the "now" cases with
+// CapturePipeline.swift restored to 289cb4a; bench/RESULTS.md). "now": `PcapCapture` itself, whose
+// `receive(limit:into:)` the pipeline calls with its handler value.
 import Benchmark
 import CBenchSupport
 import Foundation

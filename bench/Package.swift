@@ -10,7 +10,13 @@ let suites: [(name: String, extraDependencies: [Target.Dependency])] = [
     ("Builders", []),
     ("ParseTrack", ["BenchFixtures"]),
     ("SessionTable", ["BenchFixtures", .product(name: "TakeoverLinux", package: "takeover")]),
-    ("PcapReceive", [.product(name: "TakeoverLinux", package: "takeover")]),
+    (
+        "PcapReceive",
+        [
+            "CBenchSupport", .product(name: "TakeoverLinux", package: "takeover"),
+            .product(name: "Takeover", package: "takeover"),
+        ]
+    ),
 ]
 
 let package = Package(

@@ -213,61 +213,29 @@ public final class CapturePipeline: Sendable {
     private func runReceiveLoop<Source: PacketSource & ~Copyable>(
         _ box: SourceBox<Source>, peerTrafficSeen: (@Sendable (MonotonicTime) -> Void)?
     ) {
-        guard var producer = ring.claimProducer() else { preconditionFailure("the pipeline's ring has one producer") }
-        let peerMAC = configuration.peerMAC
+        guard let producer = ring.claimProducer() else { preconditionFailure("the pipeline's ring has one producer") }
         let batchSize = configuration.batchSize
         let statisticsInterval = configuration.statisticsInterval
-        var counters = CaptureReceiveCounters()
+        // Per-frame work as a value, not a closure: over libpcap a closure would cost a heap box per batch.
+        var batch = CaptureBatchHandler(producer: producer, peerMAC: configuration.peerMAC, batchSize: batchSize)
         var lastStatisticsRead = ContinuousClock.now
         do {
             while !stopReceiving.load(ordering: .acquiring) {
                 if try box.source!.waitForFrames(timeout: configuration.receiveWaitTimeout) {
-                    var room = producer.reserve(batchSize)
-                    var written = 0
-                    var newestPeerFrame: UInt64 = 0
-                    // One closure for both cases: with a payload store, the batch runs under its lock.
-                    func receiveBatch(_ capturePayload: (ReceivedFrame, CaptureRecord, TCPSegment) -> Void) throws {
-                        _ = try box.source!.receive(limit: batchSize) { frame in
-                            counters.framesReceived &+= 1
-                            if frame.isTruncated { counters.truncatedFrames &+= 1 }
-                            var fromPeer = false
-                            switch FrameClassification.classify(frame, peerMAC: peerMAC) {
-                            case .record(let record):
-                                fromPeer = record.flags.contains(.fromPeer)
-                                if case .tcp(let segment) = record.transport { capturePayload(frame, record, segment) }
-                                // A full reservation gets one refresh: the tracker may have freed slots meanwhile.
-                                if written == room { room = producer.reserve(batchSize) }
-                                if written < room {
-                                    producer[written] = record
-                                    written &+= 1
-                                    counters.recordsQueued &+= 1
-                                } else {
-                                    counters.droppedRingFull &+= 1
-                                }
-                            case .noFlow(let peer):
-                                fromPeer = peer
-                                counters.framesWithoutFlow &+= 1
-                            case .malformed(let reason, let peer):
-                                fromPeer = peer
-                                counters.malformed[reason] &+= 1
-                            }
-                            if fromPeer {
-                                counters.peerFrames &+= 1
-                                newestPeerFrame = Swift.max(newestPeerFrame, frame.timestamp.nanoseconds)
-                            }
-                        }
-                    }
                     if let payloads {
-                        try payloads.withStore { store in
-                            try receiveBatch { frame, record, segment in
-                                store.capture(record.flow, segment, payload: frame.payload(of: segment), at: record.timestamp)
+                        // The batch runs under the store's lock; the handler holds a pointer to the store until
+                        // `finish`, inside this access.
+                        try payloads.withStore { (store: inout SessionPayloadStore) throws(Source.ReceiveError) in
+                            try withUnsafeMutablePointer(to: &store) { (store) throws(Source.ReceiveError) in
+                                batch.begin(payloadStore: store)
+                                _ = try box.source!.receive(limit: batchSize, into: &batch)
                             }
                         }
                     } else {
-                        try receiveBatch { _, _, _ in }
+                        batch.begin(payloadStore: nil)
+                        _ = try box.source!.receive(limit: batchSize, into: &batch)
                     }
-                    producer.submit(written)
-                    counters.batches &+= 1
+                    let newestPeerFrame = batch.finish()
                     if newestPeerFrame != 0 {
                         // Single writer, so a load and a store suffice; max keeps a late batch from going back.
                         if newestPeerFrame > lastPeerFrameNanoseconds.load(ordering: .relaxed) {
@@ -275,7 +243,7 @@ public final class CapturePipeline: Sendable {
                         }
                         peerTrafficSeen?(MonotonicTime(nanoseconds: newestPeerFrame))
                     }
-                    let snapshot = counters
+                    let snapshot = batch.counters
                     receiveCounters.withLock { $0 = snapshot }
                 }
                 if ContinuousClock.now - lastStatisticsRead >= statisticsInterval {

@@ -170,6 +170,64 @@ import Testing
         #expect(pipeline.stop(timeout: .zero).receiveFailure == "interface vanished")
     }
 
+    /// A source that counts calls to the closure form of `receive` (which costs a heap box per call over
+    /// libpcap) and serves frames through either form.
+    struct FormCountingSource: PacketSource {
+        final class Calls: Sendable {
+            let closure = Atomic(0)
+            let value = Atomic(0)
+        }
+        let queue: InMemoryPacketQueue
+        let calls: Calls
+
+        func waitForFrames(timeout: Duration) -> Bool { queue.waitForFrames(timeout: timeout) }
+
+        func receive(limit: Int, _ handler: (ReceivedFrame) -> Void) -> Int {
+            calls.closure.add(1, ordering: .relaxed)
+            return queue.receive(limit: limit, handler)
+        }
+
+        func receive<Handler: ReceivedFrameHandler & ~Copyable>(limit: Int, into handler: inout Handler) -> Int {
+            calls.value.add(1, ordering: .relaxed)
+            var queue = queue
+            return queue.receive(limit: limit, into: &handler)
+        }
+
+        func statistics() -> PacketSourceStatistics { queue.statistics() }
+    }
+
+    @Test(arguments: [false, true])
+    func theReceiveThreadHandsTheSourceAValueNeverAClosure(withPayloadStore: Bool) {
+        let (client, peer) = (Frames.client, Frames.peer)
+        let frames: [([UInt8], UInt64)] = [
+            (Frames.tcp(from: client, to: peer, sequence: 1000, flags: .syn), 1),
+            (Frames.tcp(from: peer, to: client, sequence: 5000, acknowledgment: 1001, flags: [.syn, .ack]), 2),
+            (
+                Frames.tcp(
+                    from: client, to: peer, sequence: 1001, acknowledgment: 5001, flags: [.psh, .ack], payload: 100), 3
+            ),
+            (Frames.arpRequest(from: client, for: peer.ip), 4),
+        ]
+        let calls = FormCountingSource.Calls()
+        let payloads = withPayloadStore ? SessionPayloadCapture() : nil
+        let pipeline = CapturePipeline(
+            source: FormCountingSource(queue: Self.queue(frames), calls: calls),
+            configuration: CapturePipelineConfiguration(peerMAC: peer.mac, sessionCapacity: 16),
+            clock: MonotonicClock.now, payloads: payloads)
+        #expect(Self.waitFor(pipeline) { $0.recordsTracked == 3 && $0.receive.framesReceived == 4 })
+        let result = pipeline.stop()
+        #expect(result.joined)
+        #expect(calls.closure.load(ordering: .relaxed) == 0)
+        #expect(calls.value.load(ordering: .relaxed) >= 1)
+        #expect(result.statistics.receive.batches == UInt64(calls.value.load(ordering: .relaxed)))
+        #expect(result.statistics.receive.recordsQueued == 3)
+        #expect(result.statistics.receive.framesWithoutFlow == 1)
+        #expect(result.statistics.receive.peerFrames == 1)
+        #expect(result.statistics.lastPeerFrame == MonotonicTime(nanoseconds: 2_000_000))
+        // The payload reaches the store only when there is one.
+        #expect(payloads?.statistics.bytesStored == (withPayloadStore ? 100 : nil))
+    }
+
     @Test func expirySweepsRemoveIdleSessions() {
         // Frames stamped at 1 ms on the monotonic clock: long idle by now, beyond a 1 ms UDP timeout.
         var timeouts = SessionTimeouts()

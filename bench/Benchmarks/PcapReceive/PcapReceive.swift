@@ -26,38 +26,24 @@ var perBatch: Benchmark.Configuration {
 /// A namespace with two captures on its loopback, and a UDP frame to inject.
 final class LoopbackCaptures: @unchecked Sendable {
     // @unchecked: one benchmark uses it at a time, on one thread.
-    let namespace = "takeover-bench-pcap-\(getpid())"
+    let namespace = "takeover-bench-pcap-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     let sender: PcapCapture
     let receiver: PcapCapture
     let frame: [UInt8]
 
-    init() throws {
+    /// `filter` selects what the receiver takes; `frame` is what `inject` sends.
+    init(filter: String = "udp port 9", frame: [UInt8] = LoopbackFrame.udp) throws {
         try Self.run(["ip", "netns", "add", namespace])
         try Self.run(["ip", "-n", namespace, "link", "set", "lo", "up"])
         (sender, receiver) = try NetworkNamespace.run(in: namespace) {
             let configuration = PcapCaptureConfiguration(interface: "lo", snapshotLength: 256, delivery: .immediate)
             return (try PcapCapture(configuration), try PcapCapture(configuration))
         }
-        try receiver.setFilter("udp port 9")
+        try receiver.setFilter(filter)
         // The captures keep the namespace alive; without its name nothing is left behind when the process ends
         // (the benchmark tool exits without deinitialising setup state).
         try Self.run(["ip", "netns", "del", namespace])
-        // Ethernet (loopback: zero MACs) + IPv4 + UDP, 18 bytes of payload: a 60-byte frame.
-        var bytes = [UInt8](repeating: 0, count: 60)
-        bytes[12] = 0x08
-        let ip: [UInt8] = [
-            0x45, 0, 0, 46, 0, 1, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
-        ]
-        bytes.replaceSubrange(14..<34, with: ip)
-        let udp: [UInt8] = [0x30, 0x39, 0, 9, 0, 26, 0, 0]
-        bytes.replaceSubrange(34..<42, with: udp)
-        var sum: UInt32 = 0
-        for index in stride(from: 14, to: 34, by: 2) { sum += UInt32(bytes[index]) << 8 | UInt32(bytes[index + 1]) }
-        while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
-        let checksum = ~UInt16(sum)
-        bytes[24] = UInt8(checksum >> 8)
-        bytes[25] = UInt8(checksum & 0xFF)
-        frame = bytes
+        self.frame = frame
     }
 
     deinit {
@@ -135,4 +121,6 @@ let benchmarks: @Sendable () -> Void = {
     } setup: {
         try LoopbackCaptures()
     }
+
+    pipelineBenchmarks()
 }

@@ -204,6 +204,9 @@ public struct FailoverEngineLauncher: Sendable {
 
             [metrics]
             enabled = false
+
+            [control]
+            socket = "\(scratch)/\(me.name).control"
             """
     }
 

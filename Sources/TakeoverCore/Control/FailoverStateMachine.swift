@@ -139,6 +139,9 @@ public struct FailoverStateMachine: Sendable {
     private var shuttingDown = false
     /// Set when we gave the group back, until the peer shows it serves: tells it `released`.
     private var handedOver = false
+    /// The newest heartbeat the view was taken from (the peer numbers its datagrams on every channel in one
+    /// sequence; a restart raises the incarnation).
+    private var newestHeartbeat: (nodeID: UInt32, incarnation: UInt64, sequence: UInt64)?
 
     public init(policy: Policy, group: UInt16, start: MonotonicTime) {
         self.policy = policy
@@ -183,6 +186,15 @@ public struct FailoverStateMachine: Sendable {
             return evaluate(peerFailed: verdict.peerFailed, at: now)
         case .heartbeat(let message):
             guard message.group == group else { return .none }
+            // An older heartbeat than one already taken (held up in a busy kernel, or on the slower channel) would
+            // turn the view back in time: a peer now active, seen as the standby it was, made us active too
+            // (measured: 2 of 10 lab runs under load). Its liveness still counts, in the failure detector.
+            if let newest = newestHeartbeat, newest.nodeID == message.nodeID,
+                (message.incarnation, message.sequence) < (newest.incarnation, newest.sequence)
+            {
+                return .none
+            }
+            newestHeartbeat = (message.nodeID, message.incarnation, message.sequence)
             peer = PeerView(nodeID: message.nodeID, priority: message.priority, state: message.state, flags: message.flags)
             if message.state == .active { handedOver = false }
             return evaluate(peerFailed: false, at: now)

@@ -5,16 +5,22 @@
 /// (when `usesPeerTraffic`) no frame from the peer's MAC was seen for as long. A loss on one channel alone never
 /// fails the peer.
 ///
-/// Stall guard: `tick` is expected about once per interval. When a tick comes later than `stallThreshold`
-/// after the previous one, our own loop was not running (scheduler, SIGSTOP, a paused VM): the silence we
-/// measured is ours, not the peer's, so every deadline moves forward by the stall.
+/// When to judge: `failureDeadline` is the exact moment the verdict would turn (the newest sign of life plus the
+/// window). A loop that evaluates then — besides its periodic tick — decides at the deadline, not up to one
+/// interval after it.
+///
+/// Stall guard: our loop looks (`tick`) at least once per interval — its periodic timer — and in between at
+/// deadlines. When a look comes later than `stallThreshold` after the previous one, our own loop was not
+/// running (scheduler, SIGSTOP, a paused VM): the silence we measured is ours, not the peer's, so every
+/// deadline moves forward by the stall. The threshold sits below the window (1.5 intervals by default), so a
+/// stall long enough to empty the window is always excused rather than judged.
 public struct FailureDetector: Sendable {
     public struct Configuration: Hashable, Sendable {
         public var channelCount: Int
         public var interval: UInt64
         public var missCount: Int
         public var usesPeerTraffic: Bool
-        /// A tick gap above this counts as our own stall; default: three intervals, at least 5 ms.
+        /// A gap between two looks above this counts as our own stall; default: 1.5 intervals, at most the window.
         public var stallThreshold: UInt64
 
         public init(
@@ -27,7 +33,9 @@ public struct FailureDetector: Sendable {
             self.interval = interval
             self.missCount = missCount
             self.usesPeerTraffic = usesPeerTraffic
-            self.stallThreshold = stallThreshold ?? max(3 * interval, 5_000_000)
+            // Below the window: a stall that could hide the peer's heartbeats for a whole window must be excused,
+            // not judged (the former default, max(3 intervals, 5 ms), let a 4 ms stall of ours fail the peer at 1 ms).
+            self.stallThreshold = stallThreshold ?? max(interval, min(interval + interval / 2, interval * UInt64(missCount)))
         }
 
         /// How long a channel may stay silent before it counts as missing.
@@ -40,6 +48,9 @@ public struct FailureDetector: Sendable {
         public var liveChannels: Int
         /// Our own stall detected at this tick (0 when none), already excused from the deadlines.
         public var stall: UInt64
+        /// Time since the newest sign of life (a heartbeat on any channel, or the peer's traffic when it counts),
+        /// after any excuse: when the peer is failed, how long after that sign we decided.
+        public var silence: UInt64
     }
 
     public let configuration: Configuration
@@ -88,7 +99,25 @@ public struct FailureDetector: Sendable {
             }
         }
         let trafficSilent = !configuration.usesPeerTraffic || now.nanoseconds(since: lastPeerTraffic) > window
-        return Verdict(peerFailed: live == 0 && trafficSilent, liveChannels: live, stall: stall)
+        return Verdict(
+            peerFailed: live == 0 && trafficSilent, liveChannels: live, stall: stall,
+            silence: now.nanoseconds(since: newestSignOfLife))
+    }
+
+    /// The first moment at which `tick` fails the peer if nothing more is heard (and no stall of ours is
+    /// excused meanwhile): the newest sign of life plus the window, plus 1 ns (a silence of exactly the window
+    /// still counts as alive).
+    public var failureDeadline: MonotonicTime { newestSignOfLife + (configuration.window + 1) }
+
+    private var newestSignOfLife: MonotonicTime {
+        var newest = withUnsafeBytes(of: lastHeard) { raw in
+            let slots = raw.bindMemory(to: MonotonicTime.self)
+            var newest = slots[0]
+            for channel in 1..<configuration.channelCount where newest < slots[channel] { newest = slots[channel] }
+            return newest
+        }
+        if configuration.usesPeerTraffic && newest < lastPeerTraffic { newest = lastPeerTraffic }
+        return newest
     }
 
     /// Moves every deadline forward by `stall`, never past `now`.

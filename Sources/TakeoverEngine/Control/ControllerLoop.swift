@@ -8,7 +8,9 @@ import TakeoverLinux
 ///  1. every channel socket that is readable is drained (bounded): authentic, fresh heartbeats feed the failure
 ///     detector and their group's state machine — before the tick, so a heartbeat already queued counts;
 ///  2. commands (operator, release completions, shutdown);
-///  3. the timer: one tick of the detector and of every group's machine, then one heartbeat per group per channel.
+///  3. the timer: one tick of the detector and of every group's machine, then one heartbeat per group per channel;
+///     or, between ticks, the failure deadline's one-shot timer: the detector and the machines judge at the exact
+///     moment the window runs out, not at the next tick (which took up to one interval more).
 final class ControllerLoop {
     private enum Phase {
         case running
@@ -29,6 +31,8 @@ final class ControllerLoop {
     private let sockets: [UDPSocket]
     private let peers: [SocketAddress]
     private let timer: TimerFD
+    /// One-shot, armed for the detector's failure deadline after every evaluation.
+    private let deadlineTimer: TimerFD
     private let shared: ControllerShared
     private let actions: any FailoverActions
     private let onStateChange: (@Sendable (FailoverStateChange) -> Void)?
@@ -42,6 +46,10 @@ final class ControllerLoop {
     /// Per group: the timeline of the release `stopServing` is working on.
     private var pendingRelease: [UInt64?]
     private var phase = Phase.running
+    private var lastTick: MonotonicTime?
+    /// Per channel: the peer's last accepted heartbeat (our receive time, its send time and sequence), for the
+    /// gap counters — they tell a late sender from a lost datagram from a late receiver.
+    private var lastPeerHeartbeat: [(received: MonotonicTime, sent: UInt64, sequence: UInt64)?]
     private let sendBuffer: UnsafeMutableRawBufferPointer
     /// Larger than a heartbeat, so an oversized datagram arrives whole enough to be counted as malformed.
     private let receiveBuffer: UnsafeMutableRawBufferPointer
@@ -74,6 +82,7 @@ final class ControllerLoop {
         peers = configuration.channels.map { SocketAddress($0.peerAddress, port: $0.port) }
         do {
             timer = try TimerFD()
+            deadlineTimer = try TimerFD()
         } catch {
             throw .setupFailed(error)
         }
@@ -84,6 +93,7 @@ final class ControllerLoop {
         machines = Self.makeMachines(configuration, start: now)
         sequences = Array(repeating: 0, count: configuration.groups.count)
         pendingRelease = Array(repeating: nil, count: configuration.groups.count)
+        lastPeerHeartbeat = Array(repeating: nil, count: configuration.channels.count)
         sendBuffer = .allocate(byteCount: HeartbeatMessage.length, alignment: 8)
         receiveBuffer = .allocate(byteCount: 2048, alignment: 8)
     }
@@ -131,7 +141,11 @@ final class ControllerLoop {
 
         let timerIndex = 0
         let wakeIndex = sockets.count + 1
-        var poller = PollSet(fileDescriptors: [timer.fileDescriptor] + sockets.map(\.fileDescriptor) + [shared.wake.fileDescriptor])
+        let deadlineIndex = sockets.count + 2
+        var poller = PollSet(
+            fileDescriptors: [timer.fileDescriptor] + sockets.map(\.fileDescriptor)
+                + [shared.wake.fileDescriptor, deadlineTimer.fileDescriptor])
+        armFailureDeadline()
         while true {
             if case .done = phase { break }
             do {
@@ -149,11 +163,16 @@ final class ControllerLoop {
                 _ = try? shared.wake.drain()
                 handleCommands(at: now)
             }
+            let deadlinePassed = poller.isReady(deadlineIndex) && ((try? deadlineTimer.readExpirations()) ?? 0) > 0
             if poller.isReady(timerIndex), let expirations = try? timer.readExpirations(), expirations > 0 {
                 tick(at: now, expirations: expirations)
+            } else if deadlinePassed {
+                shared.status.withLock { $0.counters.deadlineJudgements += 1 }
+                judge(at: now)
             }
         }
         try? timer.disarm()
+        try? deadlineTimer.disarm()
         shared.status.withLock { $0.running = false }
         for pending in shared.close() { pending.answer(.failure(.notRunning)) }
     }
@@ -181,6 +200,7 @@ final class ControllerLoop {
                 let group = machines.firstIndex(where: { $0.group == message.group })
             else { continue }
             detector.heartbeatReceived(onChannel: channel, at: now)
+            countGap(message, onChannel: channel, at: now)
             handle(.heartbeat(message), group: group, at: now)
         }
     }
@@ -188,17 +208,67 @@ final class ControllerLoop {
     // MARK: Ticking
 
     private func tick(at now: MonotonicTime, expirations: UInt64) {
+        let gap = lastTick.map { now.nanoseconds(since: $0) } ?? 0
+        lastTick = now
+        shared.status.withLock { status in
+            status.counters.ticks += 1
+            status.counters.lateTimerExpirations += expirations - 1
+            status.counters.longestTickGap = max(status.counters.longestTickGap, gap)
+        }
+        judge(at: now)
+        for group in machines.indices { sendHeartbeats(group: group, at: now) }
+        advanceShutdown(at: now, ticked: true)
+    }
+
+    /// One evaluation of the detector and every group's machine; then the deadline timer is armed for the next
+    /// moment the verdict could turn.
+    private func judge(at now: MonotonicTime) {
         let traffic = shared.peerTraffic.load(ordering: .relaxed)
         if traffic != 0 { detector.peerTrafficSeen(at: MonotonicTime(nanoseconds: traffic)) }
         let verdict = detector.tick(at: now)
         shared.status.withLock { status in
-            status.counters.ticks += 1
-            status.counters.lateTimerExpirations += expirations - 1
             status.counters.stallsExcused = detector.stallsExcused
+            if verdict.stall > 0 { status.counters.longestStallExcused = max(status.counters.longestStallExcused, verdict.stall) }
+            if verdict.peerFailed, machines.contains(where: { $0.peer != nil }) { status.counters.lastFailureSilence = verdict.silence }
         }
         for group in machines.indices { handle(.tick(verdict), group: group, at: now) }
-        for group in machines.indices { sendHeartbeats(group: group, at: now) }
-        advanceShutdown(at: now, ticked: true)
+        armFailureDeadline()
+    }
+
+    /// Arms the one-shot timer for the detector's failure deadline. Heartbeats only move the deadline later, so a
+    /// timer armed at an older deadline fires early at worst: that evaluation finds the peer alive and re-arms.
+    /// A deadline already past is left to the periodic tick (arming it would spin the loop while the peer is down).
+    private func armFailureDeadline() {
+        let deadline = detector.failureDeadline
+        let now = MonotonicClock.now()
+        guard now < deadline else { return }
+        do {
+            try deadlineTimer.armOnce(afterNanoseconds: deadline.nanoseconds(since: now))
+        } catch {
+            shared.status.withLock { $0.counters.loopErrors += 1 }
+        }
+    }
+
+    /// Gap counters for one accepted heartbeat (measurement only; the detector does not use them).
+    private func countGap(_ message: HeartbeatMessage, onChannel channel: Int, at now: MonotonicTime) {
+        defer { lastPeerHeartbeat[channel] = (now, message.sendTime, message.sequence) }
+        guard let last = lastPeerHeartbeat[channel], message.sequence > last.sequence else { return }
+        let gap = now.nanoseconds(since: last.received)
+        // Nothing sent in between on any channel: consecutive ticks of the peer, so a wide spacing is its lateness.
+        let consecutive = message.sequence - last.sequence == UInt64(sockets.count)
+        let spacing = message.sendTime > last.sent ? message.sendTime - last.sent : 0
+        let lateThreshold = interval + interval / 2
+        shared.status.withLock { status in
+            status.counters.channels[channel].longestGap = max(status.counters.channels[channel].longestGap, gap)
+            if gap > lateThreshold { status.counters.channels[channel].lateArrivals += 1 }
+            if consecutive {
+                status.counters.channels[channel].peerLongestSendSpacing =
+                    max(status.counters.channels[channel].peerLongestSendSpacing, spacing)
+                if spacing > lateThreshold { status.counters.channels[channel].peerLateSends += 1 }
+            } else {
+                status.counters.channels[channel].sequenceGaps += 1
+            }
+        }
     }
 
     // MARK: Commands

@@ -66,8 +66,11 @@ public final class FailoverController: Sendable {
     public func start() throws(FailoverControllerError) {
         try startStop.withLock { (_) throws(FailoverControllerError) in
             guard let loop = pendingLoop.withLock({ $0.take() }) else { throw .alreadyStarted }
+            let scheduling = Self.scheduling(for: configuration.realtimePriority)
+            shared.status.withLock { $0.counters.scheduling = scheduling }
+            let priority: Int32? = if case .realtime(let priority) = scheduling { priority } else { nil }
             do throws(SystemCallError) {
-                let started = try LoopThread(name: "takeover-ctl", realtimePriority: configuration.realtimePriority) {
+                let started = try LoopThread(name: "takeover-ctl", realtimePriority: priority) {
                     loop.run()
                 }
                 thread.withLock { $0 = started }
@@ -77,6 +80,22 @@ public final class FailoverController: Sendable {
             }
         }
     }
+
+    /// Whether `SCHED_FIFO` at `priority` is permitted here, found by asking for it: a thread that does nothing
+    /// is started with it. Refused (no CAP_SYS_NICE, no RT budget): ordinary scheduling, said in the counters.
+    private static func scheduling(for priority: Int32?) -> ControllerScheduling {
+        guard let priority else { return .ordinary }
+        do {
+            let probe = try LoopThread(name: "takeover-rtprobe", realtimePriority: priority) {}
+            _ = probe.join(timeoutNanoseconds: 1_000_000_000)
+            return .realtime(priority: priority)
+        } catch {
+            return .realtimeRefused(error)
+        }
+    }
+
+    /// How the controller thread is scheduled (`.ordinary` before `start`).
+    public var scheduling: ControllerScheduling { shared.status.withLock { $0.counters.scheduling } }
 
     /// The data plane saw a frame from the peer's MAC at `time`: the peer is alive, whatever its heartbeats do
     /// (when `usesPeerTraffic`). Lock-free; safe from any thread, at any rate.

@@ -67,14 +67,20 @@ public struct FailoverControllerConfiguration: Hashable, Sendable {
     /// How many transitions' timelines are kept (the oldest are dropped).
     public var timelineCapacity: Int
     /// `SCHED_FIFO` priority (1–99) for the controller thread, so heartbeats keep their pace on a busy machine
-    /// (keepalived's `vrrp_rt_priority`); needs CAP_SYS_NICE. nil: ordinary scheduling.
+    /// (keepalived's `vrrp_rt_priority`); needs CAP_SYS_NICE — when refused, the thread runs with ordinary
+    /// scheduling and `FailoverController.scheduling` says why. nil: ordinary scheduling.
+    /// Default: `defaultRealtimePriority`. Measured on a loaded 2-core VM with 1 ms heartbeats: an ordinary
+    /// thread's heartbeats went out several ms late often enough to make its peer take over (bench/RESULTS.md).
     public var realtimePriority: Int32?
+
+    /// Low among real-time priorities: above every ordinary thread, below the kernel's own RT threads.
+    public static let defaultRealtimePriority: Int32 = 10
 
     public init(
         nodeID: UInt32, channels: [HeartbeatChannel], groups: [FailoverGroup], interval: Duration = .milliseconds(10),
         missCount: Int = 3, usesPeerTraffic: Bool = true, stallThreshold: Duration? = nil, startupWait: Duration? = nil,
         finalHeartbeats: Int = 3, releaseTimeout: Duration = .seconds(2), timelineCapacity: Int = 64,
-        realtimePriority: Int32? = nil
+        realtimePriority: Int32? = defaultRealtimePriority
     ) {
         self.nodeID = nodeID
         self.channels = channels

@@ -21,6 +21,17 @@ public struct FailoverCounters: Equatable, Sendable {
         public var heartbeats = HeartbeatReceiptCounters()
         /// When the last heartbeat was accepted on this channel.
         public var lastAccepted: MonotonicTime?
+        /// The longest time between two accepted heartbeats on this channel, as our loop saw them (ns).
+        public var longestGap: UInt64 = 0
+        /// Accepted heartbeats that came more than 1.5 intervals after the previous one on this channel.
+        public var lateArrivals: UInt64 = 0
+        /// Of two consecutive heartbeats of the peer (nothing sent in between), the widest spacing of their send
+        /// times (ns): the peer's own lateness, whatever the network did.
+        public var peerLongestSendSpacing: UInt64 = 0
+        /// Consecutive heartbeats of the peer sent more than 1.5 intervals apart: a late sender, not a lost datagram.
+        public var peerLateSends: UInt64 = 0
+        /// Accepted heartbeats after which some of the peer's datagrams never arrived (lost, or an extra send).
+        public var sequenceGaps: UInt64 = 0
 
         public init(name: String) { self.name = name }
     }
@@ -32,6 +43,16 @@ public struct FailoverCounters: Equatable, Sendable {
     public var lateTimerExpirations: UInt64 = 0
     /// Our own stalls the failure detector excused (their silence did not count against the peer).
     public var stallsExcused: UInt64 = 0
+    /// The longest of them (ns).
+    public var longestStallExcused: UInt64 = 0
+    /// The longest time between two ticks of our periodic timer (ns): how late our own heartbeats went out.
+    public var longestTickGap: UInt64 = 0
+    /// Evaluations the failure-deadline timer triggered between ticks.
+    public var deadlineJudgements: UInt64 = 0
+    /// When the detector last failed the peer: the silence it judged (ns since the newest sign of life).
+    public var lastFailureSilence: UInt64?
+    /// How the controller thread is scheduled (`SCHED_FIFO` when asked and permitted).
+    public var scheduling: ControllerScheduling = .ordinary
     public var transitions: UInt64 = 0
     /// Shutdowns that stopped a group whose `stopServing` had not reported completion in time.
     public var releaseTimeouts: UInt64 = 0
@@ -41,6 +62,17 @@ public struct FailoverCounters: Equatable, Sendable {
     public init(channelNames: [String]) {
         channels = channelNames.map { Channel(name: $0) }
     }
+}
+
+/// The controller thread's scheduling.
+public enum ControllerScheduling: Equatable, Sendable {
+    /// The ordinary time-sharing scheduler, as configured (`realtimePriority` nil).
+    case ordinary
+    /// `SCHED_FIFO` at this priority.
+    case realtime(priority: Int32)
+    /// `SCHED_FIFO` was asked for but refused (no CAP_SYS_NICE, an RT budget of 0 in the cgroup…): ordinary
+    /// scheduling, so heartbeats may go out late on a busy machine.
+    case realtimeRefused(SystemCallError)
 }
 
 /// One group as the controller sees it now.

@@ -44,6 +44,35 @@ import TakeoverCore
         #expect(lab.dualOwnerSteps.isEmpty)
     }
 
+    /// A heartbeat that arrives after a newer one (delayed in the kernel, or on the other channel) must not turn the
+    /// view of the peer back: the peer that has since become active, seen as the standby it was, would look like
+    /// nobody serving and make this node active too. Rows: the stale message's incarnation and sequence.
+    @Test(arguments: [(UInt64(5), UInt64(7)), (5, 1), (4, 50)])
+    func anOlderHeartbeatDoesNotTurnTheViewBack(incarnation: UInt64, sequence: UInt64) {
+        func heartbeat(_ state: FailoverState, _ flags: HeartbeatFlags = [], incarnation: UInt64 = 5, sequence: UInt64) -> FailoverInput {
+            .heartbeat(HeartbeatMessage(
+                flags: flags, group: 7, channel: 0, priority: 100, state: state, nodeID: 2, incarnation: incarnation,
+                sequence: sequence, sendTime: 0))
+        }
+        let ms: UInt64 = 1_000_000
+        var machine = FailoverStateMachine(
+            policy: .init(nodeID: 1, priority: 200, preempt: true, failureWindow: 3 * ms), group: 7, start: .zero)
+        // We (preferred) handed the group to the peer; now the operator wants it back: `ready` + `manual`.
+        _ = machine.handle(heartbeat(.active, sequence: 8), at: MonotonicTime(nanoseconds: ms))
+        #expect(machine.state == .standby)
+        _ = machine.handle(.operatorTakeover, at: MonotonicTime(nanoseconds: 2 * ms))
+        #expect(machine.state == .standby && machine.outgoingFlags.contains(.manual))
+        let stale = machine.handle(heartbeat(.standby, incarnation: incarnation, sequence: sequence), at: MonotonicTime(nanoseconds: 3 * ms))
+        #expect(stale.transition == nil && machine.state == .standby, "the peer still serves, as its newest heartbeat said")
+        #expect(machine.peer?.state == .active)
+        // A newer heartbeat is taken: the peer released the group to us.
+        let handedBack = machine.handle(heartbeat(.standby, .released, sequence: 10), at: MonotonicTime(nanoseconds: 4 * ms))
+        #expect(handedBack.transition?.reason == .handedBack && machine.state == .active)
+        // A restarted peer (higher incarnation) starts its sequence again, and is heard.
+        _ = machine.handle(heartbeat(.initializing, incarnation: 6, sequence: 1), at: MonotonicTime(nanoseconds: 5 * ms))
+        #expect(machine.peer?.state == .initializing)
+    }
+
     @Test func withoutPreemptionTheHolderKeepsTheGroup() {
         var lab = TwoNodeSimulation(priorities: (100, 200), preempt: false, startB: false)
         lab.run(steps: 10)

@@ -142,6 +142,7 @@ struct KeyedTestAuthenticator: MessageAuthenticator {
 @Suite struct FailureDetectorTests {
     static let ms: UInt64 = 1_000_000
     func at(_ milliseconds: UInt64) -> MonotonicTime { MonotonicTime(nanoseconds: milliseconds * Self.ms) }
+    static func at(microseconds: UInt64) -> MonotonicTime { MonotonicTime(nanoseconds: microseconds * 1_000) }
 
     @Test func failsOnlyWhenEveryChannelAndTheTrafficAreSilent() {
         var detector = FailureDetector(configuration: .init(channelCount: 2, interval: Self.ms, missCount: 3), start: at(0))
@@ -152,8 +153,8 @@ struct KeyedTestAuthenticator: MessageAuthenticator {
         #expect(!verdict.peerFailed && verdict.liveChannels == 1)
         detector.peerTrafficSeen(at: at(8))
         // Channels silent after 7 ms, but the peer's frames are still seen until 8 + 3.
-        let later = [8, 11, 12].map { detector.tick(at: at($0)).peerFailed }
-        #expect(later == [false, false, true])
+        let later = (6...12).map { detector.tick(at: at(UInt64($0))).peerFailed }
+        #expect(later == [false, false, false, false, false, false, true])
     }
 
     @Test func trafficIsIgnoredWhenDisabled() {
@@ -176,5 +177,114 @@ struct KeyedTestAuthenticator: MessageAuthenticator {
         // Deadlines moved forward by the 99 ms stall: channel 0 counts as heard at 100, so it is missing after 103.
         let after = [102, 103, 104].map { detector.tick(at: at($0)).peerFailed }
         #expect(after == [false, false, true])
+    }
+
+    /// One row: a detector (1 ms interval unless given), then events in time order; each look's verdict and the
+    /// failure deadline after it are compared.
+    struct Row: CustomTestStringConvertible, Sendable {
+        enum Event: Sendable {
+            case heartbeat(channel: Int, at: MonotonicTime)
+            case traffic(at: MonotonicTime)
+            /// A look of the loop; expected: failed?, stall excused (µs), failure deadline afterwards (µs).
+            case look(at: MonotonicTime, failed: Bool, stall: UInt64 = 0, deadline: UInt64)
+        }
+        var name: String
+        var configuration: FailureDetector.Configuration
+        var events: [Event]
+        var testDescription: String { name }
+    }
+
+    static func µs(_ microseconds: UInt64) -> MonotonicTime { at(microseconds: microseconds) }
+    static let oneMsTimesThree = FailureDetector.Configuration(channelCount: 2, interval: ms, missCount: 3, usesPeerTraffic: false)
+
+    static let rows: [Row] = [
+        Row(name: "the deadline is the newest heartbeat plus the window, judged exactly there, not at the next tick",
+            configuration: oneMsTimesThree,
+            events: [
+                .heartbeat(channel: 0, at: µs(1_000)), .heartbeat(channel: 1, at: µs(1_200)),
+                .look(at: µs(1_200), failed: false, deadline: 4_200),
+                // One more heartbeat on channel 1 moves it; a heartbeat on the other channel that is older does not.
+                .heartbeat(channel: 1, at: µs(2_100)), .heartbeat(channel: 0, at: µs(2_000)),
+                .look(at: µs(2_200), failed: false, deadline: 5_100),
+                .look(at: µs(3_200), failed: false, deadline: 5_100),
+                .look(at: µs(4_200), failed: false, deadline: 5_100),
+                // A silence of exactly the window is still alive; 1 ns more is failed: at 5.1 ms, not at the 5.2 tick.
+                .look(at: MonotonicTime(nanoseconds: 5_100_000), failed: false, deadline: 5_100),
+                .look(at: MonotonicTime(nanoseconds: 5_100_001), failed: true, deadline: 5_100),
+            ]),
+        Row(name: "a 4 ms stall of ours at 1 ms × 3 is excused (the former 5 ms threshold judged it: a false failover)",
+            configuration: oneMsTimesThree,
+            events: [
+                .look(at: µs(1_000), failed: false, deadline: 3_000),
+                .heartbeat(channel: 0, at: µs(2_000)), .heartbeat(channel: 1, at: µs(2_000)),
+                .look(at: µs(2_000), failed: false, deadline: 5_000),
+                // Nothing looked for 4 ms; the 3 ms beyond one interval are ours, the heartbeats count as heard at 5.
+                .look(at: µs(6_000), failed: false, stall: 3_000, deadline: 8_000),
+                .look(at: µs(7_000), failed: false, deadline: 8_000),
+                .look(at: MonotonicTime(nanoseconds: 8_000_001), failed: true, stall: 0, deadline: 8_000),
+            ]),
+        Row(name: "a look up to 1.5 intervals late is not a stall; beyond it the excess over one interval is",
+            configuration: oneMsTimesThree,
+            events: [
+                .heartbeat(channel: 0, at: µs(1_000)),
+                .look(at: µs(1_000), failed: false, deadline: 4_000),
+                .look(at: µs(2_500), failed: false, deadline: 4_000),
+                .look(at: µs(4_100), failed: false, stall: 600, deadline: 4_600),
+                .look(at: µs(4_601), failed: true, deadline: 4_600),
+            ]),
+        Row(name: "peer traffic is a second sign of life: it alone holds the deadline when the channels are silent",
+            configuration: .init(channelCount: 2, interval: ms, missCount: 3, usesPeerTraffic: true),
+            events: [
+                .look(at: µs(1_000), failed: false, deadline: 3_000),
+                .heartbeat(channel: 0, at: µs(1_000)),
+                .traffic(at: µs(1_800)),
+                .look(at: µs(1_900), failed: false, deadline: 4_800),
+                .look(at: µs(2_900), failed: false, deadline: 4_800),
+                .look(at: µs(3_900), failed: false, deadline: 4_800),
+                .look(at: µs(4_700), failed: false, deadline: 4_800),
+                .look(at: MonotonicTime(nanoseconds: 4_800_001), failed: true, deadline: 4_800),
+            ]),
+        Row(name: "10 ms × 3: decides at 30 ms of silence, not on the 10 ms tick after it",
+            configuration: .init(channelCount: 2, interval: 10 * ms, missCount: 3, usesPeerTraffic: false),
+            events: [
+                .heartbeat(channel: 0, at: µs(4_000)), .heartbeat(channel: 1, at: µs(4_000)),
+                .look(at: µs(10_000), failed: false, deadline: 34_000),
+                .look(at: µs(20_000), failed: false, deadline: 34_000),
+                .look(at: µs(30_000), failed: false, deadline: 34_000),
+                .look(at: MonotonicTime(nanoseconds: 34_000_001), failed: true, deadline: 34_000),
+            ]),
+    ]
+
+    @Test(arguments: rows) func judgesAtTheDeadline(_ row: Row) {
+        var detector = FailureDetector(configuration: row.configuration, start: .zero)
+        for event in row.events {
+            switch event {
+            case .heartbeat(let channel, let time): detector.heartbeatReceived(onChannel: channel, at: time)
+            case .traffic(let time): detector.peerTrafficSeen(at: time)
+            case .look(let time, let failed, let stall, let deadline):
+                let verdict = detector.tick(at: time)
+                #expect(verdict.peerFailed == failed, "at \(time.nanoseconds) ns")
+                #expect(verdict.stall == stall * 1_000, "at \(time.nanoseconds) ns")
+                #expect(detector.failureDeadline.nanoseconds == deadline * 1_000 + 1, "after \(time.nanoseconds) ns")
+            }
+        }
+    }
+
+    @Test func theStallThresholdStaysBelowTheWindow() {
+        #expect(FailureDetector.Configuration(channelCount: 2, interval: Self.ms, missCount: 3).stallThreshold == 1_500_000)
+        #expect(FailureDetector.Configuration(channelCount: 2, interval: 10 * Self.ms, missCount: 3).stallThreshold == 15 * Self.ms)
+        // One miss: the window is one interval; a look later than that is a stall.
+        #expect(FailureDetector.Configuration(channelCount: 1, interval: Self.ms, missCount: 1).stallThreshold == Self.ms)
+        #expect(FailureDetector.Configuration(channelCount: 1, interval: Self.ms, missCount: 3, stallThreshold: 7).stallThreshold == 7)
+    }
+
+    @Test func silenceIsMeasuredFromTheNewestSignOfLife() {
+        var detector = FailureDetector(configuration: Self.oneMsTimesThree, start: .zero)
+        detector.heartbeatReceived(onChannel: 1, at: at(2))
+        _ = detector.tick(at: at(2))
+        _ = detector.tick(at: at(3))
+        _ = detector.tick(at: at(4))
+        let verdict = detector.tick(at: MonotonicTime(nanoseconds: 5_000_001))
+        #expect(verdict.peerFailed && verdict.silence == 3_000_001)
     }
 }

@@ -32,6 +32,9 @@ import TakeoverLinux
         #expect(actionsB.records.isEmpty)
         for node in [a, b] {
             #expect(node.counters.channels.allSatisfy { $0.heartbeats.rejected == 0 && $0.sendFailures == 0 })
+            // Root here: the default real-time priority is granted, and the loop's gap counters see the peer.
+            #expect(node.scheduling == .realtime(priority: FailoverControllerConfiguration.defaultRealtimePriority))
+            #expect(node.counters.channels.allSatisfy { $0.longestGap > 0 && $0.peerLongestSendSpacing > 0 })
         }
 
         // (b) Channel 1 cut at A: B still hears channel 0, so nothing happens.
@@ -57,6 +60,8 @@ import TakeoverLinux
         let latency = decision.nanoseconds(since: lastHeard)
         #expect(latency > Lab.windowNanoseconds, "never before the window: \(latency.milliseconds)")
         #expect(latency <= 200_000_000, "\(latency.milliseconds)")
+        let judged = try #require(b.counters.lastFailureSilence)
+        #expect(judged > Lab.windowNanoseconds, "the detector judged a silence longer than the window: \(judged.milliseconds)")
         print("MEASURED takeover decision: \(latency.milliseconds) after B last heard A (window 30 ms); \(decision.nanoseconds(since: cutDone).milliseconds) after the cut command returned")
         let steps = takeover.events.map { "\($0.step).\($0.kind)" }
         #expect(steps == ["startServing.started", "serve.started", "serve.finished", "startServing.finished"])
@@ -302,7 +307,9 @@ import TakeoverLinux
         #expect(Lab.settle(a, .active, b, .standby))
         #expect(waitUntil(timeout: .seconds(2)) { b.counters.stallsExcused >= 1 })
         let counters = b.counters
-        #expect(counters.stallsExcused == 1)
+        // The 150 ms one, and on a loaded machine maybe a few short ones (anything over 1.5 intervals counts).
+        #expect(counters.stallsExcused >= 1)
+        #expect(counters.longestStallExcused >= 100_000_000, "\(counters.longestStallExcused.milliseconds)")
         #expect(counters.lateTimerExpirations >= 10, "about 15 periods passed unread: \(counters.lateTimerExpirations)")
         #expect(b.state(of: Lab.group) == .standby)
         #expect(!b.timelines.contains { $0.transition.reason == .peerFailed })
@@ -346,6 +353,10 @@ import TakeoverLinux
         #expect(Lab.settle(a, .active, b, .standby))
         try await a.requestRelease(group: Lab.group)
         #expect(Lab.settle(a, .standby, b, .active))
+        // `settle` reads the states; B's first active heartbeat may still be on its way to A. Asked before it
+        // arrives, A acts on B as the standby it was (`nobodyServing`, a moment of two owners, then A yields) —
+        // not the path this test is about (seen 2 of 8 runs on a loaded machine).
+        #expect(waitUntil(timeout: .seconds(2)) { a.groups.first?.peer?.state == .active })
 
         // A takes the group back and freezes for five failure windows right after.
         trigger.armed.store(true, ordering: .relaxed)

@@ -52,6 +52,22 @@ struct FailoverLatencyMeasurement {
             return "min \(sorted.first!.milliseconds), median \(sorted[sorted.count / 2].milliseconds), max \(sorted.last!.milliseconds)"
         }
         print("MEASURED interval \(intervalMilliseconds) ms × 3, \(realtimePriority.map { "SCHED_FIFO \($0)" } ?? "ordinary scheduling"), \(decisions.count) cuts: decision after last heartbeat heard: \(summary(decisions)); decision → first action: \(summary(toAction)); takeovers not caused by a cut: \(falseTakeovers); B stalls excused: \(b.counters.stallsExcused), late timer periods: \(b.counters.lateTimerExpirations)")
+        print("MEASURED gaps: \(gapReport("A", a.counters)); \(gapReport("B", b.counters))")
+    }
+
+    /// Where the silence comes from: the node's own tick lateness (its heartbeats' spacing as sent), its view of
+    /// the peer's heartbeats per channel (longest gap; how many arrived late; the peer's send spacing and late
+    /// sends from the send times; sequence gaps = lost or extra), the stalls it excused, deadline judgements.
+    func gapReport(_ name: String, _ counters: FailoverCounters) -> String {
+        let channels = counters.channels.map { channel in
+            "\(channel.name) longest gap \(channel.longestGap.milliseconds), late \(channel.lateArrivals), "
+                + "peer longest send spacing \(channel.peerLongestSendSpacing.milliseconds), peer late sends "
+                + "\(channel.peerLateSends), sequence gaps \(channel.sequenceGaps)"
+        }
+        return "\(name) [\(counters.scheduling)] longest tick gap \(counters.longestTickGap.milliseconds), "
+            + "late timer periods \(counters.lateTimerExpirations), stalls excused \(counters.stallsExcused) "
+            + "(longest \(counters.longestStallExcused.milliseconds)), deadline judgements "
+            + "\(counters.deadlineJudgements); \(channels.joined(separator: "; "))"
     }
 }
 

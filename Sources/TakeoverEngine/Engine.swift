@@ -268,6 +268,12 @@ public final class Engine: Sendable {
             "\(plane.interface): " + (plane.xdp.map { "XDP \($0.mode), \(plane.currentMode)" } ?? "no XDP (\(plane.xdpUnavailableReason ?? "-"))")
         }
         log.notice("node \(configuration.node.name) started: \(backends.joined(separator: "; "))")
+        if case .realtimeRefused(let error) = controller.scheduling {
+            // Heartbeats from an ordinary thread go out late on a busy machine: at 1 ms, late enough for the peer
+            // to take over (bench/RESULTS.md, failure detection).
+            log.warning(
+                "controller thread: SCHED_FIFO refused (\(error)); ordinary scheduling, heartbeats may be late under load — grant CAP_SYS_NICE or raise the miss count")
+        }
     }
 
     /// Each interface's ARP/ND responder, as of its last loop iteration.

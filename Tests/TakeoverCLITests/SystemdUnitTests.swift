@@ -51,7 +51,7 @@ struct SystemdUnitTests {
             #expect(command.first == "/usr/local/bin/takeover")
             #expect(throws: Never.self) { try TakeoverCommand.parseAsRoot(Array(command.dropFirst())) }
         }
-        #expect(value("CapabilityBoundingSet") == "CAP_NET_ADMIN CAP_NET_RAW CAP_BPF CAP_PERFMON")
+        #expect(value("CapabilityBoundingSet") == "CAP_NET_ADMIN CAP_NET_RAW CAP_BPF CAP_PERFMON CAP_SYS_NICE")
         #expect(value("AmbientCapabilities") == "")
         #expect(value("RuntimeDirectory") == "takeover" && value("RuntimeDirectoryMode") == "0700")
         for key in ["NoNewPrivileges", "ProtectHome", "PrivateTmp", "PrivateDevices", "ProtectKernelTunables",

@@ -327,18 +327,17 @@ public enum FailoverScenarioRunner {
         return shown.contains(" \(groupAddress)/")
     }
 
-    /// Drops every frame in and out of `node`'s links at the device (netdev family), as a dead machine would.
+    /// Drops every frame in and out of `node`'s links at the device (netdev family), as a dead machine would: one
+    /// ruleset, one `nft` call, so every link goes quiet at the same instant.
     static func silence(_ node: FailoverNode, in lab: NetworkLab) throws {
-        for link in [node.lan] + (node.heartbeat.map { [$0] } ?? []) {
-            let rules = """
-                table netdev dead_\(link.name) {
-                    chain egress { type filter hook egress device \(link.name) priority 0; policy drop; }
-                    chain ingress { type filter hook ingress device \(link.name) priority 0; policy drop; }
-                }
-
-                """
-            try lab.runChecked(in: link.host, ["sh", "-c", "printf '%s' \"$0\" | nft -f -", rules])
+        let chains = ([node.lan] + (node.heartbeat.map { [$0] } ?? [])).map { link in
+            """
+                chain egress_\(link.name) { type filter hook egress device \(link.name) priority 0; policy drop; }
+                chain ingress_\(link.name) { type filter hook ingress device \(link.name) priority 0; policy drop; }
+            """
         }
+        let rules = "table netdev dead {\n" + chains.joined(separator: "\n") + "\n}\n"
+        try lab.runChecked(in: node.lan.host, ["sh", "-c", "printf '%s' \"$0\" | nft -f -", rules])
     }
 
     /// Drops the heartbeat protocols between the primary's port and the rest of the service segment, in the hub

@@ -163,6 +163,11 @@ struct TCPResumeLabTests {
         let resumed = log.split(separator: "\n").filter { $0.contains("tcp-resume: ") && $0.contains(" resumed (") }
         #expect(resumed.count == 2, "both connections resumed: \(log)")
         #expect(!log.contains("not resumed"), "none fell back: \(log)")
+        // The client kept sending while nobody served: those requests reach the rebuilt socket's receive queue.
+        for line in resumed {
+            let queued = line.components(separatedBy: "receive queue ").dropFirst().first?.split(separator: " ").first
+            #expect(queued.flatMap { Int($0) }.map { $0 > 0 } == true, "requests in flight were resumed: \(line)")
+        }
         #expect(
             beta.service.standardOutput.split(separator: "\n").filter { $0.hasPrefix("resumed ") }.count == 2,
             "the demo on beta took both: \(beta.service.standardOutput)")

@@ -9,7 +9,7 @@ import Testing
 /// `tcp-policy = "resume"` (TCPResetLabTests' lab: client, alpha, beta on a hub, a second heartbeat link), each
 /// with `takeover-resume-demo` serving the group addresses (beta's also takes resumed connections at its handoff
 /// socket). A kernel TCP client (Python) streams sequence-numbered lines through alpha's failure, several in flight
-/// at once, and checks the echo byte for byte: the connection must survive — no reset, no reconnect, nothing lost
+/// at once and alpha's last echoes unacknowledged, and checks the echo byte for byte: the connection must survive — no reset, no reconnect, nothing lost
 /// or duplicated.
 @Suite("resume through the daemon: the client's connection survives the primary's failure", .serialized)
 struct TCPResumeLabTests {
@@ -149,8 +149,24 @@ struct TCPResumeLabTests {
         }
         Thread.sleep(forTimeInterval: 0.7)
 
+        // Data in flight both ways at the failure: for 5 ms before it the client's stack drops alpha's data
+        // segments (pure ACKs, 52 B in IPv4 and 72 B in IPv6 with timestamps, pass), so alpha holds echoes the
+        // client never acknowledged (beta saw them on the hub); the client's own lines keep flowing. Lifted right
+        // after the failure, before beta can take over.
+        try lab.lab.runChecked(in: lab.client, ["nft", "add table inet hold"])
+        try lab.lab.runChecked(in: lab.client, ["nft", "add chain inet hold input { type filter hook input priority 0 ; }"])
+        for (family, group, length) in [("ip", TCPResetLabTests.groupV4, 56), ("ip6", TCPResetLabTests.groupV6, 76)] {
+            try lab.lab.runChecked(
+                in: lab.client,
+                [
+                    "nft",
+                    "add rule inet hold input \(family) saddr \(group) tcp sport \(TCPResetLabTests.servicePort) meta length > \(length) drop",
+                ])
+        }
+        Thread.sleep(forTimeInterval: 0.005)
         let failed = MonotonicClock.now().nanoseconds
         try failure(lab, alpha.daemon, alpha.service)
+        try lab.lab.runChecked(in: lab.client, ["nft", "delete table inet hold"])
         #expect(
             beta.daemon.waitForOutput(containing: "standby → active", timeout: .seconds(5)),
             "beta takes over: \(beta.daemon.standardError)")
@@ -163,10 +179,13 @@ struct TCPResumeLabTests {
         let resumed = log.split(separator: "\n").filter { $0.contains("tcp-resume: ") && $0.contains(" resumed (") }
         #expect(resumed.count == 2, "both connections resumed: \(log)")
         #expect(!log.contains("not resumed"), "none fell back: \(log)")
-        // The client kept sending while nobody served: those requests reach the rebuilt socket's receive queue.
+        // Both queues held bytes: the client's lines nobody answered (receive queue) and alpha's echoes the client
+        // never acknowledged (send queue).
         for line in resumed {
-            let queued = line.components(separatedBy: "receive queue ").dropFirst().first?.split(separator: " ").first
-            #expect(queued.flatMap { Int($0) }.map { $0 > 0 } == true, "requests in flight were resumed: \(line)")
+            for queue in ["receive queue ", "send queue "] {
+                let bytes = line.components(separatedBy: queue).dropFirst().first?.split(separator: " ").first
+                #expect(bytes.flatMap { Int($0) }.map { $0 > 0 } == true, "\(queue)held bytes: \(line)")
+            }
         }
         #expect(
             beta.service.standardOutput.split(separator: "\n").filter { $0.hasPrefix("resumed ") }.count == 2,
@@ -182,7 +201,7 @@ struct TCPResumeLabTests {
             #expect(summary.stall < 1_000_000_000, "\(name): stall \(summary.stall / 1_000_000) ms")
             let at = summary.stallAt > failed ? Int64(summary.stallAt - failed) : -Int64(failed - summary.stallAt)
             print(
-                "MEASURED \(label) \(name): connection survived, \(summary.sent) B sent and echoed once; longest stall \(summary.stall / 1000) µs, starting \(at / 1000) µs after the failure (heartbeats 10 ms × 3)"
+                "MEASURED \(label) \(name): connection survived, \(summary.sent) B sent and echoed once; longest stall \(summary.stall / 1000) µs, starting \(at / 1000) µs from the failure (it includes the hold of alpha's echoes before it; heartbeats 10 ms × 3)"
             )
         }
         for line in resumed { print("MEASURED \(label) beta: \(line)") }

@@ -9,8 +9,9 @@ import Testing
 /// `tcp-policy = "resume"` (TCPResetLabTests' lab: client, alpha, beta on a hub, a second heartbeat link), each
 /// with `takeover-resume-demo` serving the group addresses (beta's also takes resumed connections at its handoff
 /// socket). A kernel TCP client (Python) streams sequence-numbered lines through alpha's failure, several in flight
-/// at once and alpha's last echoes unacknowledged, and checks the echo byte for byte: the connection must survive — no reset, no reconnect, nothing lost
-/// or duplicated.
+/// at once and alpha's last echoes unacknowledged, and checks the echo byte for byte: the connection must survive —
+/// no reset, no reconnect, nothing lost or duplicated. A third connection, which beta joined mid-stream (options
+/// unknown), is reset instead.
 @Suite("resume through the daemon: the client's connection survives the primary's failure", .serialized)
 struct TCPResumeLabTests {
     typealias Lab = TCPResetLabTests.Lab
@@ -135,18 +136,22 @@ struct TCPResumeLabTests {
         let alpha = try Self.startNode(
             lab, lab.alpha, me: (1, "alpha", 11), peer: (2, "beta", lab.betaLAN, 12),
             settled: "group 1: initializing → active")
-        let beta = try Self.startNode(
-            lab, lab.beta, me: (2, "beta", 12), peer: (1, "alpha", lab.alphaLAN, 11), settled: "→ standby")
-        // Both connections start while beta listens: it sees their handshakes (options known).
-        let clients = try [TCPResetLabTests.groupV4, TCPResetLabTests.groupV6].map { address in
+        func startClient(_ address: String, seconds: String) throws -> LabProcess {
             let client = try lab.lab.start(
                 in: lab.client,
-                [TCPResetLabTests.python, "-c", Self.client, address, "\(TCPResetLabTests.servicePort)", "2.0"])
+                [TCPResetLabTests.python, "-c", Self.client, address, "\(TCPResetLabTests.servicePort)", seconds])
             guard client.waitForOutput(containing: "connected", timeout: .seconds(10)) else {
                 throw LabError.launchFailed(arguments: client.arguments, reason: "client: \(client.standardError)")
             }
             return client
         }
+        // Started before beta watches: beta joins it mid-stream, never sees its options, cannot rebuild it, and
+        // resets it instead (counted and logged).
+        let midstream = try startClient(TCPResetLabTests.groupV4, seconds: "6.0")
+        let beta = try Self.startNode(
+            lab, lab.beta, me: (2, "beta", 12), peer: (1, "alpha", lab.alphaLAN, 11), settled: "→ standby")
+        // Both connections start while beta listens: it sees their handshakes (options known).
+        let clients = try [TCPResetLabTests.groupV4, TCPResetLabTests.groupV6].map { try startClient($0, seconds: "2.0") }
         Thread.sleep(forTimeInterval: 0.7)
 
         // Data in flight both ways at the failure: for 5 ms before it the client's stack drops alpha's data
@@ -171,14 +176,21 @@ struct TCPResumeLabTests {
             beta.daemon.waitForOutput(containing: "standby → active", timeout: .seconds(5)),
             "beta takes over: \(beta.daemon.standardError)")
         for client in clients { #expect(client.waitForExit(timeout: .seconds(20)), "\(client.standardOutput)") }
-        // The resumes are logged from their own thread: give it a moment.
+        // The resumes (and the refusal) are logged from their own thread: give it a moment.
         _ = waitUntil(timeout: .seconds(2)) {
-            beta.daemon.standardError.components(separatedBy: "tcp-resume: ").count - 1 >= 2
+            beta.daemon.standardError.components(separatedBy: "tcp-resume: ").count - 1 >= 3
         }
         let log = beta.daemon.standardError
-        let resumed = log.split(separator: "\n").filter { $0.contains("tcp-resume: ") && $0.contains(" resumed (") }
+        let resumed = log.split(separator: "\n").filter { $0.contains("tcp-resume: ") && $0.contains(" resumed (receive queue") }
         #expect(resumed.count == 2, "both connections resumed: \(log)")
-        #expect(!log.contains("not resumed"), "none fell back: \(log)")
+        let refused = log.split(separator: "\n").filter { $0.contains("not resumed") }
+        #expect(
+            refused.count == 1 && refused.allSatisfy { $0.contains("handshake not seen") },
+            "only the mid-stream connection fell back: \(log)")
+        #expect(midstream.waitForExit(timeout: .seconds(15)), "\(midstream.standardOutput)")
+        #expect(
+            ClientResult(midstream.standardOutput)?.result == "error:ConnectionResetError",
+            "the mid-stream connection was reset: \(midstream.standardOutput)")
         // Both queues held bytes: the client's lines nobody answered (receive queue) and alpha's echoes the client
         // never acknowledged (send queue).
         for line in resumed {

@@ -10,6 +10,9 @@ import Glibc
 /// lab host's namespace (the sockets live there; the serving thread is ours). The failover lab runs one on each
 /// server: it answers on every address its host has, so it serves the group address exactly while its host holds it.
 ///
+/// With `tcp: false` it serves UDP only (the failover lab then runs `takeover-resume-demo` for TCP, which also
+/// takes the connections the standby resumes).
+///
 /// `stop()` closes every socket at once, as the death of the service process would: established TCP connections
 /// are closed by the kernel, later datagrams meet a closed port.
 public final class EchoService: @unchecked Sendable {
@@ -19,11 +22,11 @@ public final class EchoService: @unchecked Sendable {
     private var thread: StoppableThread?
 
     /// Opens the sockets in `host`'s namespace and starts serving.
-    public init(lab: NetworkLab, host: LabHost, port: UInt16) throws {
+    public init(lab: NetworkLab, host: LabHost, port: UInt16, tcp: Bool = true) throws {
         self.port = port
         let (udp, listener) = try lab.withNamespace(of: host) { () throws -> (UDPSocket, Int32) in
             let udp = try UDPSocket(bindingTo: SocketAddress(.v4(IPv4Address(0, 0, 0, 0)), port: port))
-            return (udp, try LabTCP.listen(port: port))
+            return (udp, tcp ? try LabTCP.listen(port: port) : -1)
         }
         self.udp = udp
         self.listener = listener
@@ -40,7 +43,7 @@ public final class EchoService: @unchecked Sendable {
         guard let thread else { return }
         self.thread = nil
         thread.stop()
-        close(listener)
+        if listener >= 0 { close(listener) }
         udp = nil
     }
 

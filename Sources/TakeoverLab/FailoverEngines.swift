@@ -110,6 +110,9 @@ public struct FailoverEngineLauncher: Sendable {
         }
     }
 
+    /// Where `me`'s service receives resumed connections (`engine.resume-socket` with `tcp-policy = "resume"`).
+    public func resumeSocket(for me: FailoverNode) -> String { scratch + "/\(me.name).resume" }
+
     public func start(_ me: FailoverNode, peer: FailoverNode, in lab: NetworkLab) throws(LabError) -> LabProcess {
         switch system {
         case .takeover(let interval, let missCount, let policy):
@@ -194,6 +197,7 @@ public struct FailoverEngineLauncher: Sendable {
             mode = "state-based"
             capture = "auto"
             tcp-policy = "\(policy)"
+            resume-socket = "\(resumeSocket(for: me))"
 
             [announcements]
             count = 3

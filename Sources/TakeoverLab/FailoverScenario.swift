@@ -13,6 +13,10 @@ public enum FailureKind: String, Sendable, Codable, CaseIterable {
     /// The engine's processes get SIGKILL and the service on the primary dies with them (its sockets closed).
     /// The primary's kernel stays up and keeps whatever address the engine had added, as after a daemon crash.
     case kill = "sigkill"
+    /// The primary machine dies: its stack is silenced (nftables netdev ingress and egress drop on its links, its
+    /// carrier stays up) and the engine and service get SIGKILL. Unlike `.kill`, its kernel cannot close the
+    /// service's connections with a FIN of its own, so a standby can keep them (`resume`).
+    case crash
     /// The engine's processes get SIGSTOP (the service keeps running); SIGCONT after the settle time. Must not
     /// end with two owners.
     case freeze = "sigstop"
@@ -41,6 +45,9 @@ public struct FailoverScenario: Sendable {
     /// frozen engine continued (always, for `.freeze`). With `preempt`, this is a failback.
     public var recover = false
     public var takeoverExecutable: String
+    /// The TCP echo service for `takeover` with `tcp-policy = "resume"` (it must take the resumed connections):
+    /// `takeover-resume-demo`, by default next to `takeoverExecutable`.
+    public var resumeServiceExecutable: String
     /// Namespace label (letters and digits, ≤ 10).
     public var label = "failover"
     /// Also keep the per-probe samples (for a picture of the run).
@@ -50,6 +57,13 @@ public struct FailoverScenario: Sendable {
         self.system = system
         self.failure = failure
         self.takeoverExecutable = takeoverExecutable
+        resumeServiceExecutable = URL(fileURLWithPath: takeoverExecutable).deletingLastPathComponent()
+            .appendingPathComponent("takeover-resume-demo").path
+    }
+
+    /// The TCP service is `takeover-resume-demo` (resumed connections go to it), not the lab's echo.
+    var resumesTCP: Bool {
+        if case .takeover(_, _, "resume") = system { true } else { false }
     }
 }
 
@@ -147,8 +161,20 @@ public enum FailoverScenarioRunner {
             system: scenario.system, groupAddress: groupAddress.description, scratch: scratch,
             takeoverExecutable: scenario.takeoverExecutable, preempt: scenario.preempt)
         try launcher.prepare()
-        echoes.append(try EchoService(lab: lab, host: primary.lan.host, port: servicePort))
-        echoes.append(try EchoService(lab: lab, host: standby.lan.host, port: servicePort))
+        // With resume, TCP is served by the demo service on each server (the lab stops it at teardown).
+        var tcpServices: [LabProcess] = []
+        for node in [primary, standby] {
+            echoes.append(try EchoService(lab: lab, host: node.lan.host, port: servicePort, tcp: !scenario.resumesTCP))
+            guard scenario.resumesTCP else { continue }
+            let service = try lab.start(in: node.lan.host, [
+                scenario.resumeServiceExecutable, "--listen", "\(groupAddress):\(servicePort)",
+                "--handoff", launcher.resumeSocket(for: node),
+            ])
+            guard service.waitForOutput(containing: "ready", timeout: .seconds(10)) else {
+                throw FailoverScenarioError.notReady("\(scenario.resumeServiceExecutable): \(service.standardError)")
+            }
+            tcpServices.append(service)
+        }
         // The primary first, until it serves; then the standby (started together, a non-preempting VRRP pair
         // elects whichever process happens to time out first).
         let primaryEngine = try launcher.start(primary, peer: standby, in: lab)
@@ -210,6 +236,12 @@ public enum FailoverScenarioRunner {
         case .kill:
             signalProcessTree(primaryEngine.processIdentifier, SIGKILL)
             echoes[0].stop()
+            if let service = tcpServices.first { kill(service.processIdentifier, SIGKILL) }
+        case .crash:
+            try silence(primary, in: lab)
+            signalProcessTree(primaryEngine.processIdentifier, SIGKILL)
+            echoes[0].stop()
+            if let service = tcpServices.first { kill(service.processIdentifier, SIGKILL) }
         case .freeze:
             signalProcessTree(primaryEngine.processIdentifier, SIGSTOP)
         case .partition:
@@ -230,15 +262,16 @@ public enum FailoverScenarioRunner {
                 try lab.runChecked(
                     in: LabHost(name: topology.hub.name, namespace: topology.hub.namespace),
                     ["nft", "delete", "table", "bridge", "takeoverlab"])
-            case .kill, .handoff: break
+            case .kill, .crash, .handoff: break
             }
             sleep(scenario.afterResume)
         }
         let (samples, udpDuplicates) = udp.stop()
         let stream = tcp.stop()
         capture.stop(grace: .seconds(3))
-        // A primary whose links are cut cannot answer, whatever it holds.
-        let owners = [primary, standby].filter { holds(lab, $0.lan) && !(scenario.failure == .linkCut && !recovering && $0.name == primary.name) }
+        // A primary whose links are cut (or a dead one) cannot answer, whatever it holds.
+        let mute = (scenario.failure == .linkCut && !recovering) || scenario.failure == .crash
+        let owners = [primary, standby].filter { holds(lab, $0.lan) && !(mute && $0.name == primary.name) }
             .map(\.name)
 
         let records = try PcapFile.read(capturePath).records
@@ -335,6 +368,19 @@ public enum FailoverScenarioRunner {
     static func holds(_ lab: NetworkLab, _ interface: LabInterface) -> Bool {
         let shown = (try? lab.runChecked(in: interface.host, ["ip", "-o", "-4", "address", "show", "dev", interface.name])) ?? ""
         return shown.contains(" \(groupAddress)/")
+    }
+
+    /// Drops every frame in and out of `node`'s links at the device (netdev family), as a dead machine would: one
+    /// ruleset, one `nft` call, so every link goes quiet at the same instant.
+    static func silence(_ node: FailoverNode, in lab: NetworkLab) throws {
+        let chains = ([node.lan] + (node.heartbeat.map { [$0] } ?? [])).map { link in
+            """
+                chain egress_\(link.name) { type filter hook egress device \(link.name) priority 0; policy drop; }
+                chain ingress_\(link.name) { type filter hook ingress device \(link.name) priority 0; policy drop; }
+            """
+        }
+        let rules = "table netdev dead {\n" + chains.joined(separator: "\n") + "\n}\n"
+        try lab.runChecked(in: node.lan.host, ["sh", "-c", "printf '%s' \"$0\" | nft -f -", rules])
     }
 
     /// Drops the heartbeat protocols between the primary's port and the rest of the service segment, in the hub

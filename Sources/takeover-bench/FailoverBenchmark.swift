@@ -32,7 +32,7 @@ struct FailoverBenchmarkOptions {
         usage: takeover-bench failover [--reps N] [--systems LIST] [--scenarios LIST] [--miss-count N]
                                        [--tcp-policy none|reset|resume] [--topology hub|mirror] [--takeover PATH] [--out DIR]
                takeover-bench failover --from-json FILE --out DIR   (summarize an earlier report's runs again)
-          --systems    comma-separated: takeover:INTERVAL, keepalived:INTERVAL (≥ 10ms), ucarp:SECONDSs
+          --systems    comma-separated: takeover:INTERVAL[:POLICY], keepalived:INTERVAL (≥ 10ms), ucarp:SECONDSs
                        (default takeover:1ms,takeover:10ms,keepalived:10ms)
           --scenarios  comma-separated: \(FailureKind.allCases.map(\.rawValue).joined(separator: ", ")) (default link-cut)
         """
@@ -83,10 +83,14 @@ struct FailoverBenchmarkOptions {
     }
 
     static func system(_ text: String, missCount: Int, policy: String) throws -> FailoverSystem {
-        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
-        guard parts.count == 2, let interval = duration(parts[1]) else { throw BenchError.usage("bad system \(text)\n\(usage)") }
+        let parts = text.split(separator: ":", maxSplits: 2).map(String.init)
+        guard parts.count >= 2, let interval = duration(parts[1]) else { throw BenchError.usage("bad system \(text)\n\(usage)") }
+        // takeover:INTERVAL:POLICY overrides --tcp-policy, so one invocation can compare the policies.
+        guard parts.count == 2 || (parts[0] == "takeover" && ["none", "reset", "resume"].contains(parts[2])) else {
+            throw BenchError.usage("bad system \(text)\n\(usage)")
+        }
         switch parts[0] {
-        case "takeover": return .takeover(interval: interval, missCount: missCount, tcpPolicy: policy)
+        case "takeover": return .takeover(interval: interval, missCount: missCount, tcpPolicy: parts.count == 3 ? parts[2] : policy)
         case "keepalived":
             guard interval >= .milliseconds(10) else { throw BenchError.usage("keepalived's advert_int minimum is 10ms") }
             return .keepalived(advertInterval: interval)

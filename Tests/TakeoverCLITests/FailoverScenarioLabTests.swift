@@ -41,6 +41,24 @@ struct FailoverScenarioLabTests {
         #expect(result.dualOwnerWindows.isEmpty, "\(text)")
     }
 
+    @Test(
+        "primary crash (SIGKILL, stack silenced) with tcp-policy resume: the client's TCP stream goes on with the standby's takeover-resume-demo, nothing lost"
+    )
+    func primaryCrashedResumed() throws {
+        var scenario = Self.scenario(.crash, "fsresume")
+        scenario.system = .takeover(interval: .milliseconds(10), missCount: 3, tcpPolicy: "resume")
+        scenario.after = .milliseconds(800)
+        let result = try FailoverScenarioRunner.run(scenario)
+        let text = Self.describe(result)
+        #expect(result.standbyLog.contains("resumed ("), "the standby resumed the client's connection: \(text)")
+        #expect(result.tcpReconnects == 0, "\(text)")
+        #expect(result.tcpLost == 0 && result.tcpDuplicated == 0, "\(text)")
+        #expect(result.tcpRequests > 500, "\(text)")
+        #expect(result.tcpStall < 1_000_000_000, "\(text)")
+        #expect(result.ownersAtEnd == ["standby"], "\(text)")
+        print("MEASURED fsresume: \(text.prefix { $0 != "\n" })")
+    }
+
     @Test("primary frozen (SIGSTOP), then continued: the standby serves meanwhile, and it never ends with two owners")
     func primaryFrozenThenContinued() throws {
         var scenario = Self.scenario(.freeze, "fsstop")

@@ -167,9 +167,10 @@ struct TCPResetLabTests {
 
         func configuration(
             me: (id: Int, name: String, last: Int), peer: (id: Int, name: String, lan: LabInterface, last: Int),
-            tcpPolicy: TCPPolicy = .reset
+            tcpPolicy: TCPPolicy = .reset, resumeSocket: String? = nil
         ) -> String {
-            """
+            let resumeSocketKey = resumeSocket.map { "\nresume-socket = \"\($0)\"" } ?? ""
+            return """
             [node]
             id = \(me.id)
             name = "\(me.name)"
@@ -208,7 +209,7 @@ struct TCPResetLabTests {
             [engine]
             mode = "state-based"
             capture = "auto"
-            tcp-policy = "\(tcpPolicy.rawValue)"
+            tcp-policy = "\(tcpPolicy.rawValue)"\(resumeSocketKey)
 
             [failover]
             preempt = false

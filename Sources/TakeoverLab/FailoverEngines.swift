@@ -148,71 +148,16 @@ public struct FailoverEngineLauncher: Sendable {
     }
 
     func takeoverConfiguration(_ me: FailoverNode, peer: FailoverNode, interval: Duration, missCount: Int, policy: String) -> String {
-        var channels = """
-            [[heartbeat.channels]]
-            interface = "\(me.lan.name)"
-            local = "\(me.lan.ipv4!)"
-            peer = "\(peer.lan.ipv4!)"
-
-            """
-        if let mine = me.heartbeat, let theirs = peer.heartbeat {
-            channels += """
-
-                [[heartbeat.channels]]
-                interface = "\(mine.name)"
-                local = "\(mine.ipv4!)"
-                peer = "\(theirs.ipv4!)"
-
-                """
-        }
-        return """
-            [node]
-            id = \(me.id)
-            name = "\(me.name)"
-
-            [peer]
-            id = \(peer.id)
-            name = "\(peer.name)"
-
-            [[interfaces]]
-            name = "\(me.lan.name)"
-            addresses = ["\(me.lan.ipv4!)"]
-            peer-mac = "\(peer.lan.mac)"
-            peer-addresses = ["\(peer.lan.ipv4!)"]
-
-            [[groups]]
-            id = 1
-            interface = "\(me.lan.name)"
-            addresses = ["\(groupAddress)/24"]
-            priority = { \(me.name) = \(me.priority), \(peer.name) = \(peer.priority) }
-
-            [heartbeat]
-            interval = "\(interval.labText)"
-            miss-count = \(missCount)
-            peer-traffic = false
-            key-file = "\(scratch)/key"
-
-            \(channels)
-            [engine]
-            mode = "state-based"
-            capture = "auto"
-            tcp-policy = "\(policy)"
-            resume-socket = "\(resumeSocket(for: me))"
-
-            [announcements]
-            count = 3
-            spacing = "2ms"
-
-            [failover]
-            preempt = \(preempt)
-
-            [metrics]
-            enabled = false
-
-            # Namespaces share the file system: each node needs a control socket of its own.
-            [control]
-            socket = "\(scratch)/\(me.name).control.sock"
-            """
+        var configuration = LabTakeoverConfiguration(
+            me: .init(me), peer: .init(peer), groupAddresses: ["\(groupAddress)/24"], keyFile: "\(scratch)/key",
+            controlSocket: "\(scratch)/\(me.name).control.sock")
+        configuration.interval = interval
+        configuration.missCount = missCount
+        configuration.tcpPolicy = policy
+        configuration.resumeSocket = resumeSocket(for: me)
+        configuration.preempt = preempt
+        configuration.announcementSpacing = .milliseconds(2)
+        return configuration.text
     }
 
     func keepalivedConfiguration(_ me: FailoverNode, interval: Duration) -> String {

@@ -38,7 +38,7 @@ struct CapabilityLabTests {
     @Test("exactly the unit's capabilities: serves with XDP, stops with exit 0 and leaves nothing behind")
     func unitCapabilitiesSuffice() throws {
         let capabilities = try Self.unitCapabilities()
-        #expect(Set(capabilities) == ["net_admin", "net_raw", "bpf", "perfmon"], "the unit's set changed: \(capabilities)")
+        #expect(Set(capabilities) == ["net_admin", "net_raw", "bpf", "perfmon", "sys_nice"], "the unit's set changed: \(capabilities)")
         let run = try runAlone("capsunit", capabilities: capabilities)
         #expect(run.served, "\(run.log)")
         #expect(run.xdp, "XDP attached with these capabilities: \(run.log)")

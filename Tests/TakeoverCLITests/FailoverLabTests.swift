@@ -51,57 +51,17 @@ struct FailoverLabTests {
             me: (id: Int, name: String, lan: LabInterface, last: Int), peer: (id: Int, name: String, lan: LabInterface, last: Int),
             metrics: String? = nil
         ) throws -> String {
-            let text = """
-                [node]
-                id = \(me.id)
-                name = "\(me.name)"
-
-                [peer]
-                id = \(peer.id)
-                name = "\(peer.name)"
-
-                [[interfaces]]
-                name = "eth0"
-                addresses = ["192.0.2.\(me.last)"]
-                peer-mac = "\(peer.lan.mac)"
-                peer-addresses = ["192.0.2.\(peer.last)"]
-
-                [[groups]]
-                id = 1
-                interface = "eth0"
-                addresses = ["\(FailoverLabTests.groupAddress)/24"]
-                priority = { alpha = 200, beta = 100 }
-
-                [heartbeat]
-                interval = "10ms"
-                miss-count = 3
-                peer-traffic = false
-                key-file = "\(scratch.path)/key"
-
-                [[heartbeat.channels]]
-                interface = "eth0"
-                local = "192.0.2.\(me.last)"
-                peer = "192.0.2.\(peer.last)"
-
-                [[heartbeat.channels]]
-                interface = "eth1"
-                local = "198.51.100.\(me.last)"
-                peer = "198.51.100.\(peer.last)"
-
-                [engine]
-                mode = "state-based"
-                capture = "auto"
-                tcp-policy = "none"
-
-                [failover]
-                preempt = false
-
-                [metrics]
-                \(metrics.map { "address = \"\($0)\"" } ?? "enabled = false")
-
-                [control]
-                socket = "\(controlSocket(me.name))"
-                """
+            var configuration = LabTakeoverConfiguration(
+                me: .init(
+                    id: me.id, name: me.name, priority: me.name == "alpha" ? 200 : 100, mac: me.lan.mac,
+                    lanAddress: "192.0.2.\(me.last)", heartbeatLink: ("eth1", "198.51.100.\(me.last)")),
+                peer: .init(
+                    id: peer.id, name: peer.name, priority: peer.name == "alpha" ? 200 : 100, mac: peer.lan.mac,
+                    lanAddress: "192.0.2.\(peer.last)", heartbeatLink: ("eth1", "198.51.100.\(peer.last)")),
+                groupAddresses: ["\(FailoverLabTests.groupAddress)/24"], keyFile: "\(scratch.path)/key",
+                controlSocket: controlSocket(me.name))
+            configuration.metricsAddress = metrics
+            let text = configuration.text
             return try scratch.file("\(me.name).toml", text)
         }
 

@@ -169,57 +169,20 @@ struct TCPResetLabTests {
             me: (id: Int, name: String, last: Int), peer: (id: Int, name: String, lan: LabInterface, last: Int),
             tcpPolicy: TCPPolicy = .reset, resumeSocket: String? = nil
         ) -> String {
-            let resumeSocketKey = resumeSocket.map { "\nresume-socket = \"\($0)\"" } ?? ""
-            return """
-            [node]
-            id = \(me.id)
-            name = "\(me.name)"
-
-            [peer]
-            id = \(peer.id)
-            name = "\(peer.name)"
-
-            [[interfaces]]
-            name = "eth0"
-            addresses = ["192.0.2.\(me.last)"]
-            peer-mac = "\(peer.lan.mac)"
-            peer-addresses = ["192.0.2.\(peer.last)"]
-
-            [[groups]]
-            id = 1
-            interface = "eth0"
-            addresses = ["\(TCPResetLabTests.groupV4)/24", "\(TCPResetLabTests.groupV6)/64"]
-            priority = { alpha = 200, beta = 100 }
-
-            [heartbeat]
-            interval = "10ms"
-            miss-count = 3
-            key-file = "\(scratch.path)/key"
-
-            [[heartbeat.channels]]
-            interface = "eth0"
-            local = "192.0.2.\(me.last)"
-            peer = "192.0.2.\(peer.last)"
-
-            [[heartbeat.channels]]
-            interface = "eth1"
-            local = "198.51.100.\(me.last)"
-            peer = "198.51.100.\(peer.last)"
-
-            [engine]
-            mode = "state-based"
-            capture = "auto"
-            tcp-policy = "\(tcpPolicy.rawValue)"\(resumeSocketKey)
-
-            [failover]
-            preempt = false
-
-            [metrics]
-            enabled = false
-
-            [control]
-            socket = "\(scratch.path)/\(me.name).control.sock"
-            """
+            let node = { (id: Int, name: String, mac: MACAddress, last: Int) in
+                LabTakeoverConfiguration.Node(
+                    id: id, name: name, priority: name == "alpha" ? 200 : 100, mac: mac, lanAddress: "192.0.2.\(last)",
+                    heartbeatLink: ("eth1", "198.51.100.\(last)"))
+            }
+            var configuration = LabTakeoverConfiguration(
+                me: node(me.id, me.name, me.name == "alpha" ? alphaLAN.mac : betaLAN.mac, me.last),
+                peer: node(peer.id, peer.name, peer.lan.mac, peer.last),
+                groupAddresses: ["\(TCPResetLabTests.groupV4)/24", "\(TCPResetLabTests.groupV6)/64"],
+                keyFile: "\(scratch.path)/key", controlSocket: "\(scratch.path)/\(me.name).control.sock")
+            configuration.peerTraffic = nil  // the daemon's default: the tracker's frames are a liveness signal
+            configuration.tcpPolicy = tcpPolicy.rawValue
+            configuration.resumeSocket = resumeSocket
+            return configuration.text
         }
 
         func startAlpha() throws -> LabProcess {

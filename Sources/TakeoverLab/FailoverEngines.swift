@@ -72,6 +72,9 @@ public struct FailoverNode: Sendable {
         self.lan = lan
         self.heartbeat = heartbeat
     }
+
+    /// The service link, then the dedicated heartbeat link if any.
+    public var links: [LabInterface] { [lan] + (heartbeat.map { [$0] } ?? []) }
 }
 
 /// Starts one failover system's daemons in the lab, as real processes in the server namespaces, with a

@@ -223,8 +223,20 @@ public enum FailoverScenarioRunner {
         // A link cut through `ip` costs a process start (measured 27–116 ms on this loaded machine), one per link:
         // the dedicated heartbeat link used to stay up that much longer than the service link. One `ip -batch`
         // started now and blocked reading a FIFO cuts both links within microseconds of the write below.
-        let linkCutter = scenario.failure == .linkCut ? try LinkCutter(lab: lab, node: primary, scratch: scratch) : nil
-        defer { linkCutter?.finish() }
+        // A crash's silence is one nft ruleset on all the primary's links, prepared the same way.
+        let failureBatch: PreparedBatch? =
+            switch scenario.failure {
+            case .linkCut:
+                try PreparedBatch(
+                    lab: lab, host: primary.lan.host, tool: .ip, fifo: scratch + "/link-cut.fifo",
+                    commands: primary.links.map { "link set \($0.name) down\n" }.joined())
+            case .crash:
+                try PreparedBatch(
+                    lab: lab, host: primary.lan.host, tool: .nft, fifo: scratch + "/silence.fifo",
+                    commands: NetworkLab.silencingRuleset(devices: primary.links.map(\.name)))
+            default: nil
+            }
+        defer { failureBatch?.cancel() }
         sleep(scenario.before)
 
         // The failure, stamped on both clocks: the capture is in wall-clock time, the probes in monotonic time.
@@ -232,13 +244,13 @@ public enum FailoverScenarioRunner {
         let failureMonotonic = MonotonicClock.now().nanoseconds
         switch scenario.failure {
         case .linkCut:
-            try linkCutter!.cut()
+            try failureBatch!.apply()
         case .kill:
             signalProcessTree(primaryEngine.processIdentifier, SIGKILL)
             echoes[0].stop()
             if let service = tcpServices.first { kill(service.processIdentifier, SIGKILL) }
         case .crash:
-            try silence(primary, in: lab)
+            try failureBatch!.apply()
             signalProcessTree(primaryEngine.processIdentifier, SIGKILL)
             echoes[0].stop()
             if let service = tcpServices.first { kill(service.processIdentifier, SIGKILL) }
@@ -314,45 +326,6 @@ public enum FailoverScenarioRunner {
             standbyLog: String(standbyEngine.standardError.suffix(4000)))
     }
 
-    /// Both of a node's links down in one write: `ip -batch` is started ahead, reading its commands from a FIFO.
-    struct LinkCutter {
-        let fifo: String
-        let process: LabProcess
-        let commands: String
-
-        init(lab: NetworkLab, node: FailoverNode, scratch: String) throws(LabError) {
-            fifo = scratch + "/link-cut.fifo"
-            guard mkfifo(fifo, 0o600) == 0 else {
-                throw LabError.launchFailed(arguments: ["mkfifo", fifo], reason: String(cString: strerror(errno)))
-            }
-            commands = ([node.lan] + (node.heartbeat.map { [$0] } ?? [])).map { "link set \($0.name) down\n" }.joined()
-            process = try lab.start(in: node.lan.host, ["ip", "-batch", fifo])
-        }
-
-        func cut() throws(LabError) {
-            // Non-blocking: fails at once (ENXIO) rather than hang if `ip` is not reading; it opened the FIFO long ago.
-            let descriptor = open(fifo, O_WRONLY | O_NONBLOCK)
-            guard descriptor >= 0 else {
-                throw LabError.launchFailed(arguments: ["open", fifo], reason: String(cString: strerror(errno)))
-            }
-            let written = commands.utf8CString.withUnsafeBufferPointer { write(descriptor, $0.baseAddress, $0.count - 1) }
-            close(descriptor)
-            guard written == commands.utf8.count, process.waitForExit(timeout: .seconds(5)) else {
-                throw LabError.commandFailed(arguments: process.arguments, status: -1, standardError: process.standardError)
-            }
-        }
-
-        /// Ends an `ip` still waiting for its commands (a run that failed before the cut).
-        func finish() {
-            if process.isRunning {
-                // Opening the FIFO for writing and closing it at once gives the reader end-of-file.
-                let descriptor = open(fifo, O_WRONLY | O_NONBLOCK)
-                if descriptor >= 0 { close(descriptor) }
-                _ = process.stop(grace: .seconds(1))
-            }
-        }
-    }
-
     static func moves(_ timeline: OwnershipTimeline, failureWall: UInt64, hosts: [FailoverNode]) -> [String] {
         var moves: [String] = []
         for (previous, next) in zip(timeline.answers, timeline.answers.dropFirst()) where previous.mac != next.mac {
@@ -368,19 +341,6 @@ public enum FailoverScenarioRunner {
     static func holds(_ lab: NetworkLab, _ interface: LabInterface) -> Bool {
         let shown = (try? lab.runChecked(in: interface.host, ["ip", "-o", "-4", "address", "show", "dev", interface.name])) ?? ""
         return shown.contains(" \(groupAddress)/")
-    }
-
-    /// Drops every frame in and out of `node`'s links at the device (netdev family), as a dead machine would: one
-    /// ruleset, one `nft` call, so every link goes quiet at the same instant.
-    static func silence(_ node: FailoverNode, in lab: NetworkLab) throws {
-        let chains = ([node.lan] + (node.heartbeat.map { [$0] } ?? [])).map { link in
-            """
-                chain egress_\(link.name) { type filter hook egress device \(link.name) priority 0; policy drop; }
-                chain ingress_\(link.name) { type filter hook ingress device \(link.name) priority 0; policy drop; }
-            """
-        }
-        let rules = "table netdev dead {\n" + chains.joined(separator: "\n") + "\n}\n"
-        try lab.runChecked(in: node.lan.host, ["sh", "-c", "printf '%s' \"$0\" | nft -f -", rules])
     }
 
     /// Drops the heartbeat protocols between the primary's port and the rest of the service segment, in the hub

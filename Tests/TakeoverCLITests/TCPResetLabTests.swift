@@ -185,6 +185,41 @@ struct TCPResetLabTests {
             return configuration.text
         }
 
+        /// How alpha fails in a test.
+        enum Failure {
+            /// Both of alpha's links down.
+            case linkCut
+            /// A dead machine: alpha's stack silenced on both links (without it alpha's kernel would close the
+            /// killed service's sockets with a FIN of its own and keep answering for the address), its daemon and
+            /// service SIGKILLed.
+            case crash
+        }
+
+        /// Prepares `failure` ahead (the `ip`/`nft` is started now, see `PreparedBatch`) and returns what
+        /// triggers it: the failure lands when the test says, without a process start at that moment.
+        func prepare(_ failure: Failure, daemon: LabProcess, service: LabProcess) throws -> PreparedBatch {
+            let devices = alphaLinks.map(\.name)
+            switch failure {
+            case .linkCut:
+                return try PreparedBatch(
+                    lab: lab, host: alpha, tool: .ip, fifo: scratch.path + "/link-cut.fifo",
+                    commands: devices.map { "link set \($0) down\n" }.joined())
+            case .crash:
+                return try PreparedBatch(
+                    lab: lab, host: alpha, tool: .nft, fifo: scratch.path + "/silence.fifo",
+                    commands: NetworkLab.silencingRuleset(devices: devices))
+            }
+        }
+
+        /// Triggers a prepared `failure` of alpha.
+        func fail(_ failure: Failure, _ batch: PreparedBatch, daemon: LabProcess, service: LabProcess) throws {
+            try batch.apply()
+            if failure == .crash {
+                kill(daemon.processIdentifier, SIGKILL)
+                kill(service.processIdentifier, SIGKILL)
+            }
+        }
+
         func startAlpha() throws -> LabProcess {
             let file = try scratch.file(
                 "alpha.toml", configuration(me: (1, "alpha", 11), peer: (2, "beta", betaLAN, 12)))
@@ -389,7 +424,7 @@ struct TCPResetLabTests {
     }
 
     /// Cuts the primary in `failure`'s way and checks every client was reset promptly and reconnected to beta.
-    func runReset(label: String, failure: (Lab, LabProcess, LabProcess) throws -> Void) throws {
+    func runReset(label: String, failure: Lab.Failure) throws {
         let lab = try Lab(label)
         defer { lab.lab.teardown() }
         let alpha = try lab.startAlpha()
@@ -431,7 +466,9 @@ struct TCPResetLabTests {
         let unicastAnnouncements = try lab.lab.startTcpdump(
             in: lab.client,
             ["-n", "-e", "-l", "arp and ether src \(lab.betaLAN.mac) and ether dst \(lab.clientLAN.mac)"])
-        try failure(lab, alpha, alphaServer)
+        let prepared = try lab.prepare(failure, daemon: alpha, service: alphaServer)
+        defer { prepared.cancel() }
+        try lab.fail(failure, prepared, daemon: alpha, service: alphaServer)
         #expect(waitUntil(timeout: .seconds(5)) { beta.controller.state(of: 1) == .active }, "beta takes over")
         // The state is published before the actions run, and the resets go out on a thread of their own:
         // wait for both to finish.
@@ -468,9 +505,12 @@ struct TCPResetLabTests {
             "MEASURED \(label): \(durations.joined(separator: ", ")) (3 sessions, \(Engine.sessionCapacity)-session table; tcp-reset-send on its own thread)"
         )
 
+        // tcpdump prints a frame a moment after it passed: wait for the line before stopping it.
+        let unicastReply = "Reply \(Self.groupV4) is-at \(lab.betaLAN.mac)"
+        let sawUnicastReply = unicastAnnouncements.waitForOutput(containing: unicastReply, timeout: .seconds(2))
         _ = unicastAnnouncements.stop(grace: .seconds(1))
         #expect(
-            unicastAnnouncements.standardOutput.contains("Reply \(Self.groupV4) is-at \(lab.betaLAN.mac)"),
+            sawUnicastReply,
             "a unicast ARP reply to the client the tracker knew: \(unicastAnnouncements.standardOutput)")
 
         for (name, client) in [("IPv4 mid-stream", midstream), ("IPv6", fromStart)] {
@@ -550,29 +590,12 @@ struct TCPResetLabTests {
         "reset: the primary's links cut — clients (IPv4 joined mid-stream, IPv6) are reset at once and reconnect to the standby"
     )
     func resetOnLinkCut() throws {
-        try runReset(label: "tcpcut") { lab, _, _ in
-            for link in lab.alphaLinks { try lab.lab.setLink(link, up: false) }
-        }
+        try runReset(label: "tcpcut", failure: .linkCut)
     }
 
     @Test("reset: the primary daemon and its service SIGKILLed, its stack silenced — clients are reset and reconnect")
     func resetOnPrimaryKilled() throws {
-        try runReset(label: "tcpkill") { lab, alpha, server in
-            // A dead machine says nothing: without this, alpha's kernel would close the killed server's sockets
-            // with a FIN of its own and keep answering for the address.
-            // One ruleset, applied at once: the client's last request goes unanswered only from here on.
-            let ruleset = try lab.scratch.file(
-                "dead.nft",
-                """
-                table netdev dead {
-                    chain egress { type filter hook egress device eth0 priority 0; policy drop; }
-                    chain ingress { type filter hook ingress device eth0 priority 0; policy drop; }
-                }
-                """)
-            try lab.lab.runChecked(in: lab.alpha, ["nft", "-f", ruleset])
-            kill(alpha.processIdentifier, SIGKILL)
-            kill(server.processIdentifier, SIGKILL)
-        }
+        try runReset(label: "tcpkill", failure: .crash)
     }
 }
 

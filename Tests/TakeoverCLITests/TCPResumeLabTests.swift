@@ -130,7 +130,7 @@ struct TCPResumeLabTests {
     }
 
     /// Runs one client per address family through `failure` and checks both connections survived on beta.
-    func runResume(label: String, failure: (Lab, LabProcess, LabProcess) throws -> Void) throws {
+    func runResume(label: String, failure: Lab.Failure) throws {
         let lab = try Lab(label)
         defer { lab.lab.teardown() }
         let alpha = try Self.startNode(
@@ -154,24 +154,27 @@ struct TCPResumeLabTests {
         let clients = try [TCPResetLabTests.groupV4, TCPResetLabTests.groupV6].map { try startClient($0, seconds: "2.0") }
         Thread.sleep(forTimeInterval: 0.7)
 
-        // Data in flight both ways at the failure: for 5 ms before it the client's stack drops alpha's data
+        // Data in flight both ways at the failure: from 5 ms before it, the client's stack drops alpha's data
         // segments (pure ACKs, 52 B in IPv4 and 72 B in IPv6 with timestamps, pass), so alpha holds echoes the
-        // client never acknowledged (beta saw them on the hub); the client's own lines keep flowing. Lifted right
-        // after the failure, before beta can take over.
-        try lab.lab.runChecked(in: lab.client, ["nft", "add table inet hold"])
-        try lab.lab.runChecked(in: lab.client, ["nft", "add chain inet hold input { type filter hook input priority 0 ; }"])
-        for (family, group, length) in [("ip", TCPResetLabTests.groupV4, 56), ("ip6", TCPResetLabTests.groupV6, 76)] {
-            try lab.lab.runChecked(
-                in: lab.client,
-                [
-                    "nft",
-                    "add rule inet hold input \(family) saddr \(group) tcp sport \(TCPResetLabTests.servicePort) meta length > \(length) drop",
-                ])
+        // client never acknowledged (beta saw them on the hub); the client's own lines keep flowing. The hold
+        // matches alpha's MAC only, so it never touches beta's frames after the takeover. Both it and the
+        // failure are prepared ahead: a process start under load (up to seconds) would stretch the hold until
+        // the client's stream stalled before the failure.
+        let holdRules = [("ip", TCPResetLabTests.groupV4, 56), ("ip6", TCPResetLabTests.groupV6, 76)].map {
+            family, group, length in
+            "ether saddr \(lab.alphaLAN.mac) \(family) saddr \(group) tcp sport \(TCPResetLabTests.servicePort) meta length > \(length) drop"
         }
+        let hold = try PreparedBatch(
+            lab: lab.lab, host: lab.client, tool: .nft, fifo: lab.scratch.path + "/hold.fifo",
+            commands: "table inet hold {\n chain input {\n type filter hook input priority 0;\n"
+                + holdRules.joined(separator: "\n") + "\n }\n}\n")
+        defer { hold.cancel() }
+        let prepared = try lab.prepare(failure, daemon: alpha.daemon, service: alpha.service)
+        defer { prepared.cancel() }
+        try hold.apply()
         Thread.sleep(forTimeInterval: 0.005)
         let failed = MonotonicClock.now().nanoseconds
-        try failure(lab, alpha.daemon, alpha.service)
-        try lab.lab.runChecked(in: lab.client, ["nft", "delete table inet hold"])
+        try lab.fail(failure, prepared, daemon: alpha.daemon, service: alpha.service)
         #expect(
             beta.daemon.waitForOutput(containing: "standby → active", timeout: .seconds(5)),
             "beta takes over: \(beta.daemon.standardError)")
@@ -221,27 +224,11 @@ struct TCPResumeLabTests {
 
     @Test("resume: the primary's links cut — IPv4 and IPv6 connections go on with the standby, byte for byte")
     func resumeOnLinkCut() throws {
-        try runResume(label: "rsmcut") { lab, _, _ in
-            for link in lab.alphaLinks { try lab.lab.setLink(link, up: false) }
-        }
+        try runResume(label: "rsmcut", failure: .linkCut)
     }
 
     @Test("resume: the primary daemon and its service SIGKILLed, its stack silenced — the connections go on")
     func resumeOnPrimaryKilled() throws {
-        try runResume(label: "rsmkill") { lab, daemon, service in
-            // A dead machine says nothing: without this, alpha's kernel would close the killed service's sockets
-            // with a FIN of its own and keep answering for the address.
-            let ruleset = try lab.scratch.file(
-                "dead.nft",
-                """
-                table netdev dead {
-                    chain egress { type filter hook egress device eth0 priority 0; policy drop; }
-                    chain ingress { type filter hook ingress device eth0 priority 0; policy drop; }
-                }
-                """)
-            try lab.lab.runChecked(in: lab.alpha, ["nft", "-f", ruleset])
-            kill(daemon.processIdentifier, SIGKILL)
-            kill(service.processIdentifier, SIGKILL)
-        }
+        try runResume(label: "rsmkill", failure: .crash)
     }
 }

@@ -7,6 +7,7 @@
 //
 //   start(at: t)  round 0 at t: GARP req + GARP reply per IPv4, NA per IPv6, then one unicast per client
 //                 round k at (start of round k-1) + spacing, k < count; then every `refresh` (0: never)
+//   addClient     a client added between rounds gets its unicast at once, not with the next round
 //   stop()        nothing more, ever, until the next start (failback: never two owners at once)
 //
 // Pure and pull-driven: the engine's loop asks `nextDeadline`, waits at most that long, and calls `due(at:)`,
@@ -149,8 +150,12 @@ public struct AnnouncementSchedule: ~Copyable {
     @inlinable
     public var nextDeadline: MonotonicTime? {
         guard active else { return nil }
-        return inRound ? roundStartedAt : nextRoundAt
+        return inRound || hasLateClients ? roundStartedAt : nextRoundAt
     }
+
+    /// Clients added after the unicasts of a round that has begun: they are due at once, not a spacing later
+    /// (nor never, once the takeover rounds are over and refresh is off).
+    @inlinable var hasLateClients: Bool { !inRound && round > 0 && clientsAnnounced < clients.count }
 
     /// Begins a takeover: round 0 is due at `now`. Copies `addresses` (announced until `stop`) and forgets
     /// the clients of any earlier takeover; add this one's with `addClient`/`addClients`.
@@ -164,10 +169,13 @@ public struct AnnouncementSchedule: ~Copyable {
         round = 0
         nextRoundAt = now
         clientsAnnounced = 0
+        clientCursor = 0
+        clientAddressCursor = 0
     }
 
-    /// Adds a client to announce to: once, in the next round that begins (or the current one, if its unicasts
-    /// have not reached the end yet). Returns false when the table is full. A known address takes the new MAC.
+    /// Adds a client to announce to, once: in the current round if its unicasts have not reached the end yet,
+    /// otherwise at once on its own (the next `due` call), carrying the number of the round it missed. Returns
+    /// false when the table is full. A known address takes the new MAC.
     @discardableResult
     public mutating func addClient(_ client: KnownClient) -> Bool {
         clients.record(client) != .full
@@ -202,6 +210,10 @@ public struct AnnouncementSchedule: ~Copyable {
     public mutating func due(at now: MonotonicTime, _ emit: (Announcement) -> Bool) -> Int {
         var taken = 0
         while active {
+            if hasLateClients {
+                guard emitUnicasts(round: round - 1, &taken, emit) else { break }
+                clientsAnnounced = clientCursor
+            }
             if !inRound {
                 guard let next = nextRoundAt, next <= now else { break }
                 inRound = true
@@ -238,6 +250,13 @@ public struct AnnouncementSchedule: ~Copyable {
             formCursor = 0
             addressCursor += 1
         }
+        return emitUnicasts(round: round, &taken, emit)
+    }
+
+    /// Emits one unicast per client from the client cursor on, for each address of the client's family; false if
+    /// `emit` refused one (the cursor stays on it).
+    @inlinable
+    mutating func emitUnicasts(round: Int, _ taken: inout Int, _ emit: (Announcement) -> Bool) -> Bool {
         while clientCursor < clients.count {
             let client = clients[clientCursor]
             while clientAddressCursor < addresses.count {

@@ -206,34 +206,68 @@ import Testing
         #expect(schedule.nextDeadline == nil)
     }
 
-    @Test func aClientAddedLaterGetsOneUnicastInTheNextRound() throws {
+    /// The session table's clients reach the responder a moment after its takeover command: when round 0 has
+    /// already gone out, their unicasts go at once (carrying round 0), and exactly once.
+    @Test func aClientAddedBetweenRoundsGetsOneUnicastAtOnce() throws {
         var schedule = AnnouncementSchedule(
             configuration: .init(count: 2, spacing: .milliseconds(100), refresh: .seconds(1)))
         try schedule.start(at: Self.start, addresses: try Self.addresses())
         schedule.addClient(Self.v4Client)
-        var rounds: [[String]] = []
+        var sent: [(milliseconds: UInt64, round: Int, label: String)] = []
         func wake(_ milliseconds: UInt64) {
-            var labels: [String] = []
             schedule.due(at: Self.at(milliseconds: milliseconds)) {
-                labels.append(Self.label($0))
+                sent.append((milliseconds, $0.round, Self.label($0)))
                 return true
             }
-            rounds.append(labels)
         }
         wake(0)
-        // The session table reports a client after round 0.
         let late = KnownClient(mac: TakeoverLab.secondClientMAC, address: .v4(IPv4Address(192, 0, 2, 11)))
         let lateAdded = schedule.addClient(late)
         let knownAdded = schedule.addClient(Self.v4Client)
         #expect(lateAdded)
         #expect(knownAdded, "already known: accepted, not repeated")
+        #expect(schedule.nextDeadline == Self.start, "the late client is due now, not at round 1")
+        wake(3)
         wake(100)
         wake(1100)
-        #expect(
-            rounds[0] == Self.broadcastRound + ["arp-rep 192.0.2.99>192.0.2.10", "arp-rep 198.51.100.99>192.0.2.10"])
-        #expect(
-            rounds[1] == Self.broadcastRound + ["arp-rep 192.0.2.99>192.0.2.11", "arp-rep 198.51.100.99>192.0.2.11"])
-        #expect(rounds[2] == Self.broadcastRound)
+        let unicasts = ["arp-rep 192.0.2.99>", "arp-rep 198.51.100.99>"]
+        let expected: [(UInt64, Int, String)] =
+            Self.broadcastRound.map { (0, 0, $0) } + unicasts.map { (0, 0, $0 + "192.0.2.10") }
+            + unicasts.map { (3, 0, $0 + "192.0.2.11") } + Self.broadcastRound.map { (100, 1, $0) }
+            + Self.broadcastRound.map { (1100, 2, $0) }
+        #expect(sent.map(\.milliseconds) == expected.map(\.0))
+        #expect(sent.map(\.round) == expected.map(\.1))
+        #expect(sent.map(\.label) == expected.map(\.2))
+    }
+
+    /// Once the takeover rounds are over and refresh is off, nothing is scheduled — yet a client added then
+    /// still gets its unicast; a refused one is offered again, and nothing is sent twice.
+    @Test func aClientAddedAfterTheLastRoundIsStillAnnouncedOnce() throws {
+        var schedule = AnnouncementSchedule(configuration: .init(count: 1, refresh: .zero))
+        try schedule.start(at: Self.start, addresses: try Self.addresses())
+        #expect(schedule.due(at: Self.start) { _ in true } == Self.broadcastRound.count)
+        #expect(schedule.nextDeadline == nil)
+        schedule.addClient(Self.v4Client)
+        schedule.addClient(Self.v6Client)
+        #expect(schedule.nextDeadline == Self.start)
+        var sent: [String] = []
+        var offers = 0
+        let first = schedule.due(at: Self.at(milliseconds: 5)) { announcement in
+            offers += 1
+            guard offers <= 1 else { return false }
+            sent.append(Self.label(announcement))
+            return true
+        }
+        #expect(first == 1)
+        #expect(schedule.nextDeadline == Self.start, "the refused unicast stays due")
+        let rest = schedule.due(at: Self.at(milliseconds: 6)) {
+            sent.append(Self.label($0))
+            return true
+        }
+        #expect(first + rest == Self.clientUnicasts.count)
+        #expect(sent == Self.clientUnicasts)
+        #expect(schedule.nextDeadline == nil)
+        #expect(schedule.due(at: Self.at(milliseconds: 10_000)) { _ in true } == 0, "nothing twice")
     }
 
     @Test func clientsFromTheResponderAndTheSessionTable() throws {

@@ -75,12 +75,13 @@ final class TakeoverActions: FailoverActions {
         let interface = group.configuration.interface
         let served = Set(addresses.map(FlowAddress.init))
         let pipeline = sessions.pipeline(on: interface)
+        // The peer's sessions on the addresses we now serve, read from the tracker (a timeline step of its own).
+        func trackedSessions(_ pipeline: CapturePipeline) -> [Session] {
+            context.step("tcp-sessions") { pipeline.sessions { $0.serverSide(among: served) != nil } }
+        }
         var quiet: ResumeTCPRecovery.QuietStage?
         if let resumer = resumers[interface], let pipeline {
-            quiet = context.step("tcp-rebuild") {
-                let tracked = context.step("tcp-sessions") { pipeline.sessions { $0.serverSide(among: served) != nil } }
-                return resumer.rebuildQuietly(tracked, addresses: addresses)
-            }
+            quiet = context.step("tcp-rebuild") { resumer.rebuildQuietly(trackedSessions(pipeline), addresses: addresses) }
         }
         context.step("address-add") {
             for address in group.configuration.addresses {
@@ -110,10 +111,7 @@ final class TakeoverActions: FailoverActions {
             }
         } else if let tcpRecovery, let pipeline {
             context.step("tcp-recovery") {
-                let recovered = context.step("tcp-sessions") {
-                    pipeline.sessions { $0.serverSide(among: served) != nil }
-                }
-                tcpRecovery.recover(recovered, addresses: addresses, interface: interface, context: context)
+                tcpRecovery.recover(trackedSessions(pipeline), addresses: addresses, interface: interface, context: context)
             }
         }
         context.step("hooks") { hooks.run(group: group.configuration.id, transition: context.transition) }

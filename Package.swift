@@ -110,5 +110,6 @@ let package = Package(
             name: "TakeoverCLITests", dependencies: ["takeover", "TakeoverCore", "TakeoverEngine", "TakeoverLab"],
             swiftSettings: strict),
         .testTarget(name: "TakeoverLabTests", dependencies: ["TakeoverCore", "TakeoverLab"], swiftSettings: strict),
+        .testTarget(name: "TakeoverBenchTests", dependencies: ["takeover-bench", "TakeoverLab"], swiftSettings: strict),
     ]
 )

@@ -1,0 +1,132 @@
+import Foundation
+import TakeoverLab
+import Testing
+
+@testable import takeover_bench
+
+/// The failover bench's arithmetic, on runs made up here (decoded from JSON, as `--from-json` reads them): which
+/// runs count, the percentiles, the ratios to keepalived, the markdown and the JSON round trip.
+@Suite struct FailoverSummaryTests {
+    static let millisecond: UInt64 = 1_000_000
+
+    /// One run's result: only what the summary reads is varied.
+    static func run(
+        _ system: String, _ scenario: String = "link-cut", gap: UInt64, stall: UInt64, falseFailover: Bool = false,
+        owners: [String] = ["standby"], announcement: UInt64? = 3 * millisecond, reconnects: Int = 1,
+        window: Bool = false
+    ) throws -> FailoverRunResult {
+        let windows = window ? #"[{"start": 1000, "end": 2000, "switches": 2}]"# : "[]"
+        let json = """
+            {"system": "\(system)", "failure": "\(scenario)", "topology": "hub", "udpGap": \(gap), "udpSent": 1000,
+             "udpLost": 2, "udpDuplicated": 0, "tcpStall": \(stall), "tcpRequests": 900, "tcpReconnects": \(reconnects),
+             "tcpLost": \(reconnects), "tcpDuplicated": 0, "detection": \(2 * millisecond),
+             "firstAnnouncement": \(announcement.map(String.init) ?? "null"), "firstAnswer": \(4 * millisecond),
+             "dualOwnerWindows": \(windows), "claimConflicts": [], "standbyAnsweredBeforeFailure": \(falseFailover),
+             "ownersAtEnd": \(owners.map { "\"\($0)\"" }), "ownershipMoves": [], "standbyLog": ""}
+            """
+        return try JSONDecoder().decode(FailoverRunResult.self, from: Data(json.utf8))
+    }
+
+    static let systems = ["takeover 10ms", "keepalived 10ms", "takeover 1ms"]
+
+    static func runs() throws -> [FailoverRunResult] {
+        let ms = millisecond
+        return [
+            try run("keepalived 10ms", gap: 30 * ms, stall: 200 * ms),
+            try run("keepalived 10ms", gap: 40 * ms, stall: 210 * ms),
+            try run("keepalived 10ms", gap: 50 * ms, stall: 220 * ms, owners: ["primary", "standby"]),
+            try run("takeover 10ms", gap: 20 * ms, stall: 21 * ms, reconnects: 0),
+            try run("takeover 10ms", gap: 22 * ms, stall: 42 * ms, reconnects: 0, window: true),
+            try run("takeover 10ms", gap: 24 * ms, stall: 63 * ms, reconnects: 0),
+            // A false failover: its 500 ms gap measured the flapping, not the failover.
+            try run("takeover 10ms", gap: 500 * ms, stall: 500 * ms, falseFailover: true, reconnects: 7),
+            // Every 1 ms run was a false failover: nothing to show, no ratio.
+            try run("takeover 1ms", gap: 9 * ms, stall: 9 * ms, falseFailover: true),
+            // Another scenario, which must not mix in.
+            try run("takeover 10ms", "crash", gap: 90 * ms, stall: 90 * ms),
+        ]
+    }
+
+    @Test func validRunsOnlyPercentilesAndRatiosToKeepalived() throws {
+        let cells = summarize(
+            runs: try Self.runs(), failed: [FailedRun(system: "takeover 10ms", scenario: "link-cut")],
+            systems: Self.systems, scenarios: ["link-cut"], topology: "hub")
+        #expect(cells.map(\.system) == Self.systems)
+        let takeover = try #require(cells.first { $0.system == "takeover 10ms" })
+        let keepalived = try #require(cells.first { $0.system == "keepalived 10ms" })
+        #expect(takeover.runs == 3 && takeover.falseFailovers == 1 && takeover.failedRuns == 1)
+        #expect(takeover.tcpReconnects == 0, "the false failover's 7 reconnects are left out")
+        #expect(Self.near(takeover.udpGapMs.p50, 22) && Self.near(takeover.udpGapMs.max, 24))
+        #expect(Self.near(takeover.tcpStallMs.p50, 42) && Self.near(takeover.tcpStallMs.max, 63))
+        #expect(Self.near(keepalived.udpGapMs.p50, 40) && Self.near(keepalived.tcpStallMs.p50, 210))
+        #expect(Self.near(takeover.udpGapRatioToKeepalived ?? .nan, 22.0 / 40.0))
+        #expect(Self.near(takeover.tcpStallRatioToKeepalived ?? .nan, 42.0 / 210.0))
+        #expect(takeover.ratioReference == "keepalived 10ms")
+        #expect(keepalived.udpGapRatioToKeepalived == nil && keepalived.ratioReference == nil)
+        #expect(takeover.dualOwnerWindows == 1 && takeover.claimConflicts == 0)
+        #expect(keepalived.runsEndingWithTwoOwners == 1 && takeover.runsEndingWithTwoOwners == 0)
+        #expect(takeover.runsWhereStandbyTookOver == 3)
+
+        let empty = try #require(cells.first { $0.system == "takeover 1ms" })
+        #expect(empty.runs == 0 && empty.falseFailovers == 1)
+        #expect(empty.udpGapMs.p50.isNaN && empty.udpGapRatioToKeepalived == nil)
+    }
+
+    /// Within HdrHistogram's resolution at three significant digits (0.1 %), twice over for a ratio of two.
+    static func near(_ value: Double, _ expected: Double) -> Bool { abs(value - expected) <= expected * 0.002 }
+
+    @Test func percentilesOfAHundredValues() {
+        let percentiles = Percentiles(nanoseconds: (1...100).map { UInt64($0) * Self.millisecond })
+        #expect(Self.near(percentiles.p50, 50) && Self.near(percentiles.p90, 90))
+        #expect(Self.near(percentiles.p99, 99) && Self.near(percentiles.max, 100))
+    }
+
+    @Test func markdownHasARowPerSystemWithItsFiguresAndDashesForNothing() throws {
+        let cells = summarize(
+            runs: try Self.runs(), failed: [], systems: Self.systems, scenarios: ["link-cut", "crash"],
+            topology: "hub")
+        let report = Report(
+            date: "2026-11-22", command: "takeover-bench failover", machine: "test", repetitions: 3, cells: cells,
+            runs: try Self.runs(), failedRuns: [], errors: ["takeover 1ms link-cut rep 2: the lab did not become ready"])
+        let text = summary(report)
+        let rows = text.split(separator: "\n").filter { $0.hasPrefix("| takeover 10ms ") }
+        #expect(rows.count == 2, "one row per scenario: \(text)")
+        #expect(rows.contains { $0.contains("| 22.0 / 24.0 / 24.0 / 24.0 |") && $0.hasSuffix("| 0.55 | 0.20 |") }, "\(rows)")
+        let empty = try #require(text.split(separator: "\n").first { $0.hasPrefix("| takeover 1ms | 0 ") })
+        #expect(empty.contains("| — / — / — / — |") && empty.hasSuffix("| — | — |"), "\(empty)")
+        #expect(text.contains("### crash") && text.contains("### link-cut"))
+        #expect(text.contains("Ratios: p50 of the system divided by p50 of keepalived 10ms"))
+        #expect(text.contains("- takeover 1ms link-cut rep 2: the lab did not become ready"))
+    }
+
+    /// `failover.json` written, then summarized again (`--from-json`): the same cells, NaN included.
+    @Test func writtenReportSummarizesAgainToTheSameCells() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("takeover-bench-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let runs = try Self.runs()
+        let cells = summarize(runs: runs, failed: [], systems: Self.systems, scenarios: ["link-cut"], topology: "hub")
+        let report = Report(
+            date: "2026-11-22", command: "test", machine: "test", repetitions: 3, cells: cells, runs: runs,
+            failedRuns: [], errors: [])
+        _ = try write(report, to: directory.path + "/first")
+        try resummarize(directory.path + "/first/failover.json", into: directory.path + "/again")
+        let again = try JSONDecoder().decode(
+            Report.self,
+            from: Data(contentsOf: directory.appendingPathComponent("again/failover.json")),
+            nonConformingFloats: true)
+        #expect(again.summarizedFrom == directory.path + "/first/failover.json")
+        #expect(again.cells.map(\.system) == cells.map(\.system))
+        #expect(again.cells.map(\.runs) == cells.map(\.runs))
+        #expect(again.cells.map(\.udpGapMs.p50).map { $0.isNaN ? -1 : $0 } == cells.map(\.udpGapMs.p50).map { $0.isNaN ? -1 : $0 })
+        #expect(again.cells.map(\.tcpStallRatioToKeepalived) == cells.map(\.tcpStallRatioToKeepalived))
+        #expect(FileManager.default.fileExists(atPath: directory.path + "/again/summary.md"))
+    }
+}
+
+extension JSONDecoder {
+    /// Decodes what `write` encoded: NaN and infinities as strings.
+    fileprivate func decode<T: Decodable>(_ type: T.Type, from data: Data, nonConformingFloats: Bool) throws -> T {
+        nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try decode(type, from: data)
+    }
+}

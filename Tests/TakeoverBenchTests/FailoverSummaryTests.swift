@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import TakeoverLab
 import Testing
 
@@ -129,4 +132,51 @@ extension JSONDecoder {
         nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return try decode(type, from: data)
     }
+}
+
+/// The picture of one run: well-formed SVG, one dot per answered probe in the window, a red tick per lost one, and
+/// the four marks in time order.
+@Suite struct FailoverPictureTests {
+    @Test func dotsTicksAndMarksInOrder() throws {
+        var run = try FailoverSummaryTests.run("takeover 1ms", gap: 6_000_000, stall: 7_000_000)
+        // Probes every 1 ms from 30 ms before the failure to 60 ms after; 5 lost from the failure on.
+        run.samples = try (-30...60).map { index in
+            let json = #"{"sent": \#(Int64(index) * 1_000_000)"# + (0..<5 ~= index ? "}" : #", "roundTrip": 150000}"#)
+            return try JSONDecoder().decode(FailoverRunResult.ProbePoint.self, from: Data(json.utf8))
+        }
+        let svg = FailoverPicture.svg(run)
+        let elements = SVGElements(svg)
+        #expect(elements.wellFormed, "\(svg.prefix(400))")
+        // The window opens 20 ms before the failure (it spans 100 ms after): probes from -20 to 60 ms are drawn.
+        #expect(elements.count("circle") == 81 - 5)
+        #expect(elements.lines(stroke: "#d02020") == 5)
+        let marks = ["failure 0 ms", "detection 2 ms", "first announcement 3 ms", "first answer 4 ms"]
+        let positions = marks.compactMap { svg.range(of: ">\($0)<")?.lowerBound }
+        #expect(positions.count == 4 && positions == positions.sorted(), "\(marks) in \(svg)")
+    }
+}
+
+/// Counts an SVG's elements with Foundation's XML parser (which also says whether it is well-formed).
+final class SVGElements: NSObject, XMLParserDelegate {
+    private var names: [String] = []
+    private var strokes: [String] = []
+    private(set) var wellFormed = false
+
+    init(_ svg: String) {
+        super.init()
+        let parser = XMLParser(data: Data(svg.utf8))
+        parser.delegate = self
+        wellFormed = parser.parse()
+    }
+
+    func parser(
+        _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+        attributes: [String: String] = [:]
+    ) {
+        names.append(name)
+        if name == "line" { strokes.append(attributes["stroke"] ?? "") }
+    }
+
+    func count(_ name: String) -> Int { names.filter { $0 == name }.count }
+    func lines(stroke: String) -> Int { strokes.filter { $0 == stroke }.count }
 }

@@ -49,7 +49,7 @@ public final class Engine: Sendable {
         }
 
         var planes: [String: InterfaceDataPlane] = [:]
-        var interfaceIndexes: [String: UInt32] = [:]
+        var links: [String: LinkInfo] = [:]
         var built: [InterfaceDataPlane] = []
         var openedResponders: InterfaceResponders?
         var openedRecovery: TCPResetRecovery?
@@ -79,13 +79,13 @@ public final class Engine: Sendable {
                 capture: configuration.engine.capture, log: logger)
             built.append(plane)
             planes[interface.name] = plane
-            interfaceIndexes[interface.name] = link.index
+            links[interface.name] = link
         }
 
         var watched: [String: [IPAddress]] = [:]
         var groups: [UInt16: TakeoverActions.Group] = [:]
         for group in configuration.groups {
-            guard let plane = planes[group.interface], let index = interfaceIndexes[group.interface] else {
+            guard let plane = planes[group.interface], let index = links[group.interface]?.index else {
                 throw .invalidConfiguration(["groups: group \(group.id) names interface \(group.interface), which is not configured"])
             }
             let peerPreferred =
@@ -96,8 +96,13 @@ public final class Engine: Sendable {
         }
         let books = Dictionary(
             uniqueKeysWithValues: built.map { ($0.interface, LinkAddressBook(capacity: Self.sessionCapacity)) })
+        let inboxes =
+            configuration.engine.mode == .stateBased
+            ? try Self.neighborInboxes(for: built, links: links, log: logger) : [:]
         let responders = try InterfaceResponders(
-            interfaces: built.map { (name: $0.interface, mac: $0.ownMAC, watched: watched[$0.interface] ?? []) },
+            interfaces: built.map {
+                (name: $0.interface, mac: $0.ownMAC, watched: watched[$0.interface] ?? [], inbox: inboxes[$0.interface])
+            },
             announcements: configuration.announcements, correspondents: books, log: logger)
         openedResponders = responders
         let recovery = try Self.makeTCPRecovery(configuration, planes: built, books: books, log: logger)
@@ -129,7 +134,7 @@ public final class Engine: Sendable {
             for plane in built {
                 pipelines[plane.interface] = try Self.startPipeline(
                     on: plane, book: books[plane.interface]!, payloads: resumers[plane.interface]?.payloads,
-                    controller: controller, log: logger)
+                    inbox: inboxes[plane.interface], controller: controller, log: logger)
             }
         }
         sessionSources.set(pipelines)
@@ -160,20 +165,68 @@ public final class Engine: Sendable {
     /// refused and counted (`CapturePipelineStatistics.tracker.tableFull`).
     public static let sessionCapacity = 1 << 14
 
-    /// The standby's tracker on one interface: the peer's frames in both directions, from libpcap (TPACKET_V3
-    /// blocks, 1 ms), through the link-address learner, into the pipeline; peer frames feed the controller's
-    /// liveness signal.
+    /// Which interfaces track the peer's sessions over AF_XDP: those with the XDP program attached and one RX
+    /// queue in use (the program redirects to the socket of the queue a frame arrived on; the pipeline opens one).
+    /// Each gets the inbox through which its capture hands the responder the ARP/ND frames the program sends to
+    /// that socket in takeover mode.
+    private static func neighborInboxes(
+        for planes: [InterfaceDataPlane], links: [String: LinkInfo], log: Logger
+    ) throws(EngineError) -> [String: NeighborFrameInbox] {
+        var inboxes: [String: NeighborFrameInbox] = [:]
+        for plane in planes where plane.xdp != nil {
+            // The queues in use; a driver that does not say has as many as the device allocated.
+            let queues =
+                (try? InterfaceDriver.receiveQueuesInUse(of: plane.interface))
+                ?? links[plane.interface]?.receiveQueueCount.map(Int.init) ?? 0
+            guard queues == 1 else {
+                let message =
+                    "\(plane.interface): session tracking on libpcap, not AF_XDP: \(queues == 0 ? "unknown" : "\(queues)") RX "
+                        + "queues, and the capture opens one AF_XDP socket (one queue: ethtool -L \(plane.interface) combined 1)"
+                log.notice("\(message)")
+                continue
+            }
+            do {
+                inboxes[plane.interface] = try NeighborFrameInbox()
+            } catch {
+                throw .captureFailed(interface: plane.interface, "responder inbox: \(error)")
+            }
+        }
+        return inboxes
+    }
+
+    /// The standby's tracker on one interface: the peer's frames in both directions, through the link-address
+    /// learner, into the pipeline; peer frames feed the controller's liveness signal.
     ///
-    /// Why libpcap even when the interface has XDP: the XDP program redirects to ONE AF_XDP socket per queue,
-    /// and in takeover mode it sends the ARP requests and solicitations for the watched addresses there. A
-    /// pipeline socket registered in that map would take them from the responder (which answers on its own
-    /// libpcap port), and the takeover would go unanswered. Until one owner of the AF_XDP port hands ARP/ND to
-    /// the responder, the tracker stays on libpcap; with no socket registered the program's redirects fall
-    /// back to XDP_PASS, so the tap sees every frame it selects.
+    /// Over AF_XDP when the interface has an `inbox` (see `neighborInboxes`): the XDP program redirects the peer's
+    /// traffic to the socket (monitor mode), and in takeover mode the ARP/ND for the addresses we answer, which
+    /// the capture diverts to the responder's inbox. Otherwise, or when the socket cannot be opened (said in the
+    /// log), over libpcap (TPACKET_V3 blocks, 1 ms): with no socket registered the program's redirects fall back
+    /// to XDP_PASS, so the tap sees every frame it selects.
     private static func startPipeline(
         on plane: InterfaceDataPlane, book: LinkAddressBook, payloads: SessionPayloadCapture?,
-        controller: FailoverController, log: Logger
+        inbox: NeighborFrameInbox?, controller: FailoverController, log: Logger
     ) throws(EngineError) -> CapturePipeline {
+        let configuration = CapturePipelineConfiguration(peerMAC: plane.peerMAC, sessionCapacity: sessionCapacity)
+        let peerTrafficSeen: @Sendable (MonotonicTime) -> Void = { controller.peerTrafficSeen(at: $0) }
+        if let inbox, let xdp = plane.xdp {
+            do {
+                // Receive only: the responder and the reset policy transmit on ports of their own.
+                let socket = try AFXDPSocket(
+                    interface: plane.interface,
+                    configuration: AFXDPConfiguration(frameCount: 2048, transmitFrameCount: 0), program: xdp.program)
+                log.notice(
+                    "\(plane.interface): session tracking on AF_XDP, \(socket.bindMode) mode\(socket.copyModeReason.map { " (\($0))" } ?? "")")
+                let learning = LinkAddressLearningSource(
+                    AFXDPPacketSource(socket, clock: MonotonicClock.now), peerMAC: plane.peerMAC, book: book)
+                // A fresh inbox has no writer yet.
+                let diverting = NeighborDiversionSource(learning, inbox: inbox)!
+                return CapturePipeline(
+                    source: diverting, configuration: configuration, clock: MonotonicClock.now,
+                    peerTrafficSeen: peerTrafficSeen, payloads: payloads)
+            } catch {
+                log.warning("\(plane.interface): AF_XDP socket refused (\(error)); session tracking on libpcap")
+            }
+        }
         let capture: PcapCapture
         do {
             capture = try PcapCapture(
@@ -182,17 +235,10 @@ public final class Engine: Sendable {
         } catch {
             throw .captureFailed(interface: plane.interface, "\(error)")
         }
-        if plane.xdp != nil {
-            let message =
-                "\(plane.interface): session tracking on libpcap, not AF_XDP: an AF_XDP socket would receive the "
-                    + "ARP/ND the XDP program redirects in takeover mode, which the responder must answer"
-            log.notice("\(message)")
-        }
         return CapturePipeline(
             source: LinkAddressLearningSource(capture, peerMAC: plane.peerMAC, book: book),
-            configuration: CapturePipelineConfiguration(peerMAC: plane.peerMAC, sessionCapacity: sessionCapacity),
-            clock: MonotonicClock.now,
-            peerTrafficSeen: { controller.peerTrafficSeen(at: $0) }, payloads: payloads)
+            configuration: configuration, clock: MonotonicClock.now, peerTrafficSeen: peerTrafficSeen,
+            payloads: payloads)
     }
 
     /// The XDP program's monitor selection as a libpcap filter: frames to the peer's MAC, and unicast frames

@@ -125,6 +125,8 @@ public enum LinkAttributeType {
     public static let operationalState: UInt16 = 16
     /// `RTEXT_FILTER_*` bits: which optional parts a GETLINK reply carries.
     public static let extendedMask: UInt16 = 29
+    /// IFLA_NUM_RX_QUEUES: the RX queues the device has (an AF_XDP socket binds one).
+    public static let receiveQueueCount: UInt16 = 32
     public static let carrier: UInt16 = 33
 }
 

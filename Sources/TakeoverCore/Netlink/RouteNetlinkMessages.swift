@@ -168,13 +168,16 @@ public struct LinkInfo: Hashable, Sendable, CustomStringConvertible {
     public var carrier: Bool?
     /// `ifi_type`: ARPHRD_* (1 is Ethernet, 772 loopback).
     public var hardwareType: UInt16
+    /// IFLA_NUM_RX_QUEUES, when the kernel sent it.
+    public var receiveQueueCount: UInt32?
 
     public static let ethernetHardwareType: UInt16 = 1
 
     public init(
         index: UInt32, name: String, hardwareAddress: MACAddress?, mtu: UInt32, flags: InterfaceFlags,
-        operationalState: LinkOperationalState?, carrier: Bool?, hardwareType: UInt16
+        operationalState: LinkOperationalState?, carrier: Bool?, hardwareType: UInt16, receiveQueueCount: UInt32? = nil
     ) {
+        self.receiveQueueCount = receiveQueueCount
         self.index = index
         self.name = name
         self.hardwareAddress = hardwareAddress
@@ -197,6 +200,7 @@ public struct LinkInfo: Hashable, Sendable, CustomStringConvertible {
         var hardwareAddress: MACAddress?
         var operationalState: LinkOperationalState?
         var carrier: Bool?
+        var receiveQueueCount: UInt32?
         var attributes = try message.attributes(afterFixedHeader: RouteNetlinkRequest.linkHeaderLength)
         while let attribute = try attributes.next() {
             switch attribute.type {
@@ -207,6 +211,7 @@ public struct LinkInfo: Hashable, Sendable, CustomStringConvertible {
                 // A state this code does not know (a newer kernel) reads as unknown rather than failing.
                 operationalState = LinkOperationalState(rawValue: try attribute.integer(as: UInt8.self)) ?? .unknown
             case LinkAttributeType.carrier: carrier = try attribute.integer(as: UInt8.self) != 0
+            case LinkAttributeType.receiveQueueCount: receiveQueueCount = try attribute.integer()
             default: break
             }
         }
@@ -217,7 +222,7 @@ public struct LinkInfo: Hashable, Sendable, CustomStringConvertible {
             hardwareAddress: hardwareAddress, mtu: mtu,
             flags: InterfaceFlags(rawValue: header.loadUnaligned(fromByteOffset: 8, as: UInt32.self)),
             operationalState: operationalState, carrier: carrier,
-            hardwareType: header.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+            hardwareType: header.loadUnaligned(fromByteOffset: 2, as: UInt16.self), receiveQueueCount: receiveQueueCount)
     }
 
     /// Carrier as the kernel reports it: IFLA_CARRIER when present, else IFF_LOWER_UP.

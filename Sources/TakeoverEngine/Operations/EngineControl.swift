@@ -69,7 +69,8 @@ public final class EngineControl: ControlCommandHandler {
                 responder: responders[plane.interface].map { status in
                     .init(
                         running: status.isRunning, answering: status.isAnswering, addresses: status.addresses.map { "\($0)" },
-                        framesReceived: status.framesReceived, arpRepliesSent: status.responder.arpRepliesSent,
+                        framesReceived: status.framesReceived, framesFromInbox: status.framesFromInbox,
+                        inboxDrops: status.inboxDrops, arpRepliesSent: status.responder.arpRepliesSent,
                         neighborAdvertisementsSent: status.responder.neighborAdvertisementsSent,
                         ignored: status.responder.ignored, unsent: status.responder.unsent,
                         announcementsSent: status.announcementsSent, announcementsDeferred: status.announcementsDeferred,

@@ -105,6 +105,8 @@ public final class MetricsExporter: Sendable {
             }
             if let responder = path.responder {
                 counter("takeover_responder_frames_received_total", interface, responder.framesReceived)
+                counter("takeover_responder_frames_from_capture_total", interface, responder.framesFromInbox)
+                counter("takeover_responder_drops_total", interface + [("cause", "inbox")], responder.inboxDrops)
                 counter("takeover_responder_replies_total", interface + [("kind", "arp")], responder.arpRepliesSent)
                 counter("takeover_responder_replies_total", interface + [("kind", "neighbor_advertisement")], responder.neighborAdvertisementsSent)
                 counter("takeover_responder_ignored_total", interface, responder.ignored)

@@ -76,6 +76,10 @@ public struct StatusReport: Codable, Hashable, Sendable {
             public var answering: Bool
             public var addresses: [String]
             public var framesReceived: UInt64
+            /// Of `framesReceived`, the ARP/ND frames the AF_XDP capture diverted to the responder (takeover mode).
+            public var framesFromInbox: UInt64
+            /// Diverted frames dropped on the way (the responder's inbox full, or a frame longer than its slots).
+            public var inboxDrops: UInt64
             public var arpRepliesSent: UInt64
             public var neighborAdvertisementsSent: UInt64
             /// Requests seen and not answered (not ours, malformed…).

@@ -9,6 +9,8 @@ public import TakeoverLinux
 //
 //   controller ──takeOver / release / addClients──► mailbox ─┐
 //                                                            ▼
+//   AF_XDP capture ──ARP/ND it was handed in takeover mode──► inbox ─┐ (answered as if received here)
+//                                                                    ▼
 //   loop:  apply commands ─► send due announcements ─► wait for frames or a wake-up (≤ next deadline)
 //             ▲                                          │
 //             └──── publish status ◄── flush ◄── answer ◄┘
@@ -77,6 +79,10 @@ public struct TakeoverResponderStatus: Hashable, Sendable {
     public var releasedAt: MonotonicTime?
     public var responder = NeighborResponderCounters()
     public var framesReceived: UInt64 = 0
+    /// Of `framesReceived`, those that came through the inbox (ARP/ND the AF_XDP capture diverted to us), and
+    /// the frames the inbox dropped (full, or longer than a slot).
+    public var framesFromInbox: UInt64 = 0
+    public var inboxDrops: UInt64 = 0
     public var announcementsSent: UInt64 = 0
     /// Announcement rounds begun in the current (or last) takeover.
     public var announcementRounds = 0
@@ -101,6 +107,8 @@ public enum TakeoverResponderError: Error, Equatable, Sendable {
     case threadFailed(SystemCallError)
     /// The loop's wake-up descriptor (`eventfd`) could not be created.
     case wakeUpFailed(SystemCallError)
+    /// The inbox already feeds another responder.
+    case inboxTaken
 }
 
 /// Answers ARP and neighbor solicitations for taken-over addresses and sends the takeover announcements, on a
@@ -113,25 +121,37 @@ public final class TakeoverResponder: Sendable {
     /// Starts the loop thread, which from now on owns `source` and `sink` (they may be one object, such as a
     /// `PcapCapture`). It answers nothing until `takeOver`. `clock` stamps the status (the engine's monotonic
     /// clock; tests may inject another).
+    ///
+    /// `inbox`: frames another thread received for the responder (the AF_XDP capture's diverted ARP/ND), answered
+    /// as if `source` had received them. It takes only one reader.
     public convenience init<Source: PacketSource, Sink: PacketSink>(
         source: sending Source, sink: sending Sink, configuration: TakeoverResponderConfiguration,
-        clock: @escaping @Sendable () -> MonotonicTime = MonotonicClock.now
+        inbox: NeighborFrameInbox? = nil, clock: @escaping @Sendable () -> MonotonicTime = MonotonicClock.now
     ) throws(TakeoverResponderError) {
         try self.init(
             loop: ResponderLoop(
-                source: source, sink: sink, shared: ResponderShared(), configuration: configuration, clock: clock),
+                source: source, sink: sink, shared: ResponderShared(), configuration: configuration,
+                inbox: try Self.reader(of: inbox), clock: clock),
             configuration: configuration)
     }
 
-    /// As `init(source:sink:configuration:clock:)`, for a port that is both (`PcapCapture`, an AF_XDP socket).
+    /// As `init(source:sink:configuration:inbox:clock:)`, for a port that is both (`PcapCapture`, an AF_XDP
+    /// socket).
     public convenience init<Port: PacketSource & PacketSink>(
-        port: sending Port, configuration: TakeoverResponderConfiguration,
+        port: sending Port, configuration: TakeoverResponderConfiguration, inbox: NeighborFrameInbox? = nil,
         clock: @escaping @Sendable () -> MonotonicTime = MonotonicClock.now
     ) throws(TakeoverResponderError) {
         try self.init(
             loop: ResponderLoop(
-                source: port, sink: port, shared: ResponderShared(), configuration: configuration, clock: clock),
+                source: port, sink: port, shared: ResponderShared(), configuration: configuration,
+                inbox: try Self.reader(of: inbox), clock: clock),
             configuration: configuration)
+    }
+
+    private static func reader(of inbox: NeighborFrameInbox?) throws(TakeoverResponderError) -> NeighborFrameInboxReader? {
+        guard let inbox else { return nil }
+        guard let reader = NeighborFrameInboxReader(inbox) else { throw .inboxTaken }
+        return reader
     }
 
     private init<Source, Sink>(
@@ -296,14 +316,18 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
     private var announcementDeferred = false
     /// The current takeover's `onFirstAnnouncement`, until called.
     private var firstAnnouncementCallback: (@Sendable (MonotonicTime) -> Void)?
+    /// Frames another thread received for us (see `NeighborFrameInbox`); polled as descriptor 2.
+    private let inbox: NeighborFrameInboxReader?
 
     init(
         source: Source, sink: Sink, shared: ResponderShared, configuration: TakeoverResponderConfiguration,
-        clock: @escaping @Sendable () -> MonotonicTime
+        inbox: NeighborFrameInboxReader? = nil, clock: @escaping @Sendable () -> MonotonicTime
     ) {
         if let readiness = (source as? any PollablePacketSource)?.readinessDescriptor {
-            pollSet = PollSet(fileDescriptors: [readiness, shared.wakeUp.fileDescriptor])
+            pollSet = PollSet(
+                fileDescriptors: [readiness, shared.wakeUp.fileDescriptor] + (inbox.map { [$0.inbox.wakeUp.fileDescriptor] } ?? []))
         }
+        self.inbox = inbox
         self.source = source
         self.sink = sink
         self.shared = shared
@@ -326,6 +350,7 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
         publish()
         while !shared.stopRequested.load(ordering: .acquiring) {
             for command in shared.takeCommands() { apply(command) }
+            if let inbox { _ = inbox.drain(stampedAt: clock()) { handle($0) } }
             sendDueAnnouncements()
             // Before the wait, which may be long now that commands wake the loop: the status must not lag it.
             if statusChanged { publish() }
@@ -432,6 +457,7 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
         let milliseconds = Int32(clamping: (waitTimeout().wholeNanoseconds + 999_999) / 1_000_000)
         _ = try pollSet!.wait(timeoutMilliseconds: milliseconds)
         if pollSet!.isReady(1) { _ = try? shared.wakeUp.drain() }
+        if let inbox, pollSet!.isReady(2) { _ = try? inbox.inbox.wakeUp.drain() }  // its frames: next iteration
         return pollSet!.isReady(0)
     }
 
@@ -476,6 +502,10 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
 
     private func publish() {
         status.responder = responder.counters
+        if let counters = inbox?.inbox.counters {
+            status.framesFromInbox = counters.delivered
+            status.inboxDrops = counters.droppedFull + counters.droppedTooLong
+        }
         status.knownClients = responder.clients.count
         let snapshot = status
         shared.status.withLock { $0 = snapshot }

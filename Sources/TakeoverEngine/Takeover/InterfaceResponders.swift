@@ -19,10 +19,11 @@ final class InterfaceResponders: AddressResponder {
     private let log: Logger
 
     /// Opens the responders; `watched` are the peer's group addresses per interface, whose askers are learned
-    /// while we stand by so they get a unicast announcement at takeover.
+    /// while we stand by so they get a unicast announcement at takeover. `inbox`: the ARP/ND frames the AF_XDP
+    /// capture diverts to the responder (nil when the interface's capture is libpcap).
     init(
-        interfaces: [(name: String, mac: MACAddress, watched: [IPAddress])], announcements: AnnouncementSettings,
-        correspondents: [String: LinkAddressBook], log: Logger
+        interfaces: [(name: String, mac: MACAddress, watched: [IPAddress], inbox: NeighborFrameInbox?)],
+        announcements: AnnouncementSettings, correspondents: [String: LinkAddressBook], log: Logger
     ) throws(EngineError) {
         var entries: [String: Entry] = [:]
         for interface in interfaces {
@@ -34,7 +35,8 @@ final class InterfaceResponders: AddressResponder {
                     configuration: TakeoverResponderConfiguration(
                         mac: interface.mac,
                         announcements: AnnouncementSchedule.Configuration(
-                            count: announcements.count, spacing: announcements.spacing, refresh: announcements.refresh)))
+                            count: announcements.count, spacing: announcements.spacing, refresh: announcements.refresh)),
+                    inbox: interface.inbox)
                 if !interface.watched.isEmpty { try responder.watch(addresses: interface.watched) }
                 entries[interface.name] = Entry(responder: responder)
             } catch {

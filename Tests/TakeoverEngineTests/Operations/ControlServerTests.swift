@@ -233,7 +233,8 @@ extension StatusReport {
                 interface: "eth0", xdp: .init(attachMode: "generic", mode: "monitor", packets: ["passed_off": 3]),
                 xdpUnavailableReason: nil,
                 responder: .init(
-                    running: true, answering: true, addresses: ["192.0.2.100"], framesReceived: 9, arpRepliesSent: 2,
+                    running: true, answering: true, addresses: ["192.0.2.100"], framesReceived: 9, framesFromInbox: 2, inboxDrops: 0,
+                    arpRepliesSent: 2,
                     neighborAdvertisementsSent: 0, ignored: 7, unsent: 0, announcementsSent: 4, announcementsDeferred: 0,
                     transmitFailures: 0, knownClients: 1, lastError: nil))
         ],

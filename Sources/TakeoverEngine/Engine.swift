@@ -14,6 +14,8 @@ public final class Engine: Sendable {
     public let dataPlanes: [InterfaceDataPlane]
     /// The standby's session trackers, one per interface (state-based mode; empty in stateless mode).
     public let capturePipelines: [String: CapturePipeline]
+    /// Per interface whose tracker reads AF_XDP, the tap `takeover capture` reads (see `CaptureTap`).
+    public let captureTaps: [String: CaptureTap]
     private let responders: InterfaceResponders
     private let resetRecovery: TCPResetRecovery?
     private let resumers: [String: ResumeTCPRecovery]
@@ -54,6 +56,7 @@ public final class Engine: Sendable {
         var openedResponders: InterfaceResponders?
         var openedRecovery: TCPResetRecovery?
         var pipelines: [String: CapturePipeline] = [:]
+        var taps: [String: CaptureTap] = [:]
         // A failure half-way must leave no XDP program attached and no responder or capture thread running.
         var succeeded = false
         defer {
@@ -132,9 +135,11 @@ public final class Engine: Sendable {
         self.controller = controller
         if configuration.engine.mode == .stateBased {
             for plane in built {
-                pipelines[plane.interface] = try Self.startPipeline(
+                let (pipeline, tap) = try Self.startPipeline(
                     on: plane, book: books[plane.interface]!, payloads: resumers[plane.interface]?.payloads,
                     inbox: inboxes[plane.interface], controller: controller, log: logger)
+                pipelines[plane.interface] = pipeline
+                taps[plane.interface] = tap
             }
         }
         sessionSources.set(pipelines)
@@ -154,6 +159,7 @@ public final class Engine: Sendable {
         }
         dataPlanes = built
         capturePipelines = pipelines
+        captureTaps = taps
         self.responders = responders
         resetRecovery = recovery
         self.resumers = resumers
@@ -171,8 +177,8 @@ public final class Engine: Sendable {
     /// that socket in takeover mode.
     private static func neighborInboxes(
         for planes: [InterfaceDataPlane], links: [String: LinkInfo], log: Logger
-    ) throws(EngineError) -> [String: NeighborFrameInbox] {
-        var inboxes: [String: NeighborFrameInbox] = [:]
+    ) throws(EngineError) -> [String: FrameInbox] {
+        var inboxes: [String: FrameInbox] = [:]
         for plane in planes where plane.xdp != nil {
             // The queues in use; a driver that does not say has as many as the device allocated.
             let queues =
@@ -186,7 +192,7 @@ public final class Engine: Sendable {
                 continue
             }
             do {
-                inboxes[plane.interface] = try NeighborFrameInbox()
+                inboxes[plane.interface] = try FrameInbox.neighborDiscovery()
             } catch {
                 throw .captureFailed(interface: plane.interface, "responder inbox: \(error)")
             }
@@ -201,15 +207,17 @@ public final class Engine: Sendable {
     /// traffic to the socket (monitor mode), and in takeover mode the ARP/ND for the addresses we answer, which
     /// the capture diverts to the responder's inbox. Otherwise, or when the socket cannot be opened (said in the
     /// log), over libpcap (TPACKET_V3 blocks, 1 ms): with no socket registered the program's redirects fall back
-    /// to XDP_PASS, so the tap sees every frame it selects.
+    /// to XDP_PASS, so the kernel's packet taps see every frame it selects. Returns the AF_XDP pipeline's
+    /// `CaptureTap` with it (nil over libpcap, which `takeover capture` can read beside it).
     private static func startPipeline(
         on plane: InterfaceDataPlane, book: LinkAddressBook, payloads: SessionPayloadCapture?,
-        inbox: NeighborFrameInbox?, controller: FailoverController, log: Logger
-    ) throws(EngineError) -> CapturePipeline {
+        inbox: FrameInbox?, controller: FailoverController, log: Logger
+    ) throws(EngineError) -> (CapturePipeline, CaptureTap?) {
         let configuration = CapturePipelineConfiguration(peerMAC: plane.peerMAC, sessionCapacity: sessionCapacity)
         let peerTrafficSeen: @Sendable (MonotonicTime) -> Void = { controller.peerTrafficSeen(at: $0) }
         if let inbox, let xdp = plane.xdp {
             do {
+                let tap = try CaptureTap()
                 // Receive only: the responder and the reset policy transmit on ports of their own.
                 let socket = try AFXDPSocket(
                     interface: plane.interface,
@@ -218,13 +226,17 @@ public final class Engine: Sendable {
                     "\(plane.interface): session tracking on AF_XDP, \(socket.bindMode) mode\(socket.copyModeReason.map { " (\($0))" } ?? "")")
                 let learning = LinkAddressLearningSource(
                     AFXDPPacketSource(socket, clock: MonotonicClock.now), peerMAC: plane.peerMAC, book: book)
-                // A fresh inbox has no writer yet.
-                let diverting = NeighborDiversionSource(learning, inbox: inbox)!
-                return CapturePipeline(
-                    source: diverting, configuration: configuration, clock: MonotonicClock.now,
-                    peerTrafficSeen: peerTrafficSeen, payloads: payloads)
+                // A fresh inbox and a fresh tap have no writer yet. The tap is outermost: a capture also shows the
+                // ARP/ND diverted to the responder.
+                let source = CaptureTapSource(NeighborDiversionSource(learning, inbox: inbox)!, tap: tap)!
+                return (
+                    CapturePipeline(
+                        source: source, configuration: configuration, clock: MonotonicClock.now,
+                        peerTrafficSeen: peerTrafficSeen, payloads: payloads),
+                    tap
+                )
             } catch {
-                log.warning("\(plane.interface): AF_XDP socket refused (\(error)); session tracking on libpcap")
+                log.warning("\(plane.interface): AF_XDP capture not opened (\(error)); session tracking on libpcap")
             }
         }
         let capture: PcapCapture
@@ -235,10 +247,13 @@ public final class Engine: Sendable {
         } catch {
             throw .captureFailed(interface: plane.interface, "\(error)")
         }
-        return CapturePipeline(
-            source: LinkAddressLearningSource(capture, peerMAC: plane.peerMAC, book: book),
-            configuration: configuration, clock: MonotonicClock.now, peerTrafficSeen: peerTrafficSeen,
-            payloads: payloads)
+        return (
+            CapturePipeline(
+                source: LinkAddressLearningSource(capture, peerMAC: plane.peerMAC, book: book),
+                configuration: configuration, clock: MonotonicClock.now, peerTrafficSeen: peerTrafficSeen,
+                payloads: payloads),
+            nil
+        )
     }
 
     /// The XDP program's monitor selection as a libpcap filter: frames to the peer's MAC, and unicast frames

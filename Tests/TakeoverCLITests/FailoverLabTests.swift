@@ -21,6 +21,7 @@ struct FailoverLabTests {
         let alphaLinks: [LabInterface]
         let betaLAN: LabInterface
         let alphaLAN: LabInterface
+        let clientLAN: LabInterface
 
         init(_ label: String) throws {
             lab = try NetworkLab(label)
@@ -31,7 +32,7 @@ struct FailoverLabTests {
             pinnedClient = try lab.addHost("pinned")
             alpha = try lab.addHost("alpha")
             beta = try lab.addHost("beta")
-            _ = try lab.connect(client, to: lan, addresses: ["192.0.2.50/24"])
+            clientLAN = try lab.connect(client, to: lan, addresses: ["192.0.2.50/24"])
             _ = try lab.connect(pinnedClient, to: lan, addresses: ["192.0.2.51/24"])
             alphaLAN = try lab.connect(alpha, to: lan, addresses: ["192.0.2.11/24"])
             betaLAN = try lab.connect(beta, to: lan, addresses: ["192.0.2.12/24"])

@@ -56,6 +56,24 @@ struct OperationsLabTests {
         let secondSent = try #require(sent(try scrape()))
         #expect(secondSent > firstSent, "heartbeats every 10 ms: \(firstSent) → \(secondSent)")
 
+        // Capture on the standby while a client pings alpha: beta's tracker reads AF_XDP, so the XDP program hands
+        // it the client's frames to alpha's MAC, which never reach libpcap; the capture gets them from the tracker's
+        // tap, beside what libpcap sees (alpha's heartbeats to beta).
+        #expect(beta.standardError.contains("eth0: session tracking on AF_XDP"), "\(beta.standardError)")
+        let pinging = try lab.lab.start(
+            in: lab.client, ["ping", "-c", "8", "-i", "0.1", "-W", "1", FailoverLabTests.groupAddress])
+        let monitorCapture = lab.scratch.path + "/beta-monitor.pcapng"
+        let monitored = try takeover("capture", "--output", monitorCapture, "--duration", "700ms", "--socket", betaSocket)
+        #expect(monitored.status == 0, "\(monitored.standardError)")
+        #expect(pinging.waitForExit(timeout: .seconds(5)), "\(pinging.standardOutput)")
+        let requests = try LabProcess.run(
+            ["tshark", "-r", monitorCapture, "-Y", "icmp.type == 8", "-T", "fields", "-e", "eth.src", "-e", "eth.dst"],
+            timeout: .seconds(30))
+        let requestRows = requests.standardOutput.split(separator: "\n")
+        #expect(
+            requestRows.count >= 3 && requestRows.allSatisfy { $0 == "\(lab.clientLAN.mac)\t\(lab.alphaLAN.mac)" },
+            "the client's echo requests to alpha, from the tap: \(requests.standardOutput)\(requests.standardError)")
+
         // Manual takeover on beta: beta serves, alpha stands by, and beta's timeline shows the announcement.
         let takeoverResult = try takeover("takeover", "--group", "1", "--socket", betaSocket)
         #expect(takeoverResult.status == 0, "\(takeoverResult.standardError)")

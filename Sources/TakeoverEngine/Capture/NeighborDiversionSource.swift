@@ -10,11 +10,11 @@ public struct NeighborDiversionSource<Base: PacketSource>: PacketSource {
     public typealias ReceiveError = Base.ReceiveError
 
     private var base: Base
-    private let writer: NeighborFrameInboxWriter
+    private let writer: FrameInboxWriter
 
     /// Nil when `inbox` already has a writer (one receive thread per inbox).
-    public init?(_ base: Base, inbox: NeighborFrameInbox) {
-        guard let writer = NeighborFrameInboxWriter(inbox) else { return nil }
+    public init?(_ base: Base, inbox: FrameInbox) {
+        guard let writer = FrameInboxWriter(inbox) else { return nil }
         self.base = base
         self.writer = writer
     }
@@ -27,7 +27,7 @@ public struct NeighborDiversionSource<Base: PacketSource>: PacketSource {
         let writer = writer
         let received = try base.receive(limit: limit) { frame in
             if Self.isNeighborDiscovery(frame.bytes) {
-                writer.push(frame.bytes)
+                writer.push(frame)
             } else {
                 handler(frame)
             }

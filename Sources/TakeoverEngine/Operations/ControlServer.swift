@@ -26,10 +26,13 @@ public struct CapturePlan: Hashable, Sendable {
     public var interfaces: [(name: String, filter: String)] { zip(names, filters).map { ($0, $1) } }
     var names: [String]
     var filters: [String]
+    /// Per interface name, the AF_XDP tracker's tap: the frames the XDP program redirects, which libpcap misses.
+    public var taps: [String: CaptureTap]
 
-    public init(interfaces: [(name: String, filter: String)]) {
+    public init(interfaces: [(name: String, filter: String)], taps: [String: CaptureTap] = [:]) {
         names = interfaces.map(\.name)
         filters = interfaces.map(\.filter)
+        self.taps = taps
     }
 }
 

@@ -186,7 +186,8 @@ public final class EngineControl: ControlCommandHandler {
     }
 
     /// Every interface, with the standby's selection (the peer's MAC, and ARP/ND about every group address
-    /// there): what the engine's XDP program or libpcap fallback watches.
+    /// there): what the engine's XDP program or libpcap fallback watches; and where the session tracker reads
+    /// AF_XDP, its tap (the program's redirects never reach libpcap).
     public func capturePlan() -> Result<CapturePlan, ControlError> {
         let configuration = engine.configuration
         return .success(
@@ -196,7 +197,8 @@ public final class EngineControl: ControlCommandHandler {
                         $0.addresses.map(\.address)
                     }
                     return (interface.name, PeerCaptureFilter(peerMAC: interface.peerMAC, watchedAddresses: addresses).expression)
-                }))
+                },
+                taps: engine.captureTaps))
     }
 }
 

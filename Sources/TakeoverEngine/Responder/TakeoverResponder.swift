@@ -126,7 +126,7 @@ public final class TakeoverResponder: Sendable {
     /// as if `source` had received them. It takes only one reader.
     public convenience init<Source: PacketSource, Sink: PacketSink>(
         source: sending Source, sink: sending Sink, configuration: TakeoverResponderConfiguration,
-        inbox: NeighborFrameInbox? = nil, clock: @escaping @Sendable () -> MonotonicTime = MonotonicClock.now
+        inbox: FrameInbox? = nil, clock: @escaping @Sendable () -> MonotonicTime = MonotonicClock.now
     ) throws(TakeoverResponderError) {
         try self.init(
             loop: ResponderLoop(
@@ -138,7 +138,7 @@ public final class TakeoverResponder: Sendable {
     /// As `init(source:sink:configuration:inbox:clock:)`, for a port that is both (`PcapCapture`, an AF_XDP
     /// socket).
     public convenience init<Port: PacketSource & PacketSink>(
-        port: sending Port, configuration: TakeoverResponderConfiguration, inbox: NeighborFrameInbox? = nil,
+        port: sending Port, configuration: TakeoverResponderConfiguration, inbox: FrameInbox? = nil,
         clock: @escaping @Sendable () -> MonotonicTime = MonotonicClock.now
     ) throws(TakeoverResponderError) {
         try self.init(
@@ -148,9 +148,9 @@ public final class TakeoverResponder: Sendable {
             configuration: configuration)
     }
 
-    private static func reader(of inbox: NeighborFrameInbox?) throws(TakeoverResponderError) -> NeighborFrameInboxReader? {
+    private static func reader(of inbox: FrameInbox?) throws(TakeoverResponderError) -> FrameInboxReader? {
         guard let inbox else { return nil }
-        guard let reader = NeighborFrameInboxReader(inbox) else { throw .inboxTaken }
+        guard let reader = FrameInboxReader(inbox) else { throw .inboxTaken }
         return reader
     }
 
@@ -316,12 +316,12 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
     private var announcementDeferred = false
     /// The current takeover's `onFirstAnnouncement`, until called.
     private var firstAnnouncementCallback: (@Sendable (MonotonicTime) -> Void)?
-    /// Frames another thread received for us (see `NeighborFrameInbox`); polled as descriptor 2.
-    private let inbox: NeighborFrameInboxReader?
+    /// Frames another thread received for us (see `FrameInbox`); polled as descriptor 2.
+    private let inbox: FrameInboxReader?
 
     init(
         source: Source, sink: Sink, shared: ResponderShared, configuration: TakeoverResponderConfiguration,
-        inbox: NeighborFrameInboxReader? = nil, clock: @escaping @Sendable () -> MonotonicTime
+        inbox: FrameInboxReader? = nil, clock: @escaping @Sendable () -> MonotonicTime
     ) {
         if let readiness = (source as? any PollablePacketSource)?.readinessDescriptor {
             pollSet = PollSet(
@@ -350,7 +350,7 @@ final class ResponderLoop<Source: PacketSource, Sink: PacketSink>: ResponderLoop
         publish()
         while !shared.stopRequested.load(ordering: .acquiring) {
             for command in shared.takeCommands() { apply(command) }
-            if let inbox { _ = inbox.drain(stampedAt: clock()) { handle($0) } }
+            if let inbox { inbox.drain { handle($0) } }
             sendDueAnnouncements()
             // Before the wait, which may be long now that commands wake the loop: the status must not lag it.
             if statusChanged { publish() }

@@ -22,7 +22,7 @@ final class InterfaceResponders: AddressResponder {
     /// while we stand by so they get a unicast announcement at takeover. `inbox`: the ARP/ND frames the AF_XDP
     /// capture diverts to the responder (nil when the interface's capture is libpcap).
     init(
-        interfaces: [(name: String, mac: MACAddress, watched: [IPAddress], inbox: NeighborFrameInbox?)],
+        interfaces: [(name: String, mac: MACAddress, watched: [IPAddress], inbox: FrameInbox?)],
         announcements: AnnouncementSettings, correspondents: [String: LinkAddressBook], log: Logger
     ) throws(EngineError) {
         var entries: [String: Entry] = [:]

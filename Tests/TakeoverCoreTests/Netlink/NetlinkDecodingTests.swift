@@ -29,7 +29,7 @@ struct NetlinkDecodingTests {
         #expect(links == [LinkInfo(
             index: 3, name: "vc0", hardwareAddress: MACAddress("02:00:5e:10:00:01"), mtu: 1400,
             flags: [.up, .broadcast, .multicast], operationalState: .lowerLayerDown, carrier: false,
-            hardwareType: LinkInfo.ethernetHardwareType)])
+            hardwareType: LinkInfo.ethernetHardwareType, receiveQueueCount: 1)])
         #expect(links.first?.hasCarrier == false)
     }
 

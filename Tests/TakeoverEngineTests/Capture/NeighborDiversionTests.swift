@@ -20,9 +20,9 @@ import Testing
         return passed
     }
 
-    static func inboxFrames(_ reader: NeighborFrameInboxReader) -> [[UInt8]] {
+    static func inboxFrames(_ reader: FrameInboxReader) -> [[UInt8]] {
         var frames: [[UInt8]] = []
-        _ = reader.drain(stampedAt: MonotonicTime(nanoseconds: 1)) { frames.append(Array($0.bytes)) }
+        reader.drain { frames.append(Array($0.bytes)) }
         return frames
     }
 
@@ -42,24 +42,24 @@ import Testing
         {
             #expect(queue.enqueue(frame, at: MonotonicTime(nanoseconds: 1)))
         }
-        let inbox = try NeighborFrameInbox(capacity: 8)
+        let inbox = try FrameInbox.neighborDiscovery(capacity: 8)
         var source = try #require(NeighborDiversionSource(queue, inbox: inbox))
         #expect(NeighborDiversionSource(queue, inbox: inbox) == nil, "one writer per inbox")
         #expect(try Self.drain(&source) == passed)
-        let reader = try #require(NeighborFrameInboxReader(inbox))
-        #expect(NeighborFrameInboxReader(inbox) == nil, "one reader per inbox")
+        let reader = try #require(FrameInboxReader(inbox))
+        #expect(FrameInboxReader(inbox) == nil, "one reader per inbox")
         #expect(try inbox.wakeUp.drain() == 1, "one wake-up for the batch")
         #expect(Self.inboxFrames(reader) == diverted)
-        #expect(inbox.counters == NeighborFrameInboxCounters(delivered: 5, droppedFull: 0, droppedTooLong: 0))
+        #expect(inbox.counters == FrameInboxCounters(delivered: 5, droppedFull: 0, droppedTooLong: 0))
     }
 
     /// The writer never waits for the responder: what does not fit is counted and dropped; the slots are reused
     /// in order across many wraps of the ring.
     @Test func aFullInboxAndAnOversizedFrameAreCountedNothingElseIsLost() throws {
-        let inbox = try NeighborFrameInbox(capacity: 4)
+        let inbox = try FrameInbox.neighborDiscovery(capacity: 4)
         let queue = InMemoryPacketQueue(capacity: 64)
         var source = try #require(NeighborDiversionSource(queue, inbox: inbox))
-        let reader = try #require(NeighborFrameInboxReader(inbox))
+        let reader = try #require(FrameInboxReader(inbox))
         var expected: [[UInt8]] = []
         var received: [[UInt8]] = []
         for round in 0..<10 {
@@ -73,17 +73,17 @@ import Testing
             received += Self.inboxFrames(reader)
         }
         var long = Frames.arpRequest(from: Frames.client, for: Frames.peer.ip)
-        long += [UInt8](repeating: 0, count: NeighborFrameInbox.slotSize)
+        long += [UInt8](repeating: 0, count: 256)
         queue.enqueue(long, at: MonotonicTime(nanoseconds: 1))
         _ = try Self.drain(&source)
         #expect(received == expected)
-        #expect(inbox.counters == NeighborFrameInboxCounters(delivered: 40, droppedFull: 20, droppedTooLong: 1))
+        #expect(inbox.counters == FrameInboxCounters(delivered: 40, droppedFull: 20, droppedTooLong: 1))
     }
 
     /// The responder answers a request that reached it only through the inbox, and says so in its status.
     @Test func theResponderAnswersWhatTheInboxBrings() throws {
         let port = ScriptedPort()
-        let inbox = try NeighborFrameInbox()
+        let inbox = try FrameInbox.neighborDiscovery()
         let responder = try TakeoverResponder(
             port: port, configuration: TakeoverResponderConfiguration(mac: TakeoverResponderTests.ourMAC, announcements: .init(count: 1)),
             inbox: inbox)
@@ -102,5 +102,51 @@ import Testing
         #expect(reply.destination == TakeoverResponderTests.clientMAC && reply.arp?.operation == 2)
         #expect(reply.arp?.senderProtocolAddress == TakeoverResponderTests.owned4)
         #expect(eventually { responder.status.framesFromInbox == 1 && responder.status.responder.arpRepliesSent == 1 })
+    }
+}
+
+/// No root: the tap `takeover capture` reads beside libpcap where the tracker reads AF_XDP.
+@Suite struct CaptureTapTests {
+    @Test func copiesOnlyWhileACaptureRunsOneCaptureAtATimeLongFramesCut() throws {
+        let tap = try CaptureTap()
+        let queue = InMemoryPacketQueue(capacity: 8, maximumFrameLength: 4096)
+        var source = try #require(CaptureTapSource(queue, tap: tap))
+        let short = CaptureTestFrames.arpRequest(from: CaptureTestFrames.client, for: CaptureTestFrames.peer.ip)
+        let long = CaptureTestFrames.udp(from: CaptureTestFrames.client, to: CaptureTestFrames.peer, payload: 3000)
+        func receive(_ frames: [[UInt8]]) throws -> Int {
+            for (index, frame) in frames.enumerated() {
+                queue.enqueue(frame, at: MonotonicTime(nanoseconds: UInt64(100 + index)))
+            }
+            var passed = 0
+            _ = try source.receive(limit: 8) { _ in passed += 1 }
+            return passed
+        }
+        #expect(try receive([short]) == 1)
+        #expect(tap.counters.delivered == 0 && tap.counters.droppedFull == 0, "no capture: nothing copied")
+
+        let reader = try #require(tap.begin())
+        #expect(tap.begin() == nil, "one capture at a time")
+        #expect(try receive([short, long]) == 2, "every frame still goes on to the tracker")
+        var copied: [(bytes: [UInt8], wireLength: Int, at: UInt64)] = []
+        reader.drain { copied.append((Array($0.bytes), $0.wireLength, $0.timestamp.nanoseconds)) }
+        #expect(copied.map(\.bytes) == [short, Array(long[..<2048])])
+        #expect(copied.map(\.wireLength) == [short.count, long.count])
+        #expect(copied.map(\.at) == [100, 101])
+
+        // Frames copied after a capture ended are not the next capture's.
+        tap.end()
+        queue.enqueue(short, at: MonotonicTime(nanoseconds: 1))
+        tap.armed.store(true, ordering: .relaxed)  // the receive thread saw the flag before `end`
+        #expect(try receive([]) == 1)
+        tap.end()
+        _ = consume reader
+        let next = try #require(tap.begin(), "the first capture's reader is gone")
+        var stale = 0
+        next.drain { _ in stale += 1 }
+        #expect(stale == 0)
+        #expect(try receive([long]) == 1)
+        var fresh: [Int] = []
+        next.drain { fresh.append($0.wireLength) }
+        #expect(fresh == [long.count])
     }
 }

@@ -25,11 +25,11 @@ struct NetlinkDecodingTests {
             return try LinkInfo(decoding: message)
         }
         // The values the capture script set up: vc0 is index 3, its MAC and MTU were set explicitly, it is
-        // administratively up while its veth peer is down.
+        // administratively up while its veth peer is down; a veth allocates one RX queue per CPU (2 there).
         #expect(links == [LinkInfo(
             index: 3, name: "vc0", hardwareAddress: MACAddress("02:00:5e:10:00:01"), mtu: 1400,
             flags: [.up, .broadcast, .multicast], operationalState: .lowerLayerDown, carrier: false,
-            hardwareType: LinkInfo.ethernetHardwareType, receiveQueueCount: 1)])
+            hardwareType: LinkInfo.ethernetHardwareType, receiveQueueCount: 2)])
         #expect(links.first?.hasCarrier == false)
     }
 

@@ -69,6 +69,9 @@ enum StatusText {
             } else {
                 out += "\(path.interface): no XDP (\(path.xdpUnavailableReason ?? "-"))\n"
             }
+            if let capture = path.sessionCapture {
+                out += "\(path.interface): sessions tracked from \(capture == "af_xdp" ? "AF_XDP" : "libpcap")\n"
+            }
             if let responder = path.responder {
                 out += "\(path.interface): responder \(responder.answering ? "answering \(responder.addresses.joined(separator: ", "))" : "idle"), "
                 out += "\(responder.framesReceived) frames, \(responder.arpRepliesSent) ARP replies, "

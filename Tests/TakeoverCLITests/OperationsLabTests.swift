@@ -60,6 +60,7 @@ struct OperationsLabTests {
         // it the client's frames to alpha's MAC, which never reach libpcap; the capture gets them from the tracker's
         // tap, beside what libpcap sees (alpha's heartbeats to beta).
         #expect(beta.standardError.contains("eth0: session tracking on AF_XDP"), "\(beta.standardError)")
+        #expect(try statusReport(betaSocket).report.paths.first?.sessionCapture == "af_xdp")
         let pinging = try lab.lab.start(
             in: lab.client, ["ping", "-c", "8", "-i", "0.1", "-W", "1", FailoverLabTests.groupAddress])
         let monitorCapture = lab.scratch.path + "/beta-monitor.pcapng"

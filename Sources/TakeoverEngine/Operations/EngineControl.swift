@@ -66,6 +66,9 @@ public final class EngineControl: ControlCommandHandler {
                     return .init(attachMode: "\(attachment.mode)", mode: "\(plane.currentMode)", packets: outcomes ?? [:])
                 },
                 xdpUnavailableReason: plane.xdpUnavailableReason,
+                sessionCapture: engine.capturePipelines[plane.interface].map { _ in
+                    engine.captureTaps[plane.interface] == nil ? "libpcap" : "af_xdp"
+                },
                 responder: responders[plane.interface].map { status in
                     .init(
                         running: status.isRunning, answering: status.isAnswering, addresses: status.addresses.map { "\($0)" },

@@ -97,6 +97,8 @@ public struct StatusReport: Codable, Hashable, Sendable {
         public var xdp: XDP?
         /// Why there is no XDP on this interface (when `xdp` is absent).
         public var xdpUnavailableReason: String?
+        /// What the session tracker reads here: "af_xdp" or "libpcap" (absent in stateless mode).
+        public var sessionCapture: String?
         public var responder: Responder?
     }
 

@@ -231,7 +231,7 @@ extension StatusReport {
         paths: [
             .init(
                 interface: "eth0", xdp: .init(attachMode: "generic", mode: "monitor", packets: ["passed_off": 3]),
-                xdpUnavailableReason: nil,
+                xdpUnavailableReason: nil, sessionCapture: "af_xdp",
                 responder: .init(
                     running: true, answering: true, addresses: ["192.0.2.100"], framesReceived: 9, framesFromInbox: 2, inboxDrops: 0,
                     arpRepliesSent: 2,

@@ -188,11 +188,15 @@ public final class Engine: Sendable {
                     + "ARP/ND the XDP program redirects in takeover mode, which the responder must answer"
             log.notice("\(message)")
         }
-        return CapturePipeline(
-            source: LinkAddressLearningSource(capture, peerMAC: plane.peerMAC, book: book),
-            configuration: CapturePipelineConfiguration(peerMAC: plane.peerMAC, sessionCapacity: sessionCapacity),
-            clock: MonotonicClock.now,
-            peerTrafficSeen: { controller.peerTrafficSeen(at: $0) }, payloads: payloads)
+        do {
+            return try CapturePipeline(
+                source: LinkAddressLearningSource(capture, peerMAC: plane.peerMAC, book: book),
+                configuration: CapturePipelineConfiguration(peerMAC: plane.peerMAC, sessionCapacity: sessionCapacity),
+                clock: MonotonicClock.now,
+                peerTrafficSeen: { controller.peerTrafficSeen(at: $0) }, payloads: payloads)
+        } catch {
+            throw .captureFailed(interface: plane.interface, "session tracker threads: \(error)")
+        }
     }
 
     /// The XDP program's monitor selection as a libpcap filter: frames to the peer's MAC, and unicast frames

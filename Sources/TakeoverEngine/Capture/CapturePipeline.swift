@@ -54,8 +54,8 @@ public struct CapturePipelineConfiguration: Sendable {
 
 /// How a pipeline ended, from `stop(timeout:)`.
 public struct CapturePipelineStopResult: Sendable {
-    /// Both threads ended within the timeout (if false, the one that did not is left running detached and
-    /// the pipeline's statistics may still move).
+    /// Both threads ended within the timeout (if false, the one that did not is left running, never joined,
+    /// and the pipeline's statistics may still move).
     public var joined: Bool
     /// The statistics after the final drain.
     public var statistics: CapturePipelineStatistics
@@ -112,8 +112,8 @@ public final class CapturePipeline: Sendable {
     /// at most once per batch (`FailoverController.peerTrafficSeen(at:)` fits: an atomic store).
     /// `payloads`, when given, receives every TCP segment's payload on the receive thread, copied once from the
     /// frame into its preallocated windows (under its lock, taken once per batch).
-    /// Throws when a thread cannot be created (`pthread_create`, or the eventfd its join waits on); then no
-    /// thread of the pipeline is left running and the source is released.
+    /// Throws when a thread cannot be created (`pthread_create`, or the eventfd its join waits on); then the
+    /// source is released and the tracker thread, if it had started, is stopped (joined within 2 s).
     public init<Source: PacketSource & ~Copyable & SendableMetatype>(
         source: consuming Source, configuration: CapturePipelineConfiguration,
         clock: @escaping @Sendable () -> MonotonicTime,
@@ -195,8 +195,8 @@ public final class CapturePipeline: Sendable {
     /// `timeout` in all for both. Idempotent: later calls return the first result.
     @discardableResult
     public func stop(timeout: Duration = .seconds(2)) -> CapturePipelineStopResult {
-        // Serialised: a second caller waits for the first and gets its result (each thread signals its
-        // semaphore once, so only one caller may wait on them).
+        // Serialised: a second caller waits for the first and gets its result, so the timeout is the first
+        // caller's and one result describes the pipeline's end.
         stopped.withLock { stopped in
             if let result = stopped { return result }
             guard let (receiveThread, trackerThread) = threads.withLock({ $0 }) else {

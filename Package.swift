@@ -11,6 +11,12 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+// The engine also hides members of modules its files do not import themselves: TOMLKit imports full
+// Foundation, and without this Foundation's String extensions (`contains(_:)` → `range(of:)`) won the overload
+// in files that import no Foundation at all, which linked FoundationInternationalization and ICU's 34 MB of
+// data into the static daemon. With it, a file that wants Foundation's API has to say so.
+let foundationFree: [SwiftSetting] = strict + [.enableUpcomingFeature("MemberImportVisibility")]
+
 let package = Package(
     name: "takeover",
     products: [
@@ -71,7 +77,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strict),
+            swiftSettings: foundationFree),
         // The `takeover` command: the daemon (run), its configuration (check, keygen) and its control socket's
         // clients (status, takeover, release, announce, capture).
         .executableTarget(

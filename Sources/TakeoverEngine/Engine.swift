@@ -213,15 +213,31 @@ public final class Engine: Sendable {
         on plane: InterfaceDataPlane, book: LinkAddressBook, payloads: SessionPayloadCapture?,
         inbox: FrameInbox?, controller: FailoverController, log: Logger
     ) throws(EngineError) -> (CapturePipeline, CaptureTap?) {
-        let configuration = CapturePipelineConfiguration(peerMAC: plane.peerMAC, sessionCapacity: sessionCapacity)
-        let peerTrafficSeen: @Sendable (MonotonicTime) -> Void = { controller.peerTrafficSeen(at: $0) }
-        if let inbox, let xdp = plane.xdp {
+        func pipeline(reading source: consuming some PacketSource & SendableMetatype) throws(EngineError) -> CapturePipeline {
             do {
-                let tap = try CaptureTap()
+                return try CapturePipeline(
+                    source: source,
+                    configuration: CapturePipelineConfiguration(peerMAC: plane.peerMAC, sessionCapacity: sessionCapacity),
+                    clock: MonotonicClock.now, peerTrafficSeen: { controller.peerTrafficSeen(at: $0) }, payloads: payloads)
+            } catch {
+                throw .captureFailed(interface: plane.interface, "session tracker threads: \(error)")
+            }
+        }
+        if let inbox, let xdp = plane.xdp {
+            let opened: (socket: AFXDPSocket, tap: CaptureTap)?
+            do {
                 // Receive only: the responder and the reset policy transmit on ports of their own.
-                let socket = try AFXDPSocket(
-                    interface: plane.interface,
-                    configuration: AFXDPConfiguration(frameCount: 2048, transmitFrameCount: 0), program: xdp.program)
+                opened = (
+                    try AFXDPSocket(
+                        interface: plane.interface,
+                        configuration: AFXDPConfiguration(frameCount: 2048, transmitFrameCount: 0), program: xdp.program),
+                    try CaptureTap()
+                )
+            } catch {
+                log.warning("\(plane.interface): AF_XDP capture not opened (\(error)); session tracking on libpcap")
+                opened = nil
+            }
+            if let (socket, tap) = opened {
                 log.notice(
                     "\(plane.interface): session tracking on AF_XDP, \(socket.bindMode) mode\(socket.copyModeReason.map { " (\($0))" } ?? "")")
                 let learning = LinkAddressLearningSource(
@@ -229,14 +245,7 @@ public final class Engine: Sendable {
                 // A fresh inbox and a fresh tap have no writer yet. The tap is outermost: a capture also shows the
                 // ARP/ND diverted to the responder.
                 let source = CaptureTapSource(NeighborDiversionSource(learning, inbox: inbox)!, tap: tap)!
-                return (
-                    CapturePipeline(
-                        source: source, configuration: configuration, clock: MonotonicClock.now,
-                        peerTrafficSeen: peerTrafficSeen, payloads: payloads),
-                    tap
-                )
-            } catch {
-                log.warning("\(plane.interface): AF_XDP capture not opened (\(error)); session tracking on libpcap")
+                return (try pipeline(reading: source), tap)
             }
         }
         let capture: PcapCapture
@@ -248,10 +257,7 @@ public final class Engine: Sendable {
             throw .captureFailed(interface: plane.interface, "\(error)")
         }
         return (
-            CapturePipeline(
-                source: LinkAddressLearningSource(capture, peerMAC: plane.peerMAC, book: book),
-                configuration: configuration, clock: MonotonicClock.now, peerTrafficSeen: peerTrafficSeen,
-                payloads: payloads),
+            try pipeline(reading: LinkAddressLearningSource(capture, peerMAC: plane.peerMAC, book: book)),
             nil
         )
     }

@@ -213,7 +213,7 @@ final class CaptureBenchmark {
                         PcapCaptureConfiguration(interface: "c0", delivery: .blocks(timeout: .milliseconds(1))))
                 }
                 try source.setFilter("ether host \(Self.peerMAC)")
-                pipeline = CapturePipeline(
+                pipeline = try CapturePipeline(
                     source: source,
                     configuration: CapturePipelineConfiguration(
                         peerMAC: Self.peerMAC, ringCapacity: 8192, sessionCapacity: 1 << 14),
@@ -257,7 +257,7 @@ final class CaptureBenchmark {
                         program: program)
                 }
                 bindMode = "\(socket.bindMode)"
-                pipeline = CapturePipeline(
+                pipeline = try CapturePipeline(
                     source: AFXDPPacketSource(socket, clock: MonotonicClock.now),
                     configuration: CapturePipelineConfiguration(
                         peerMAC: Self.peerMAC, ringCapacity: 8192, sessionCapacity: 1 << 14),

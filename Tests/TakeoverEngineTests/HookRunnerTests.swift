@@ -13,7 +13,7 @@ import TakeoverEngine
         let script = directory.appendingPathComponent("notify").path
         try """
             #!/bin/sh
-            echo "$1 $2|$TAKEOVER_NODE|$TAKEOVER_GROUP|$TAKEOVER_PREVIOUS_STATE|$TAKEOVER_STATE|$TAKEOVER_REASON" > \(output).tmp
+            echo "$1 $2|$TAKEOVER_NODE|$TAKEOVER_GROUP|$TAKEOVER_PREVIOUS_STATE|$TAKEOVER_STATE|$TAKEOVER_REASON|$TAKEOVER_HOOK_TEST_INHERITED" > \(output).tmp
             mv \(output).tmp \(output)
             """.write(toFile: script, atomically: true, encoding: .utf8)
         chmod(script, 0o700)
@@ -21,6 +21,8 @@ import TakeoverEngine
         try "#!/bin/sh\nexec sleep 30\n".write(toFile: sleeper, atomically: true, encoding: .utf8)
         chmod(sleeper, 0o700)
 
+        // The daemon's own environment reaches the hook too.
+        setenv("TAKEOVER_HOOK_TEST_INHERITED", "from-the-daemon", 1)
         let runner = HookRunner(
             hooks: [
                 NotifyHook(path: script, arguments: ["--one", "two words"]),
@@ -33,7 +35,7 @@ import TakeoverEngine
         let deadline = Date().addingTimeInterval(10)
         while !FileManager.default.fileExists(atPath: output) && Date() < deadline { usleep(10_000) }
         let line = try String(contentsOfFile: output, encoding: .utf8)
-        #expect(line == "--one two words|beta|7|standby|active|\(TransitionReason.peerFailed.rawValue)\n")
+        #expect(line == "--one two words|beta|7|standby|active|\(TransitionReason.peerFailed.rawValue)|from-the-daemon\n")
         // The sleeper is killed after 100 ms: no `sleep 30` child of ours is left.
         let killed = Date().addingTimeInterval(5)
         var sleepers = 1

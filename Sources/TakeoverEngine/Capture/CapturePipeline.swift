@@ -1,7 +1,6 @@
-import Foundation
 import Synchronization
 public import TakeoverCore
-import TakeoverLinux
+public import TakeoverLinux
 
 #if canImport(Glibc)
     import Glibc
@@ -55,8 +54,8 @@ public struct CapturePipelineConfiguration: Sendable {
 
 /// How a pipeline ended, from `stop(timeout:)`.
 public struct CapturePipelineStopResult: Sendable {
-    /// Both threads ended within the timeout (if false, the one that did not is left running detached and
-    /// the pipeline's statistics may still move).
+    /// Both threads ended within the timeout (if false, the one that did not is left running, never joined,
+    /// and the pipeline's statistics may still move).
     public var joined: Bool
     /// The statistics after the final drain.
     public var statistics: CapturePipelineStatistics
@@ -95,8 +94,8 @@ public final class CapturePipeline: Sendable {
     private let lastPeerFrameNanoseconds = Atomic<UInt64>(0)
     private let stopReceiving = Atomic(false)
     private let stopTracking = Atomic(false)
-    private let receiveThreadDone = DispatchSemaphore(value: 0)
-    private let trackerThreadDone = DispatchSemaphore(value: 0)
+    /// Set once by `init` after both threads started; nil only while `init` runs (the threads need `self`).
+    private let threads = Mutex<(receive: LoopThread, tracker: LoopThread)?>(nil)
     private let stopped = Mutex<CapturePipelineStopResult?>(nil)
     /// Where the receive thread copies TCP payload for the `resume` policy; nil when no one needs it.
     public let payloads: SessionPayloadCapture?
@@ -113,12 +112,14 @@ public final class CapturePipeline: Sendable {
     /// at most once per batch (`FailoverController.peerTrafficSeen(at:)` fits: an atomic store).
     /// `payloads`, when given, receives every TCP segment's payload on the receive thread, copied once from the
     /// frame into its preallocated windows (under its lock, taken once per batch).
+    /// Throws when a thread cannot be created (`pthread_create`, or the eventfd its join waits on); then the
+    /// source is released and the tracker thread, if it had started, is stopped (joined within 2 s).
     public init<Source: PacketSource & ~Copyable & SendableMetatype>(
         source: consuming Source, configuration: CapturePipelineConfiguration,
         clock: @escaping @Sendable () -> MonotonicTime,
         peerTrafficSeen: (@Sendable (MonotonicTime) -> Void)? = nil,
         payloads: SessionPayloadCapture? = nil
-    ) {
+    ) throws(SystemCallError) {
         precondition(configuration.batchSize > 0, "CapturePipeline: batch size must be positive")
         self.configuration = configuration
         self.payloads = payloads
@@ -130,17 +131,21 @@ public final class CapturePipeline: Sendable {
                 memory: HugePageSessionMemory()))
 
         let box = SourceBox(source)
-        // Named so that top -H, perf and gdb show which is which.
-        Thread.detachNewThread { [self] in
-            defer { receiveThreadDone.signal() }
-            nameCurrentThread("takeover-rx")
-            runReceiveLoop(box, peerTrafficSeen: peerTrafficSeen)
+        // Named so that top -H, perf and gdb show which is which. The tracker first: it does not own the
+        // source, so if the receive thread then cannot start, stopping the tracker is all there is to undo.
+        let tracker = try LoopThread(name: "takeover-track") { [self] in runTrackerLoop(clock: clock) }
+        let receive: LoopThread
+        do {
+            receive = try LoopThread(name: "takeover-rx") { [self] in
+                runReceiveLoop(box, peerTrafficSeen: peerTrafficSeen)
+            }
+        } catch {
+            // Nothing reached the ring, so the tracker leaves after at most one idle sleep.
+            stopTracking.store(true, ordering: .releasing)
+            _ = tracker.join(timeoutNanoseconds: 2_000_000_000)
+            throw error
         }
-        Thread.detachNewThread { [self] in
-            defer { trackerThreadDone.signal() }
-            nameCurrentThread("takeover-track")
-            runTrackerLoop(clock: clock)
-        }
+        threads.withLock { $0 = (receive, tracker) }
     }
 
     // MARK: Queries (any thread)
@@ -190,22 +195,30 @@ public final class CapturePipeline: Sendable {
     /// `timeout` in all for both. Idempotent: later calls return the first result.
     @discardableResult
     public func stop(timeout: Duration = .seconds(2)) -> CapturePipelineStopResult {
-        // Serialised: a second caller waits for the first and gets its result (each thread signals its
-        // semaphore once, so only one caller may wait on them).
+        // Serialised: a second caller waits for the first and gets its result, so the timeout is the first
+        // caller's and one result describes the pipeline's end.
         stopped.withLock { stopped in
             if let result = stopped { return result }
-            let deadline = DispatchTime.now() + timeout.timeInterval
+            guard let (receiveThread, trackerThread) = threads.withLock({ $0 }) else {
+                preconditionFailure("CapturePipeline: init starts both threads")
+            }
+            let deadline = MonotonicClock.now() + timeout.wholeNanoseconds
             stopReceiving.store(true, ordering: .releasing)
-            let receiveJoined = receiveThreadDone.wait(timeout: deadline) == .success
+            let receiveJoined = receiveThread.join(timeoutNanoseconds: Self.nanoseconds(until: deadline))
             // Only once the producer is gone is "ring empty" final: then the tracker may drain and leave.
             stopTracking.store(true, ordering: .releasing)
-            let trackerJoined = trackerThreadDone.wait(timeout: deadline) == .success
+            let trackerJoined = trackerThread.join(timeoutNanoseconds: Self.nanoseconds(until: deadline))
             let result = CapturePipelineStopResult(
                 joined: receiveJoined && trackerJoined, statistics: statistics(),
                 receiveFailure: receiveFailure.withLock { $0 })
             stopped = result
             return result
         }
+    }
+
+    private static func nanoseconds(until deadline: MonotonicTime) -> UInt64 {
+        let now = MonotonicClock.now()
+        return now < deadline ? deadline.nanoseconds(since: now) : 0
     }
 
     // MARK: Receive thread
@@ -268,7 +281,7 @@ public final class CapturePipeline: Sendable {
         let batchSize = configuration.batchSize
         let expiryInterval = configuration.expiryInterval.wholeNanoseconds
         let slotBudget = configuration.expirySlotBudget
-        let longestSleep = configuration.trackerIdleSleep.timeInterval
+        let longestSleep = configuration.trackerIdleSleep.wholeNanoseconds
         var idleSleep = longestSleep / 16
         var side = TrackerSideCounters()
         var lastSweep = clock()
@@ -303,7 +316,7 @@ public final class CapturePipeline: Sendable {
             trackerCounters.withLock { $0 = snapshot }
             if count == 0 {
                 if finishing { return }
-                Thread.sleep(forTimeInterval: idleSleep)
+                sleep(nanoseconds: idleSleep)
                 idleSleep = Swift.min(idleSleep * 2, longestSleep)
             } else {
                 idleSleep = longestSleep / 16
@@ -312,26 +325,15 @@ public final class CapturePipeline: Sendable {
     }
 }
 
-/// Names the calling thread (at most 15 characters) for top -H, perf and /proc. Foundation's `Thread.name`
-/// setter was seen to name the wrong thread when two detached threads start at once, so straight to pthreads.
-private func nameCurrentThread(_ name: String) {
-    _ = linuxSetThreadName(pthread_self(), name)
+/// The tracker's idle sleep. An interrupted sleep just ends early: the loop looks at the ring again.
+private func sleep(nanoseconds: UInt64) {
+    var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+    _ = nanosleep(&request, nil)
 }
-
-/// glibc's `pthread_setname_np` (declared only under _GNU_SOURCE, which Swift's Glibc module lacks).
-@_silgen_name("pthread_setname_np")
-private func linuxSetThreadName(_ thread: pthread_t, _ name: UnsafePointer<CChar>) -> Int32
 
 /// Carries the source, which may be `~Copyable`, to the receive thread. Only that thread touches it after
 /// `init` hands it over, hence the unchecked `Sendable`.
 private final class SourceBox<Source: PacketSource & ~Copyable>: @unchecked Sendable {
     var source: Source?
     init(_ source: consuming Source) { self.source = consume source }
-}
-
-extension Duration {
-    /// Seconds as a `TimeInterval`, for Foundation and Dispatch waits.
-    fileprivate var timeInterval: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
 }

@@ -381,7 +381,7 @@ private struct ConfigurationDecoder {
         if text.hasPrefix("["), let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") {
             host = text[text.index(after: text.startIndex)..<close]
             port = text[text.index(close, offsetBy: 2)...]
-        } else if let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") {
+        } else if let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":" as Character) {
             host = text[..<colon]
             port = text[text.index(after: colon)...]
         } else {

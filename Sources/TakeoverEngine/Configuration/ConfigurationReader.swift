@@ -188,7 +188,7 @@ enum Decode {
     /// A host address written without a prefix length.
     static func address(_ value: ConfigurationValue, _ path: ConfigurationKeyPath, _ log: ProblemLog) -> IPAddress? {
         guard let text = string(value, path, log) else { return nil }
-        if text.contains("/") {
+        if text.contains("/" as Character) {
             log.report(path, "\"\(text)\": write this address without a prefix length")
             return nil
         }

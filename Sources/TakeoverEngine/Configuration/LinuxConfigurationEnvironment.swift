@@ -54,7 +54,7 @@ public final class LinuxConfigurationEnvironment: ConfigurationEnvironment, Send
             try systemCall("stat(\(path))") { stat(path, &status) }
         } catch {
             // A command line in `path` is the likeliest mistake: hooks never go through a shell.
-            let hint = path.contains(" ") ? " (path names one executable; put its arguments in arguments = [...])" : ""
+            let hint = path.contains(" " as Character) ? " (path names one executable; put its arguments in arguments = [...])" : ""
             return "\(path) cannot be used as a hook: \(error)\(hint)"
         }
         guard status.st_mode & S_IFMT == S_IFREG else { return "\(path) is not a regular file" }

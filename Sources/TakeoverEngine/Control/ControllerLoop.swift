@@ -1,5 +1,6 @@
 import TakeoverCore
 import TakeoverLinux
+import Synchronization
 
 /// The controller thread's state and loop. Everything here belongs to that one thread (the value is moved
 /// into it at start); other threads reach it only through `ControllerShared`.

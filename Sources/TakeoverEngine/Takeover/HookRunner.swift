@@ -1,7 +1,10 @@
-import Foundation
 import TakeoverLinux
 public import TakeoverCore
 public import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Runs the configured notify hooks after a state change, each on its own thread so the controller never
 /// waits: argv is exactly the configured path and arguments (never a shell), and the change is passed in the
@@ -20,7 +23,7 @@ public final class HookRunner: Sendable {
 
     public func run(group: UInt16, transition: FailoverTransition) {
         guard !hooks.isEmpty else { return }
-        var environment = ProcessInfo.processInfo.environment
+        var environment = Self.inheritedEnvironment()
         environment["TAKEOVER_NODE"] = nodeName
         environment["TAKEOVER_GROUP"] = String(group)
         environment["TAKEOVER_STATE"] = transition.to.description
@@ -29,7 +32,7 @@ public final class HookRunner: Sendable {
         for hook in hooks {
             let environment = environment
             let log = log
-            Thread.detachNewThread {
+            let hookThread: () -> Void = {
                 let process: ChildProcess
                 do {
                     process = try ChildProcess.spawn([hook.path] + hook.arguments, environment: environment)
@@ -48,6 +51,26 @@ public final class HookRunner: Sendable {
                     log.warning("hook \(hook.path): exited with status \(status)")
                 }
             }
+            do {
+                try LoopThread.startDetached(hookThread)
+            } catch {
+                log.error("hook \(hook.path): cannot start its thread: \(error)")
+            }
         }
+    }
+
+    /// The daemon's own environment (`environ`), which the hooks inherit under the TAKEOVER_ variables. Read
+    /// here rather than through Foundation's ProcessInfo, which would link ICU into the static daemon.
+    private static func inheritedEnvironment() -> [String: String] {
+        var environment: [String: String] = [:]
+        var entry = environ
+        while let pointer = entry.pointee {
+            let variable = String(cString: pointer)
+            if let separator = variable.firstIndex(of: "=") {
+                environment[String(variable[..<separator])] = String(variable[variable.index(after: separator)...])
+            }
+            entry += 1
+        }
+        return environment
     }
 }

@@ -22,12 +22,6 @@ public final class LoopThread: Sendable {
         }
     }
 
-    /// glibc's `pthread_setname_np`, which Swift's Glibc module does not declare (it needs _GNU_SOURCE).
-    private static let setName: (@convention(c) (pthread_t, UnsafePointer<CChar>) -> Int32)? = {
-        guard let symbol = dlsym(nil, "pthread_setname_np") else { return nil }
-        return unsafeBitCast(symbol, to: (@convention(c) (pthread_t, UnsafePointer<CChar>) -> Int32).self)
-    }()
-
     private let thread: pthread_t
     private let exited: EventFD
     private let joined = Atomic<Bool>(false)
@@ -61,8 +55,8 @@ public final class LoopThread: Sendable {
             try negativeErrnoCall("pthread_create") {
                 -pthread_create(&thread, &attributes, { context in
                     let job = Unmanaged<Job>.fromOpaque(context!).takeRetainedValue()
-                    if let name = job.name, let setName = LoopThread.setName {
-                        _ = LoopThread.kernelThreadName(name).withCString { setName(pthread_self(), $0) }
+                    if let name = job.name {
+                        _ = LoopThread.kernelThreadName(name).withCString { linuxSetThreadName(pthread_self(), $0) }
                     }
                     job.body()
                     // Tells `join` the thread is done; the join itself then returns at once.
@@ -124,3 +118,9 @@ public final class LoopThread: Sendable {
         return true
     }
 }
+
+/// glibc's `pthread_setname_np`, which Swift's Glibc module does not declare (it needs _GNU_SOURCE). Linked
+/// directly rather than looked up with `dlsym`, which finds nothing in a fully static executable (the threads
+/// then kept their creator's name).
+@_silgen_name("pthread_setname_np")
+private func linuxSetThreadName(_ thread: pthread_t, _ name: UnsafePointer<CChar>) -> Int32

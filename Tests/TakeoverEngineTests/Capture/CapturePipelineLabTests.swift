@@ -77,7 +77,7 @@ import Testing
                 configuration ?? CapturePipelineConfiguration(peerMAC: primary.mac, sessionCapacity: 1024)
             switch backend {
             case .libpcap:
-                return StandbyPipeline(
+                return try StandbyPipeline(
                     pipeline: CapturePipeline(
                         source: try openCapture(), configuration: configuration, clock: MonotonicClock.now),
                     detach: {})
@@ -92,7 +92,7 @@ import Testing
                         interface: "eth0", configuration: AFXDPConfiguration(transmitFrameCount: 0), program: program)
                     return (attachment, socket)
                 }
-                let pipeline = CapturePipeline(
+                let pipeline = try CapturePipeline(
                     source: AFXDPPacketSource(socket, clock: MonotonicClock.now), configuration: configuration,
                     clock: MonotonicClock.now)
                 // Interface indexes belong to the namespace: detach there, after the socket is gone.

@@ -58,7 +58,7 @@ import Testing
             ),
         ]
         let peerSignals = Mutex<[MonotonicTime]>([])
-        let pipeline = CapturePipeline(
+        let pipeline = try CapturePipeline(
             source: Self.queue(frames),
             configuration: CapturePipelineConfiguration(peerMAC: peer.mac, sessionCapacity: 64),
             clock: MonotonicClock.now, peerTrafficSeen: { time in peerSignals.withLock { $0.append(time) } })
@@ -106,7 +106,7 @@ import Testing
         #expect(pipeline.sessions { !$0.isTCP }.first?.original.payloadBytes == 50)
     }
 
-    @Test func aFullRingDropsAreCountedNeverSilent() {
+    @Test func aFullRingDropsAreCountedNeverSilent() throws {
         let frameCount = 300
         let frames = (0..<frameCount).map { index -> ([UInt8], UInt64) in
             var client = Frames.client
@@ -118,7 +118,7 @@ import Testing
         let configuration = CapturePipelineConfiguration(
             peerMAC: Frames.peer.mac, ringCapacity: 2, batchSize: 64, trackerIdleSleep: .milliseconds(50),
             sessionCapacity: 1024)
-        let pipeline = CapturePipeline(
+        let pipeline = try CapturePipeline(
             source: Self.queue(frames), configuration: configuration, clock: MonotonicClock.now)
         #expect(Self.waitFor(pipeline) { $0.receive.framesReceived == UInt64(frameCount) })
         let result = pipeline.stop()
@@ -156,9 +156,9 @@ import Testing
         }
     }
 
-    @Test func aFailingSourceEndsReceivingAndSaysWhy() {
+    @Test func aFailingSourceEndsReceivingAndSaysWhy() throws {
         let source = FailingSource(frame: Frames.udp(from: Frames.client, to: Frames.peer, payload: 4))
-        let pipeline = CapturePipeline(
+        let pipeline = try CapturePipeline(
             source: source, configuration: CapturePipelineConfiguration(peerMAC: nil, sessionCapacity: 16),
             clock: MonotonicClock.now)
         #expect(Self.waitFor(pipeline) { $0.recordsTracked == 3 })
@@ -197,7 +197,7 @@ import Testing
     }
 
     @Test(arguments: [false, true])
-    func theReceiveThreadHandsTheSourceAValueNeverAClosure(withPayloadStore: Bool) {
+    func theReceiveThreadHandsTheSourceAValueNeverAClosure(withPayloadStore: Bool) throws {
         let (client, peer) = (Frames.client, Frames.peer)
         let frames: [([UInt8], UInt64)] = [
             (Frames.tcp(from: client, to: peer, sequence: 1000, flags: .syn), 1),
@@ -210,7 +210,7 @@ import Testing
         ]
         let calls = FormCountingSource.Calls()
         let payloads = withPayloadStore ? SessionPayloadCapture() : nil
-        let pipeline = CapturePipeline(
+        let pipeline = try CapturePipeline(
             source: FormCountingSource(queue: Self.queue(frames), calls: calls),
             configuration: CapturePipelineConfiguration(peerMAC: peer.mac, sessionCapacity: 16),
             clock: MonotonicClock.now, payloads: payloads)
@@ -228,12 +228,12 @@ import Testing
         #expect(payloads?.statistics.bytesStored == (withPayloadStore ? 100 : nil))
     }
 
-    @Test func expirySweepsRemoveIdleSessions() {
+    @Test func expirySweepsRemoveIdleSessions() throws {
         // Frames stamped at 1 ms on the monotonic clock: long idle by now, beyond a 1 ms UDP timeout.
         var timeouts = SessionTimeouts()
         timeouts.udp = 1_000_000
         let frames = [(Frames.udp(from: Frames.client, to: Frames.peer, payload: 8), UInt64(1))]
-        let pipeline = CapturePipeline(
+        let pipeline = try CapturePipeline(
             source: Self.queue(frames),
             configuration: CapturePipelineConfiguration(
                 peerMAC: nil, sessionCapacity: 16, timeouts: timeouts, expiryInterval: .milliseconds(5)),

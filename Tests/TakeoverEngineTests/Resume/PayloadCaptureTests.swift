@@ -35,7 +35,7 @@ import Testing
         let queue = InMemoryPacketQueue(capacity: frames.count)
         for (index, frame) in frames.enumerated() { queue.enqueue(frame, at: MonotonicTime(nanoseconds: UInt64(index + 1))) }
         let payloads = SessionPayloadCapture(SessionPayloadStoreConfiguration(sessionCapacity: 8, bytesPerDirection: 1024))
-        let pipeline = CapturePipeline(
+        let pipeline = try CapturePipeline(
             source: queue, configuration: CapturePipelineConfiguration(peerMAC: peer.mac, sessionCapacity: 16),
             clock: MonotonicClock.now, payloads: payloads)
         #expect(waitUntil(timeout: .seconds(5)) { pipeline.statistics().recordsTracked == 5 })

@@ -256,7 +256,7 @@ final class ResumeLab {
             try PcapCapture(PcapCaptureConfiguration(interface: "eth0", delivery: .blocks(timeout: .milliseconds(1))))
         }
         try capture.setFilter(PeerCaptureFilter(peerMAC: primary.mac, watchedAddresses: [group]))
-        return CapturePipeline(
+        return try CapturePipeline(
             source: capture, configuration: CapturePipelineConfiguration(peerMAC: primary.mac, sessionCapacity: 1024),
             clock: MonotonicClock.now, payloads: payloads)
     }

@@ -138,13 +138,8 @@ import Testing
         }
     }
 
-    /// Keys that differ from a stored key in one field only, or in a swap that is not the reverse flow, are
-    /// other flows: the wide compare must look at every field, in both directions.
-    @Test(arguments: [false, true])
-    func everyFieldOfTheKeyCounts(ipv6: Bool) {
-        var table = SessionTable(capacity: 64, seed: 9)
-        let key = flow(clientPort: 40000, ipv6: ipv6)
-        let slot = table.insert(key)
+    /// `key` changed in one field only, or with its ports swapped but not its addresses (not its reverse).
+    static func nearMisses(of key: FlowKey) -> [FlowKey] {
         var near: [FlowKey] = []
         for change in 0..<8 {
             var other = key
@@ -161,6 +156,42 @@ import Testing
             }
             near.append(other)
         }
+        return near
+    }
+
+    /// The compare itself, on a record, with no hash or tag in front of it (a key differing only in its
+    /// protocol has another hash, so the table alone would not show a compare that skips the protocol).
+    @Test(arguments: [false, true])
+    func theWideCompareLooksAtEveryFieldInBothDirections(ipv6: Bool) {
+        let key = flow(clientPort: 40000, ipv6: ipv6)
+        var record = Session.empty
+        record.key = key
+        withUnsafeMutablePointer(to: &record) { slot in
+            #expect(SessionTable.matchedSide(slot, key) == .original)
+            #expect(SessionTable.matchedSide(slot, key.reversed) == .reply)
+            for other in Self.nearMisses(of: key) {
+                #expect(SessionTable.matchedSide(slot, other) == nil, "\(other)")
+                #expect(SessionTable.matchedSide(slot, other.reversed) == nil, "\(other)")
+            }
+        }
+        // A flow from an endpoint to itself is its own reverse: the original side.
+        var loop = key
+        loop.destination = key.source
+        loop.destinationPort = key.sourcePort
+        record.key = loop
+        withUnsafeMutablePointer(to: &record) { slot in
+            #expect(SessionTable.matchedSide(slot, loop) == .original)
+        }
+    }
+
+    /// Keys that differ from a stored key in one field only, or in a swap that is not the reverse flow, are
+    /// other flows in the table too: each gets its own slot, found from both directions.
+    @Test(arguments: [false, true])
+    func nearMissesAreOtherFlows(ipv6: Bool) {
+        var table = SessionTable(capacity: 64, seed: 9)
+        let key = flow(clientPort: 40000, ipv6: ipv6)
+        let slot = table.insert(key)
+        let near = Self.nearMisses(of: key)
         for other in near {
             let (forward, backward) = (table.find(other), table.find(other.reversed))
             #expect(forward == nil, "\(other)")

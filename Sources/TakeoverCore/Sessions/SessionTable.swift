@@ -127,7 +127,11 @@ public struct SessionTable: ~Copyable, @unchecked Sendable {
 
     /// The slot holding `key`'s session (either direction), or nil.
     @inlinable public func find(_ key: FlowKey) -> SessionSlot? {
-        find(key, hash: hash(key))
+        let hash = hash(key)
+        // Nobody prefetched this key: start the home slot's load now, so its miss overlaps the tags' load
+        // instead of following it (most keys sit in their home slot).
+        prefetchHome(hash, lines: 1)
+        return find(key, hash: hash)
     }
 
     /// The slot holding `key`'s session (either direction), or nil; `hash` must be `hash(key)` (as
@@ -138,10 +142,10 @@ public struct SessionTable: ~Copyable, @unchecked Sendable {
         return found ? SessionSlot(index: index) : nil
     }
 
-    /// Hashes `key` and starts loading what its lookup reads first — its tags and both cache lines of its
-    /// home slot — without waiting. Call it for every key of a batch and keep the hashes, then look the keys
-    /// up (or track them) with those hashes: their cache and TLB misses overlap instead of following one
-    /// another, and no key is hashed twice. Only a hint: it changes nothing.
+    /// Hashes `key` and starts loading the slot its lookup will read — both cache lines — without waiting
+    /// for it. Call it for every key of a batch and keep the hashes, then look the keys up (or track them)
+    /// with those hashes: their cache and TLB misses overlap instead of following one another, and no key is
+    /// hashed twice. Only a hint: it changes nothing.
     @discardableResult
     @inlinable public func prefetch(_ key: FlowKey) -> FlowHash {
         let hash = hash(key)
@@ -149,13 +153,29 @@ public struct SessionTable: ~Copyable, @unchecked Sendable {
         return hash
     }
 
-    /// Starts loading the tags and home slot of the key whose hash is `hash` (see `prefetch(_:)`).
+    /// Starts loading the slot the lookup of the key whose hash is `hash` will read (see `prefetch(_:)`). It
+    /// reads the key's 8 tags now — 1 byte per slot, usually in the L3 — and prefetches the first slot whose tag
+    /// matches, or when none does the empty slot an insertion would take: at load 0.76 a key is often not in
+    /// its home slot, and prefetching the home slot then loads the wrong one. The tag reads of a batch's keys
+    /// are independent, so the CPU overlaps them too.
     public func prefetch(_ hash: FlowHash) {
-        let home = home(hash)
-        let slot = UnsafeRawPointer(slots + home)
-        takeover_prefetch_for_write(tags + home)
+        let start = home(hash)
+        let group = UInt64(littleEndian: UnsafeRawPointer(tags + start).loadUnaligned(as: UInt64.self))
+        let empty = Self.zeroBytes(group)
+        let candidates = Self.zeroBytes(group ^ (UInt64(hash.tag) &* Self.lowBytes)) & ((empty & (0 &- empty)) &- 1)
+        // The first candidate, else the first empty slot, else (a run longer than the group) the home slot.
+        let pick = candidates != 0 ? candidates : empty != 0 ? empty : 0x80
+        let slot = UnsafeRawPointer(slots + wrapped(start &+ pick.trailingZeroBitCount &>> 3))
         takeover_prefetch_for_write(slot)
         takeover_prefetch_for_write(slot + 64)
+    }
+
+    /// Starts loading the first `lines` cache lines of the home slot of the key whose hash is `hash`, without
+    /// reading its tags: for a lookup nobody prefetched, so the slot's miss and the tags' miss overlap.
+    @usableFromInline func prefetchHome(_ hash: FlowHash, lines: Int) {
+        let slot = UnsafeRawPointer(slots + home(hash))
+        takeover_prefetch_for_write(slot)
+        if lines > 1 { takeover_prefetch_for_write(slot + 64) }
     }
 
     /// A copy of the session in `slot`.
@@ -306,13 +326,13 @@ public struct SessionTable: ~Copyable, @unchecked Sendable {
             let inRun = (empty & (0 &- empty)) &- 1
             var candidates = Self.zeroBytes(group ^ wanted) & inRun
             while candidates != 0 {
-                let index = wrapped(start + candidates.trailingZeroBitCount >> 3)
+                let index = wrapped(start &+ candidates.trailingZeroBitCount &>> 3)
                 let side = Self.matchedSide(slots + index, key)
                 if let side { return (true, index, side) }
                 candidates &= candidates &- 1
             }
-            if empty != 0 { return (false, wrapped(start + empty.trailingZeroBitCount >> 3), .original) }
-            start = wrapped(start + Self.groupWidth)
+            if empty != 0 { return (false, wrapped(start &+ empty.trailingZeroBitCount &>> 3), .original) }
+            start = wrapped(start &+ Self.groupWidth)
         }
     }
 
@@ -320,7 +340,7 @@ public struct SessionTable: ~Copyable, @unchecked Sendable {
     /// fewer than 8 slots wraps more than once).
     @inlinable @inline(__always) func wrapped(_ index: Int) -> Int {
         var index = index
-        while index >= slotCount { index -= slotCount }
+        while index >= slotCount { index &-= slotCount }
         return index
     }
 

@@ -94,7 +94,7 @@ public struct TCPTracker: ~Copyable, Sendable {
     /// Feeds one TCP segment sent in the direction of `key` (source → destination), seen at `time`.
     @discardableResult
     public mutating func track(_ key: FlowKey, _ segment: TCPSegment, at time: MonotonicTime) -> TrackResult {
-        track(key, segment, at: time, hash: table.hash(key))
+        track(key, segment, at: time, hash: unprefetchedHash(key))
     }
 
     /// `track(_:_:at:)` with `key`'s hash already computed (by `prefetch(_:)` or `hash(_:)` of this tracker).
@@ -160,7 +160,14 @@ public struct TCPTracker: ~Copyable, Sendable {
     /// Feeds one UDP datagram sent in the direction of `key`, carrying `payloadLength` bytes, seen at `time`.
     @discardableResult
     public mutating func trackUDP(_ key: FlowKey, payloadLength: Int, at time: MonotonicTime) -> TrackResult {
-        trackUDP(key, payloadLength: payloadLength, at: time, hash: table.hash(key))
+        trackUDP(key, payloadLength: payloadLength, at: time, hash: unprefetchedHash(key))
+    }
+
+    /// `key`'s hash, for a key nobody prefetched: its home slot's load starts now, overlapping the tags'.
+    private func unprefetchedHash(_ key: FlowKey) -> FlowHash {
+        let hash = table.hash(key)
+        table.prefetchHome(hash, lines: 2)
+        return hash
     }
 
     /// `trackUDP(_:payloadLength:at:)` with `key`'s hash already computed (by `prefetch(_:)` or `hash(_:)`).

@@ -9,7 +9,7 @@ let suites: [(name: String, extraDependencies: [Target.Dependency])] = [
     ("Ring", ["CReferenceRing", "CBenchSupport"]),
     ("Builders", []),
     ("ParseTrack", ["BenchFixtures"]),
-    ("SessionTable", ["BenchFixtures", .product(name: "TakeoverLinux", package: "takeover")]),
+    ("SessionTable", ["BenchFixtures", "BaselineSessions", .product(name: "TakeoverLinux", package: "takeover")]),
     (
         "PcapReceive",
         [
@@ -33,7 +33,13 @@ let package = Package(
         // The session table's operations alone, to count their instructions under callgrind (bench/instructions).
         .executableTarget(
             name: "SessionTableInstructions",
-            dependencies: ["BenchFixtures", .product(name: "TakeoverCore", package: "takeover")],
+            dependencies: ["BenchFixtures", "BaselineSessions", .product(name: "TakeoverCore", package: "takeover")],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
+        // A frozen copy of the session table and tracker before the tag array and the hash-once API, so the
+        // SessionTable suite and bench/instructions measure old and new side by side in one run.
+        .target(
+            name: "BaselineSessions",
+            dependencies: ["CBenchSupport", .product(name: "TakeoverCore", package: "takeover")],
             swiftSettings: [.swiftLanguageMode(.v6)]),
         // Setup helpers shared by suites: seeded generator, the repository's captured frames, random flows.
         .target(

@@ -76,9 +76,14 @@ public struct TCPTracker: ~Copyable, Sendable {
         self.timeouts = timeouts
     }
 
-    /// Starts loading the record `key`'s `track` will update (see `SessionTable.prefetch`). For a batch of
-    /// frames: prefetch every key, then track each — the table's misses overlap instead of adding up.
-    public func prefetch(_ key: FlowKey) { table.prefetch(key) }
+    /// Starts loading the record `key`'s `track` will update (see `SessionTable.prefetch`) and returns `key`'s
+    /// hash. For a batch of frames: prefetch every key and keep the hashes, then track each with its hash — the
+    /// table's misses overlap instead of adding up, and no key is hashed twice.
+    @discardableResult
+    public func prefetch(_ key: FlowKey) -> FlowHash { table.prefetch(key) }
+
+    /// `key`'s hash in this tracker's table (the same for both directions), for `track(_:_:at:hash:)`.
+    public func hash(_ key: FlowKey) -> FlowHash { table.hash(key) }
 
     /// A copy of the session of `key`'s flow (either direction), or nil.
     public func session(for key: FlowKey) -> Session? { table.session(for: key) }
@@ -89,30 +94,44 @@ public struct TCPTracker: ~Copyable, Sendable {
     /// Feeds one TCP segment sent in the direction of `key` (source → destination), seen at `time`.
     @discardableResult
     public mutating func track(_ key: FlowKey, _ segment: TCPSegment, at time: MonotonicTime) -> TrackResult {
+        track(key, segment, at: time, hash: unprefetchedHash(key))
+    }
+
+    /// `track(_:_:at:)` with `key`'s hash already computed (by `prefetch(_:)` or `hash(_:)` of this tracker).
+    @discardableResult
+    public mutating func track(
+        _ key: FlowKey, _ segment: TCPSegment, at time: MonotonicTime, hash: FlowHash
+    ) -> TrackResult {
         statistics.tcpSegments &+= 1
         guard key.protocolNumber == IPProtocolNumber.tcp else { return ignore() }
         let flags = segment.flags
         let index: Int
+        var side: SessionSide
         var result = TrackResult.updated
         if flags.contains(.rst) {
             // A RST never opens a session: there is nothing to reset.
-            guard let slot = table.find(key) else { return ignore() }
-            index = slot.index
+            let (found, existing, matched) = table.probe(key, hash: hash)
+            guard found else { return ignore() }
+            (index, side) = (existing, matched)
         } else {
-            switch table.findOrInsert(key) {
+            switch table.findOrInsert(key, hash: hash) {
             case .full:
                 statistics.tableFull &+= 1
                 return .tableFull
-            case .existing(let existing):
-                index = existing
+            case .existing(let existing, let matched):
+                (index, side) = (existing, matched)
             case .inserted(let inserted):
                 index = inserted
+                side = .original
                 result = .created
                 statistics.created &+= 1
                 let record = table.record(at: inserted)
                 if flags.contains(.syn) {
                     // Orient the session initiator → responder: a SYN-ACK comes from the responder.
-                    if flags.contains(.ack) { record.pointee.key = key.reversed }
+                    if flags.contains(.ack) {
+                        record.pointee.key = key.reversed
+                        side = .reply
+                    }
                     record.pointee.flags = .initiatorKnown
                 } else {
                     record.pointee.flags = .joinedMidstream
@@ -120,7 +139,6 @@ public struct TCPTracker: ~Copyable, Sendable {
             }
         }
         let record = table.record(at: index)
-        var side = record.pointee.side(sending: key)
         // A receiver checks RST before SYN (RFC 9293 §3.10.7.4), so a SYN+RST is judged as a RST: it never
         // starts a new connection over the session.
         if result == .updated && flags.contains(.syn) && !flags.contains(.ack) && !flags.contains(.rst) {
@@ -142,21 +160,36 @@ public struct TCPTracker: ~Copyable, Sendable {
     /// Feeds one UDP datagram sent in the direction of `key`, carrying `payloadLength` bytes, seen at `time`.
     @discardableResult
     public mutating func trackUDP(_ key: FlowKey, payloadLength: Int, at time: MonotonicTime) -> TrackResult {
+        trackUDP(key, payloadLength: payloadLength, at: time, hash: unprefetchedHash(key))
+    }
+
+    /// `key`'s hash, for a key nobody prefetched: its home slot's load starts now, overlapping the tags'.
+    private func unprefetchedHash(_ key: FlowKey) -> FlowHash {
+        let hash = table.hash(key)
+        table.prefetchHome(hash, lines: 2)
+        return hash
+    }
+
+    /// `trackUDP(_:payloadLength:at:)` with `key`'s hash already computed (by `prefetch(_:)` or `hash(_:)`).
+    @discardableResult
+    public mutating func trackUDP(
+        _ key: FlowKey, payloadLength: Int, at time: MonotonicTime, hash: FlowHash
+    ) -> TrackResult {
         statistics.udpDatagrams &+= 1
         guard key.protocolNumber == IPProtocolNumber.udp else { return ignore() }
         let result: TrackResult
         let index: Int
-        switch table.findOrInsert(key) {
+        let side: SessionSide
+        switch table.findOrInsert(key, hash: hash) {
         case .full:
             statistics.tableFull &+= 1
             return .tableFull
-        case .existing(let existing): (index, result) = (existing, .updated)
+        case .existing(let existing, let matched): (index, side, result) = (existing, matched, .updated)
         case .inserted(let inserted):
-            (index, result) = (inserted, .created)
+            (index, side, result) = (inserted, .original, .created)
             statistics.created &+= 1
         }
         let record = table.record(at: index)
-        let side = record.pointee.side(sending: key)
         record.pointee.withEndpoint(side) { sender in
             sender.lastSeen = Swift.max(sender.lastSeen, time)
             sender.payloadBytes &+= UInt32(truncatingIfNeeded: payloadLength)

@@ -285,6 +285,9 @@ public final class CapturePipeline: Sendable {
         var idleSleep = longestSleep / 16
         var side = TrackerSideCounters()
         var lastSweep = clock()
+        // Each drained record's flow hash, from its prefetch to its track (hashed once); allocated once here.
+        let hashes = UnsafeMutableBufferPointer<FlowHash>.allocate(capacity: batchSize)
+        defer { hashes.deallocate() }
         while true {
             // Read the flag before looking at the ring: if it was set, the producer had already finished, so
             // an empty ring after this point means nothing more will come.
@@ -293,13 +296,15 @@ public final class CapturePipeline: Sendable {
             if count > 0 {
                 tracker.withLock { tracker in
                     // Every record's slot is requested first, so the batch's cache misses overlap.
-                    for index in 0..<count { tracker.prefetch(consumer[index].flow) }
+                    for index in 0..<count { hashes[index] = tracker.prefetch(consumer[index].flow) }
                     for index in 0..<count {
                         let record = consumer[index]
                         switch record.transport {
-                        case .tcp(let segment): tracker.track(record.flow, segment, at: record.timestamp)
+                        case .tcp(let segment):
+                            tracker.track(record.flow, segment, at: record.timestamp, hash: hashes[index])
                         case .udp(let length):
-                            tracker.trackUDP(record.flow, payloadLength: Int(length), at: record.timestamp)
+                            tracker.trackUDP(
+                                record.flow, payloadLength: Int(length), at: record.timestamp, hash: hashes[index])
                         }
                     }
                 }

@@ -36,7 +36,9 @@ final class RecordingSessionMemory: SessionMemory {
         do {
             var table = SessionTable(capacity: 1000, seed: 7, memory: memory)
             let byteCount = table.slotCount * MemoryLayout<Session>.stride
-            #expect(memory.requests.withLock { $0 } == [.init(byteCount: byteCount, alignment: 128)])
+            // One block: the slots, then one tag byte per slot and copies of the first 7 tags.
+            let blockByteCount = byteCount + table.slotCount + 7
+            #expect(memory.requests.withLock { $0 } == [.init(byteCount: blockByteCount, alignment: 128)])
             table.withUnsafeSlotMemory { slots in
                 #expect(UInt(bitPattern: slots.baseAddress) == memory.given.withLock { $0 })
                 #expect(slots.count == byteCount)
@@ -50,6 +52,7 @@ final class RecordingSessionMemory: SessionMemory {
         let returned = memory.returned.withLock { $0 }
         #expect(returned.count == 1)
         #expect(returned.first?.0 == memory.given.withLock { $0 })
+        #expect(returned.first?.1 == memory.requests.withLock { $0.first?.byteCount }, "given back whole")
     }
 
     @Test func aMemoryWithNoneLeavesTheTableOnTheHeap() {

@@ -18,3 +18,9 @@ void bench_stop_counting_thread_allocations(void);
 
 /// Allocations counted on threads of that name since counting started.
 long long bench_thread_allocations(void);
+
+/// The session table's prefetch (TakeoverCore's `takeover_prefetch_for_write`), for the baseline copy of the
+/// table in BaselineSessions, which cannot see TakeoverCore's internal C target.
+static inline __attribute__((always_inline)) void bench_prefetch_for_write(const void *address) {
+    __builtin_prefetch(address, 1, 3);
+}

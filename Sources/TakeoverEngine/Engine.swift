@@ -115,7 +115,8 @@ public final class Engine: Sendable {
                               preemptDelay: configuration.failover.preemptDelay)
             },
             interval: configuration.heartbeat.interval, missCount: configuration.heartbeat.missCount,
-            usesPeerTraffic: configuration.heartbeat.usesPeerTraffic, startupWait: configuration.failover.startupWait)
+            usesPeerTraffic: configuration.heartbeat.usesPeerTraffic,
+            unansweredRequests: configuration.heartbeat.unansweredRequests, startupWait: configuration.failover.startupWait)
         let controller: FailoverController
         do {
             controller = try FailoverController(
@@ -129,7 +130,7 @@ public final class Engine: Sendable {
             for plane in built {
                 pipelines[plane.interface] = try Self.startPipeline(
                     on: plane, book: books[plane.interface]!, payloads: resumers[plane.interface]?.payloads,
-                    controller: controller, log: logger)
+                    unansweredRequests: configuration.heartbeat.unansweredRequests, controller: controller, log: logger)
             }
         }
         sessionSources.set(pipelines)
@@ -172,7 +173,7 @@ public final class Engine: Sendable {
     /// back to XDP_PASS, so the tap sees every frame it selects.
     private static func startPipeline(
         on plane: InterfaceDataPlane, book: LinkAddressBook, payloads: SessionPayloadCapture?,
-        controller: FailoverController, log: Logger
+        unansweredRequests: UnansweredRequestRule?, controller: FailoverController, log: Logger
     ) throws(EngineError) -> CapturePipeline {
         let capture: PcapCapture
         do {
@@ -190,9 +191,11 @@ public final class Engine: Sendable {
         }
         return CapturePipeline(
             source: LinkAddressLearningSource(capture, peerMAC: plane.peerMAC, book: book),
-            configuration: CapturePipelineConfiguration(peerMAC: plane.peerMAC, sessionCapacity: sessionCapacity),
+            configuration: CapturePipelineConfiguration(
+                peerMAC: plane.peerMAC, sessionCapacity: sessionCapacity, unansweredRequests: unansweredRequests),
             clock: MonotonicClock.now,
-            peerTrafficSeen: { controller.peerTrafficSeen(at: $0) }, payloads: payloads)
+            peerTrafficSeen: { controller.peerTrafficSeen(at: $0) },
+            unansweredRequestsSeen: { controller.unansweredRequestsSeen(at: $0) }, payloads: payloads)
     }
 
     /// The XDP program's monitor selection as a libpcap filter: frames to the peer's MAC, and unicast frames

@@ -123,7 +123,8 @@ public final class Engine: Sendable {
                               preemptDelay: configuration.failover.preemptDelay)
             },
             interval: configuration.heartbeat.interval, missCount: configuration.heartbeat.missCount,
-            usesPeerTraffic: configuration.heartbeat.usesPeerTraffic, startupWait: configuration.failover.startupWait)
+            usesPeerTraffic: configuration.heartbeat.usesPeerTraffic,
+            unansweredRequests: configuration.heartbeat.unansweredRequests, startupWait: configuration.failover.startupWait)
         let controller: FailoverController
         do {
             controller = try FailoverController(
@@ -137,7 +138,8 @@ public final class Engine: Sendable {
             for plane in built {
                 let (pipeline, tap) = try Self.startPipeline(
                     on: plane, book: books[plane.interface]!, payloads: resumers[plane.interface]?.payloads,
-                    inbox: inboxes[plane.interface], controller: controller, log: logger)
+                    inbox: inboxes[plane.interface], unansweredRequests: configuration.heartbeat.unansweredRequests,
+                    controller: controller, log: logger)
                 pipelines[plane.interface] = pipeline
                 taps[plane.interface] = tap
             }
@@ -211,14 +213,16 @@ public final class Engine: Sendable {
     /// `CaptureTap` with it (nil over libpcap, which `takeover capture` can read beside it).
     private static func startPipeline(
         on plane: InterfaceDataPlane, book: LinkAddressBook, payloads: SessionPayloadCapture?,
-        inbox: FrameInbox?, controller: FailoverController, log: Logger
+        inbox: FrameInbox?, unansweredRequests: UnansweredRequestRule?, controller: FailoverController, log: Logger
     ) throws(EngineError) -> (CapturePipeline, CaptureTap?) {
         func pipeline(reading source: consuming some PacketSource & SendableMetatype) throws(EngineError) -> CapturePipeline {
             do {
                 return try CapturePipeline(
                     source: source,
-                    configuration: CapturePipelineConfiguration(peerMAC: plane.peerMAC, sessionCapacity: sessionCapacity),
-                    clock: MonotonicClock.now, peerTrafficSeen: { controller.peerTrafficSeen(at: $0) }, payloads: payloads)
+                    configuration: CapturePipelineConfiguration(
+                        peerMAC: plane.peerMAC, sessionCapacity: sessionCapacity, unansweredRequests: unansweredRequests),
+                    clock: MonotonicClock.now, peerTrafficSeen: { controller.peerTrafficSeen(at: $0) },
+                    unansweredRequestsSeen: { controller.unansweredRequestsSeen(at: $0) }, payloads: payloads)
             } catch {
                 throw .captureFailed(interface: plane.interface, "session tracker threads: \(error)")
             }

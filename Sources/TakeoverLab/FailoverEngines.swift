@@ -5,11 +5,29 @@ import TakeoverCore
 import Glibc
 #endif
 
+/// Our daemon's detection settings beyond the interval and the miss count.
+public struct TakeoverDetection: Sendable, Hashable, Codable {
+    /// `heartbeat.unanswered-window`: the unanswered-requests rule's W; nil: the rule is off.
+    public var unansweredWindow: Duration?
+    /// `heartbeat.peer-traffic` (the lab's default is off, to compare with keepalived on heartbeats alone).
+    public var peerTraffic: Bool
+
+    public init(unansweredWindow: Duration? = nil, peerTraffic: Bool = false) {
+        self.unansweredWindow = unansweredWindow
+        self.peerTraffic = peerTraffic
+    }
+
+    /// " unanswered=8ms", " peer-traffic": what the system's name adds (nothing for the defaults).
+    var suffix: String {
+        (unansweredWindow.map { " unanswered=\($0.labText)" } ?? "") + (peerTraffic ? " peer-traffic" : "")
+    }
+}
+
 /// A failover system under test, with its settings.
 public enum FailoverSystem: Sendable, Hashable, Codable, CustomStringConvertible {
     /// Our daemon: heartbeat interval, miss count, TCP policy (`none`, `reset`, `resume`), on two channels (the
-    /// service segment and the dedicated link).
-    case takeover(interval: Duration, missCount: Int, tcpPolicy: String)
+    /// service segment and the dedicated link), and further detection settings.
+    case takeover(interval: Duration, missCount: Int, tcpPolicy: String, detection: TakeoverDetection = .init())
     /// keepalived, VRRPv3, one instance, priorities 200/100, `advert_int` (10 ms is its minimum).
     case keepalived(advertInterval: Duration)
     /// ucarp, advbase in whole seconds (1 s is its minimum), advskew 0/100.
@@ -17,7 +35,8 @@ public enum FailoverSystem: Sendable, Hashable, Codable, CustomStringConvertible
 
     public var description: String {
         switch self {
-        case .takeover(let interval, let missCount, let policy): "takeover \(interval.labText)×\(missCount) tcp=\(policy)"
+        case .takeover(let interval, let missCount, let policy, let detection):
+            "takeover \(interval.labText)×\(missCount) tcp=\(policy)\(detection.suffix)"
         case .keepalived(let interval): "keepalived \(interval.labText)"
         case .ucarp(let base): "ucarp \(base)s"
         }
@@ -28,7 +47,7 @@ public enum FailoverSystem: Sendable, Hashable, Codable, CustomStringConvertible
         switch self {
         // Past detection and past TCP's retransmission backoff at that time (200 ms doubling: a client stream that
         // stalled 3 s waits until about 6 s for its next try).
-        case .takeover(let interval, let missCount, _): max(.milliseconds(800), interval * (missCount * 3) + .milliseconds(500))
+        case .takeover(let interval, let missCount, _, _): max(.milliseconds(800), interval * (missCount * 3) + .milliseconds(500))
         case .keepalived(let interval): max(.milliseconds(800), interval * 8)
         case .ucarp(let base): .seconds(base * 8)
         }
@@ -118,9 +137,12 @@ public struct FailoverEngineLauncher: Sendable {
 
     public func start(_ me: FailoverNode, peer: FailoverNode, in lab: NetworkLab) throws(LabError) -> LabProcess {
         switch system {
-        case .takeover(let interval, let missCount, let policy):
+        case .takeover(let interval, let missCount, let policy, let detection):
             let path = scratch + "/\(me.name).toml"
-            write(takeoverConfiguration(me, peer: peer, interval: interval, missCount: missCount, policy: policy), to: path)
+            write(
+                takeoverConfiguration(
+                    me, peer: peer, interval: interval, missCount: missCount, policy: policy, detection: detection),
+                to: path)
             return try lab.start(in: me.lan.host, [takeoverExecutable, "run", "--config", path])
         case .keepalived(let interval):
             let path = scratch + "/\(me.name).keepalived.conf"
@@ -150,13 +172,18 @@ public struct FailoverEngineLauncher: Sendable {
         chmod(path, mode)
     }
 
-    func takeoverConfiguration(_ me: FailoverNode, peer: FailoverNode, interval: Duration, missCount: Int, policy: String) -> String {
+    func takeoverConfiguration(
+        _ me: FailoverNode, peer: FailoverNode, interval: Duration, missCount: Int, policy: String,
+        detection: TakeoverDetection = .init()
+    ) -> String {
         var configuration = LabTakeoverConfiguration(
             me: .init(me), peer: .init(peer), groupAddresses: ["\(groupAddress)/24"], keyFile: "\(scratch)/key",
             controlSocket: "\(scratch)/\(me.name).control.sock")
         configuration.interval = interval
         configuration.missCount = missCount
         configuration.tcpPolicy = policy
+        configuration.peerTraffic = detection.peerTraffic
+        configuration.unansweredWindow = detection.unansweredWindow
         configuration.resumeSocket = resumeSocket(for: me)
         configuration.preempt = preempt
         configuration.announcementSpacing = .milliseconds(2)

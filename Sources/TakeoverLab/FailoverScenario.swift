@@ -25,6 +25,10 @@ public enum FailureKind: String, Sendable, Codable, CaseIterable {
     case partition
     /// The engine on the primary gets SIGTERM: a graceful handoff.
     case handoff
+    /// Every heartbeat channel is cut (the service segment's heartbeats dropped at the primary's hub port, the
+    /// dedicated link down); the primary and its service stay up and answer clients. With `peer-traffic` the standby
+    /// must not take over (the peer's frames prove it alive); without it, any heartbeat-only system does.
+    case heartbeatCut = "heartbeat-cut"
 }
 
 /// One run's settings.
@@ -63,7 +67,7 @@ public struct FailoverScenario: Sendable {
 
     /// The TCP service is `takeover-resume-demo` (resumed connections go to it), not the lab's echo.
     var resumesTCP: Bool {
-        if case .takeover(_, _, "resume") = system { true } else { false }
+        if case .takeover(_, _, "resume", _) = system { true } else { false }
     }
 }
 
@@ -258,6 +262,9 @@ public enum FailoverScenarioRunner {
             signalProcessTree(primaryEngine.processIdentifier, SIGSTOP)
         case .partition:
             try partitionHeartbeat(topology)
+        case .heartbeatCut:
+            try partitionHeartbeat(topology)
+            if let link = primary.heartbeat { try lab.setLink(link, up: false) }
         case .handoff:
             kill(primaryEngine.processIdentifier, SIGTERM)
         }
@@ -270,10 +277,11 @@ public enum FailoverScenarioRunner {
                 try lab.setLink(primary.lan, up: true)
                 if let link = primary.heartbeat { try lab.setLink(link, up: true) }
             case .freeze: signalProcessTree(primaryEngine.processIdentifier, SIGCONT)
-            case .partition:
+            case .partition, .heartbeatCut:
                 try lab.runChecked(
                     in: LabHost(name: topology.hub.name, namespace: topology.hub.namespace),
                     ["nft", "delete", "table", "bridge", "takeoverlab"])
+                if scenario.failure == .heartbeatCut, let link = primary.heartbeat { try lab.setLink(link, up: true) }
             case .kill, .crash, .handoff: break
             }
             sleep(scenario.afterResume)

@@ -47,6 +47,11 @@ public struct LabTakeoverConfiguration: Sendable {
     public var missCount = 3
     /// `heartbeat.peer-traffic`; nil leaves the daemon's default.
     public var peerTraffic: Bool? = false
+    /// `heartbeat.unanswered-window` (the unanswered-requests rule); nil: the rule is off.
+    public var unansweredWindow: Duration?
+    /// `heartbeat.unanswered-frames` and `unanswered-after`; nil leaves the daemon's defaults.
+    public var unansweredFrames: Int?
+    public var unansweredAfter: Int?
     public var tcpPolicy = "none"
     public var resumeSocket: String?
     public var preempt = false
@@ -61,6 +66,14 @@ public struct LabTakeoverConfiguration: Sendable {
         self.groupAddresses = groupAddresses
         self.keyFile = keyFile
         self.controlSocket = controlSocket
+    }
+
+    /// The unanswered-requests rule's keys, each on its own line after a newline; empty when the rule is off.
+    private var unansweredKeys: String {
+        guard let unansweredWindow else { return "" }
+        return "\nunanswered-window = \"\(unansweredWindow.labText)\""
+            + (unansweredFrames.map { "\nunanswered-frames = \($0)" } ?? "")
+            + (unansweredAfter.map { "\nunanswered-after = \($0)" } ?? "")
     }
 
     /// The TOML text.
@@ -97,7 +110,7 @@ public struct LabTakeoverConfiguration: Sendable {
             [heartbeat]
             interval = "\(interval.labText)"
             miss-count = \(missCount)
-            key-file = "\(keyFile)"\(peerTraffic.map { "\npeer-traffic = \($0)" } ?? "")
+            key-file = "\(keyFile)"\(peerTraffic.map { "\npeer-traffic = \($0)" } ?? "")\(unansweredKeys)
 
             \(channelTables.joined(separator: "\n"))
             [engine]

@@ -32,8 +32,9 @@ struct FailoverBenchmarkOptions {
         usage: takeover-bench failover [--reps N] [--systems LIST] [--scenarios LIST] [--miss-count N]
                                        [--tcp-policy none|reset|resume] [--topology hub|mirror] [--takeover PATH] [--out DIR]
                takeover-bench failover --from-json FILE --out DIR   (summarize an earlier report's runs again)
-          --systems    comma-separated: takeover:INTERVAL[:POLICY], keepalived:INTERVAL (≥ 10ms), ucarp:SECONDSs
-                       (default takeover:1ms,takeover:10ms,keepalived:10ms)
+          --systems    comma-separated: takeover:INTERVAL[:POLICY][+OPTION…], keepalived:INTERVAL (≥ 10ms), ucarp:SECONDSs
+                       (default takeover:1ms,takeover:10ms,keepalived:10ms); takeover options: +unanswered[=W]
+                       (the unanswered-requests rule, W default 0.8 × INTERVAL), +peer-traffic
           --scenarios  comma-separated: \(FailureKind.allCases.map(\.rawValue).joined(separator: ", ")) (default link-cut)
         """
 
@@ -77,20 +78,40 @@ struct FailoverBenchmarkOptions {
             systems = try systemsText.split(separator: ",").map { try Self.system(String($0), missCount: missCount, policy: policy) }
         } else {
             systems = systems.map {
-                if case .takeover(let interval, _, _) = $0 { .takeover(interval: interval, missCount: missCount, tcpPolicy: policy) } else { $0 }
+                if case .takeover(let interval, _, _, let detection) = $0 {
+                    .takeover(interval: interval, missCount: missCount, tcpPolicy: policy, detection: detection)
+                } else { $0 }
             }
         }
     }
 
     static func system(_ text: String, missCount: Int, policy: String) throws -> FailoverSystem {
-        let parts = text.split(separator: ":", maxSplits: 2).map(String.init)
-        guard parts.count >= 2, let interval = duration(parts[1]) else { throw BenchError.usage("bad system \(text)\n\(usage)") }
+        // takeover:10ms:resume+unanswered=8ms+peer-traffic: the options after the first "+".
+        let pieces = text.split(separator: "+").map(String.init)
+        let parts = (pieces.first ?? "").split(separator: ":", maxSplits: 2).map(String.init)
+        guard parts.count >= 2, let interval = duration(parts[1]), pieces.count == 1 || parts[0] == "takeover" else {
+            throw BenchError.usage("bad system \(text)\n\(usage)")
+        }
         // takeover:INTERVAL:POLICY overrides --tcp-policy, so one invocation can compare the policies.
         guard parts.count == 2 || (parts[0] == "takeover" && ["none", "reset", "resume"].contains(parts[2])) else {
             throw BenchError.usage("bad system \(text)\n\(usage)")
         }
         switch parts[0] {
-        case "takeover": return .takeover(interval: interval, missCount: missCount, tcpPolicy: parts.count == 3 ? parts[2] : policy)
+        case "takeover":
+            var detection = TakeoverDetection()
+            for option in pieces.dropFirst() {
+                let pair = option.split(separator: "=", maxSplits: 1).map(String.init)
+                switch (pair[0], pair.count == 2 ? pair[1] : nil) {
+                case ("unanswered", nil): detection.unansweredWindow = interval * 4 / 5
+                case ("unanswered", let window?):
+                    guard let window = duration(window) else { throw BenchError.usage("bad window in \(text)\n\(usage)") }
+                    detection.unansweredWindow = window
+                case ("peer-traffic", nil): detection.peerTraffic = true
+                default: throw BenchError.usage("unknown takeover option \(option)\n\(usage)")
+                }
+            }
+            return .takeover(
+                interval: interval, missCount: missCount, tcpPolicy: parts.count == 3 ? parts[2] : policy, detection: detection)
         case "keepalived":
             guard interval >= .milliseconds(10) else { throw BenchError.usage("keepalived's advert_int minimum is 10ms") }
             return .keepalived(advertInterval: interval)

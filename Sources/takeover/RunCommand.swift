@@ -52,8 +52,10 @@ struct RunCommand: AsyncParsableCommand {
         do {
             engine = try Engine(configuration: configuration, logger: log) { change in
                 let transition = change.transition
+                // Which detector rule decided, with its figures: "3 heartbeats missed", "unanswered requests: …".
+                let rule = change.failure.map { " — \($0)" } ?? ""
                 log.notice(
-                    "group \(change.group): \(transition.from) → \(transition.to) (\(transition.reason.rawValue))")
+                    "group \(change.group): \(transition.from) → \(transition.to) (\(transition.reason.rawValue))\(rule)")
             }
         } catch {
             writeToStandardError("takeover: \(error)\n")

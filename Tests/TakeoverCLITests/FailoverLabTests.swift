@@ -50,7 +50,7 @@ struct FailoverLabTests {
         /// `metrics`: the metrics address ("127.0.0.1:9464"), nil for none.
         func configuration(
             me: (id: Int, name: String, lan: LabInterface, last: Int), peer: (id: Int, name: String, lan: LabInterface, last: Int),
-            metrics: String? = nil
+            metrics: String? = nil, unansweredWindow: Duration? = nil
         ) throws -> String {
             var configuration = LabTakeoverConfiguration(
                 me: .init(
@@ -62,6 +62,7 @@ struct FailoverLabTests {
                 groupAddresses: ["\(FailoverLabTests.groupAddress)/24"], keyFile: "\(scratch.path)/key",
                 controlSocket: controlSocket(me.name))
             configuration.metricsAddress = metrics
+            configuration.unansweredWindow = unansweredWindow
             let text = configuration.text
             return try scratch.file("\(me.name).toml", text)
         }
@@ -69,10 +70,12 @@ struct FailoverLabTests {
         /// The control socket of node `name` (in the scratch directory).
         func controlSocket(_ name: String) -> String { "\(scratch.path)/\(name).sock" }
 
-        func startNodes(alphaMetrics: String? = nil) throws -> (alpha: LabProcess, beta: LabProcess) {
+        func startNodes(alphaMetrics: String? = nil, unansweredWindow: Duration? = nil) throws -> (alpha: LabProcess, beta: LabProcess) {
             let alphaConfig = try configuration(
-                me: (1, "alpha", alphaLAN, 11), peer: (2, "beta", betaLAN, 12), metrics: alphaMetrics)
-            let betaConfig = try configuration(me: (2, "beta", betaLAN, 12), peer: (1, "alpha", alphaLAN, 11))
+                me: (1, "alpha", alphaLAN, 11), peer: (2, "beta", betaLAN, 12), metrics: alphaMetrics,
+                unansweredWindow: unansweredWindow)
+            let betaConfig = try configuration(
+                me: (2, "beta", betaLAN, 12), peer: (1, "alpha", alphaLAN, 11), unansweredWindow: unansweredWindow)
             let alphaProcess = try lab.start(in: alpha, [takeoverExecutable, "run", "--config", alphaConfig])
             let betaProcess = try lab.start(in: beta, [takeoverExecutable, "run", "--config", betaConfig])
             return (alphaProcess, betaProcess)

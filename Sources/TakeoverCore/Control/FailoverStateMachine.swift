@@ -29,6 +29,7 @@ public enum FailoverState: UInt8, Hashable, Sendable, BitwiseCopyable, CustomStr
 public enum TransitionReason: String, Hashable, Sendable {
     case startupNoPeer = "no peer heard within the startup wait"
     case peerFailed = "peer failed: every channel silent and no peer traffic"
+    case peerUnanswered = "peer failed: every channel missed its heartbeats and clients' requests to the peer went unanswered"
     case peerReleasing = "peer is shutting down and released the group"
     case handedBack = "peer released the group to us"
     case nobodyServing = "peer does not serve the group and we are preferred"
@@ -183,7 +184,13 @@ public struct FailoverStateMachine: Sendable {
             // a stall long enough for the peer to take over hears the peer's queued heartbeats saying `active`
             // and the dual-owner rule below settles it within one interval.
             if verdict.peerFailed { peer = nil }
-            return evaluate(peerFailed: verdict.peerFailed, at: now)
+            let failure: TransitionReason? =
+                switch verdict.rule {
+                case nil: nil
+                case .missedHeartbeats: .peerFailed
+                case .unansweredRequests: .peerUnanswered
+                }
+            return evaluate(failure: failure, at: now)
         case .heartbeat(let message):
             guard message.group == group else { return .none }
             // An older heartbeat than one already taken (held up in a busy kernel, or on the slower channel) would
@@ -197,14 +204,14 @@ public struct FailoverStateMachine: Sendable {
             newestHeartbeat = (message.nodeID, message.incarnation, message.sequence)
             peer = PeerView(nodeID: message.nodeID, priority: message.priority, state: message.state, flags: message.flags)
             if message.state == .active { handedOver = false }
-            return evaluate(peerFailed: false, at: now)
+            return evaluate(failure: nil, at: now)
         case .operatorTakeover:
             guard !shuttingDown else { return FailoverOutcome(transition: nil, refusal: .shuttingDown) }
             operatorReleased = false
             guard state != .active else { return .none }
             if peer == nil && state != .releasing { return transition(to: .active, .operatorTakeover, at: now) }
             operatorWantsGroup = true
-            return evaluate(peerFailed: false, at: now)
+            return evaluate(failure: nil, at: now)
         case .operatorRelease:
             guard state == .active else { return FailoverOutcome(transition: nil, refusal: .notActive) }
             guard peer != nil else { return FailoverOutcome(transition: nil, refusal: .peerNotAlive) }
@@ -227,7 +234,8 @@ public struct FailoverStateMachine: Sendable {
         }
     }
 
-    private mutating func evaluate(peerFailed: Bool, at now: MonotonicTime) -> FailoverOutcome {
+    /// `failure`: the detector failed the peer, for this reason.
+    private mutating func evaluate(failure: TransitionReason?, at now: MonotonicTime) -> FailoverOutcome {
         switch state {
         case .initializing:
             guard let peer else {
@@ -243,7 +251,7 @@ public struct FailoverStateMachine: Sendable {
                 ? transition(to: .active, .nobodyServing, at: now) : transition(to: .standby, .peerServing, at: now)
         case .standby:
             guard let peer else {
-                return peerFailed ? transition(to: .active, .peerFailed, at: now) : .none
+                return failure.map { transition(to: .active, $0, at: now) } ?? .none
             }
             if peer.flags.contains(.release) || peer.state == .stopped {
                 return transition(to: .active, .peerReleasing, at: now)

@@ -8,7 +8,8 @@ import TakeoverCore
 /// (`withoutActuallyEscaping`), but reaches a value through a pointer to it. The receive thread keeps one handler
 /// for its whole life; it owns the ring's producer end and the receive counters.
 ///
-///     begin(payloadStore:) ── receive(limit:into: &handler) → handle(frame) × n ── finish() → newest peer frame
+///     begin(payloadStore:) ── receive(limit:into: &handler) → handle(frame) × n ── finish() → newest peer frame,
+///                                                                                       new unanswered evidence
 struct CaptureBatchHandler: ReceivedFrameHandler, ~Copyable {
     private var producer: SPSCRing<CaptureRecord>.Producer
     private let peerMAC: MACAddress?
@@ -20,15 +21,29 @@ struct CaptureBatchHandler: ReceivedFrameHandler, ~Copyable {
     private var written = 0
     /// Nanoseconds of the newest frame from the peer in this batch; 0 when none.
     private var newestPeerFrame: UInt64 = 0
+    /// The unanswered-requests rule's capture side (frames to the peer's MAC since its last frame); nil: off.
+    private var unanswered: UnansweredRequestCounter?
+    /// Nanoseconds of the evidence reached in this batch; 0 when none.
+    private var newEvidence: UInt64 = 0
     /// The payload store for this batch only: the caller holds the store's lock (`SessionPayloadCapture.withStore`)
     /// from `begin` to `finish` and the pointer is cleared at `finish`, so it never outlives the access (a receive
     /// that throws ends the receive thread: the handler is not used again). `nil`: no payload capture.
     private var payloadStore: UnsafeMutablePointer<SessionPayloadStore>?
 
-    init(producer: consuming SPSCRing<CaptureRecord>.Producer, peerMAC: MACAddress?, batchSize: Int) {
+    init(
+        producer: consuming SPSCRing<CaptureRecord>.Producer, peerMAC: MACAddress?, batchSize: Int,
+        unansweredRequests: UnansweredRequestRule? = nil
+    ) {
         self.producer = producer
         self.peerMAC = peerMAC
         self.batchSize = batchSize
+        unanswered = peerMAC == nil ? nil : unansweredRequests.map(UnansweredRequestCounter.init)
+    }
+
+    /// What a batch publishes (ns; 0: none in this batch).
+    struct Signals {
+        var newestPeerFrame: UInt64
+        var unansweredEvidence: UInt64
     }
 
     /// Starts a batch: reserves up to `batchSize` ring slots. `payloadStore` must stay valid and exclusively
@@ -37,15 +52,16 @@ struct CaptureBatchHandler: ReceivedFrameHandler, ~Copyable {
         room = producer.reserve(batchSize)
         written = 0
         newestPeerFrame = 0
+        newEvidence = 0
         self.payloadStore = payloadStore
     }
 
-    /// Publishes the batch's records to the tracker and returns the newest peer frame's nanoseconds (0: none).
-    mutating func finish() -> UInt64 {
+    /// Publishes the batch's records to the tracker and returns what the controller wants from the batch.
+    mutating func finish() -> Signals {
         producer.submit(written)
         counters.batches &+= 1
         payloadStore = nil
-        return newestPeerFrame
+        return Signals(newestPeerFrame: newestPeerFrame, unansweredEvidence: newEvidence)
     }
 
     mutating func handle(_ frame: ReceivedFrame) {
@@ -78,6 +94,11 @@ struct CaptureBatchHandler: ReceivedFrameHandler, ~Copyable {
         if fromPeer {
             counters.peerFrames &+= 1
             newestPeerFrame = Swift.max(newestPeerFrame, frame.timestamp.nanoseconds)
+            unanswered?.frameFromPeer(at: frame.timestamp)
+        } else if unanswered != nil, frame.bytes.count >= 6, MACAddress(reading: frame.bytes, at: 0) == peerMAC,
+            unanswered!.frameToPeer(at: frame.timestamp)
+        {
+            newEvidence = frame.timestamp.nanoseconds
         }
     }
 }

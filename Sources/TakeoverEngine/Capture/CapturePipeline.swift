@@ -31,13 +31,16 @@ public struct CapturePipelineConfiguration: Sendable {
     public var expirySlotBudget: Int
     /// How often the receive thread reads the source's own counters.
     public var statisticsInterval: Duration
+    /// The unanswered-requests rule's capture side: clients' frames to `peerMAC` since the peer's last frame are
+    /// counted and the evidence reported (`unansweredRequestsSeen`); nil: off.
+    public var unansweredRequests: UnansweredRequestRule?
 
     public init(
         peerMAC: MACAddress?, ringCapacity: Int = 4096, batchSize: Int = 64,
         receiveWaitTimeout: Duration = .milliseconds(20), trackerIdleSleep: Duration = .milliseconds(1),
         sessionCapacity: Int = 1 << 16, timeouts: SessionTimeouts = SessionTimeouts(),
         expiryInterval: Duration = .milliseconds(100), expirySlotBudget: Int = 1024,
-        statisticsInterval: Duration = .milliseconds(100)
+        statisticsInterval: Duration = .milliseconds(100), unansweredRequests: UnansweredRequestRule? = nil
     ) {
         self.peerMAC = peerMAC
         self.ringCapacity = ringCapacity
@@ -49,6 +52,7 @@ public struct CapturePipelineConfiguration: Sendable {
         self.expiryInterval = expiryInterval
         self.expirySlotBudget = expirySlotBudget
         self.statisticsInterval = statisticsInterval
+        self.unansweredRequests = unansweredRequests
     }
 }
 
@@ -110,6 +114,8 @@ public final class CapturePipeline: Sendable {
     /// monotonic clock expiry runs on (the one frame timestamps use).
     /// `peerTrafficSeen`, when given, is called on the receive thread with the newest peer frame's time,
     /// at most once per batch (`FailoverController.peerTrafficSeen(at:)` fits: an atomic store).
+    /// `unansweredRequestsSeen`, when given, is called on the receive thread with the unanswered-requests evidence
+    /// (`configuration.unansweredRequests`), at most once per batch (`FailoverController.unansweredRequestsSeen(at:)`).
     /// `payloads`, when given, receives every TCP segment's payload on the receive thread, copied once from the
     /// frame into its preallocated windows (under its lock, taken once per batch).
     /// Throws when a thread cannot be created (`pthread_create`, or the eventfd its join waits on); then the
@@ -118,6 +124,7 @@ public final class CapturePipeline: Sendable {
         source: consuming Source, configuration: CapturePipelineConfiguration,
         clock: @escaping @Sendable () -> MonotonicTime,
         peerTrafficSeen: (@Sendable (MonotonicTime) -> Void)? = nil,
+        unansweredRequestsSeen: (@Sendable (MonotonicTime) -> Void)? = nil,
         payloads: SessionPayloadCapture? = nil
     ) throws(SystemCallError) {
         precondition(configuration.batchSize > 0, "CapturePipeline: batch size must be positive")
@@ -137,7 +144,7 @@ public final class CapturePipeline: Sendable {
         let receive: LoopThread
         do {
             receive = try LoopThread(name: "takeover-rx") { [self] in
-                runReceiveLoop(box, peerTrafficSeen: peerTrafficSeen)
+                runReceiveLoop(box, peerTrafficSeen: peerTrafficSeen, unansweredRequestsSeen: unansweredRequestsSeen)
             }
         } catch {
             // Nothing reached the ring, so the tracker leaves after at most one idle sleep.
@@ -224,13 +231,16 @@ public final class CapturePipeline: Sendable {
     // MARK: Receive thread
 
     private func runReceiveLoop<Source: PacketSource & ~Copyable>(
-        _ box: SourceBox<Source>, peerTrafficSeen: (@Sendable (MonotonicTime) -> Void)?
+        _ box: SourceBox<Source>, peerTrafficSeen: (@Sendable (MonotonicTime) -> Void)?,
+        unansweredRequestsSeen: (@Sendable (MonotonicTime) -> Void)?
     ) {
         guard let producer = ring.claimProducer() else { preconditionFailure("the pipeline's ring has one producer") }
         let batchSize = configuration.batchSize
         let statisticsInterval = configuration.statisticsInterval
         // Per-frame work as a value, not a closure: over libpcap a closure would cost a heap box per batch.
-        var batch = CaptureBatchHandler(producer: producer, peerMAC: configuration.peerMAC, batchSize: batchSize)
+        var batch = CaptureBatchHandler(
+            producer: producer, peerMAC: configuration.peerMAC, batchSize: batchSize,
+            unansweredRequests: configuration.unansweredRequests)
         var lastStatisticsRead = ContinuousClock.now
         do {
             while !stopReceiving.load(ordering: .acquiring) {
@@ -248,13 +258,18 @@ public final class CapturePipeline: Sendable {
                         batch.begin(payloadStore: nil)
                         _ = try box.source!.receive(limit: batchSize, into: &batch)
                     }
-                    let newestPeerFrame = batch.finish()
+                    let signals = batch.finish()
+                    let newestPeerFrame = signals.newestPeerFrame
                     if newestPeerFrame != 0 {
                         // Single writer, so a load and a store suffice; max keeps a late batch from going back.
                         if newestPeerFrame > lastPeerFrameNanoseconds.load(ordering: .relaxed) {
                             lastPeerFrameNanoseconds.store(newestPeerFrame, ordering: .relaxed)
                         }
                         peerTrafficSeen?(MonotonicTime(nanoseconds: newestPeerFrame))
+                    }
+                    // After the peer's frame: the controller then never sees evidence older than the frame it ends.
+                    if signals.unansweredEvidence != 0 {
+                        unansweredRequestsSeen?(MonotonicTime(nanoseconds: signals.unansweredEvidence))
                     }
                     let snapshot = batch.counters
                     receiveCounters.withLock { $0 = snapshot }

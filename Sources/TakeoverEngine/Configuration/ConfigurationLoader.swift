@@ -56,7 +56,10 @@ enum ConfigurationKeys {
     static let identity = ["id", "name"]
     static let interface = ["name", "mac", "addresses", "peer-mac", "peer-addresses"]
     static let group = ["id", "interface", "addresses", "priority"]
-    static let heartbeat = ["interval", "miss-count", "peer-traffic", "key-file", "channels"]
+    static let heartbeat = [
+        "interval", "miss-count", "peer-traffic", "unanswered-window", "unanswered-frames", "unanswered-after", "key-file",
+        "channels",
+    ]
     static let channel = ["interface", "local", "peer", "port"]
     static let engine = ["mode", "capture", "tcp-policy", "resume-socket"]
     static let announcements = ["count", "spacing", "refresh"]
@@ -70,6 +73,9 @@ enum ConfigurationKeys {
 public enum ConfigurationLimits {
     public static let interval = Duration.milliseconds(1)...Duration.seconds(10)
     public static let missCount = 1...1000
+    public static let unansweredWindow = Duration.microseconds(100)...Duration.seconds(10)
+    public static let unansweredFrames = 1...1000
+    public static let unansweredAfter = 1...999
     public static let nodeID = 1...Int(UInt32.max)
     public static let groupID = 1...Int(UInt16.max)
     public static let priority = 0...255
@@ -286,14 +292,29 @@ private struct ConfigurationDecoder {
             "miss-count", default: HeartbeatConfiguration.defaultMissCount,
             Decode.integer(in: ConfigurationLimits.missCount))
         let peerTraffic = table.optional("peer-traffic", default: true, Decode.boolean)
+        let unansweredWindow = table.optionalWithoutDefault(
+            "unanswered-window", Decode.duration(in: ConfigurationLimits.unansweredWindow))
+        let unansweredFrames = table.optional(
+            "unanswered-frames", default: HeartbeatConfiguration.defaultUnansweredFrames,
+            Decode.integer(in: ConfigurationLimits.unansweredFrames))
+        let unansweredAfter = table.optional(
+            "unanswered-after", default: HeartbeatConfiguration.defaultUnansweredAfter,
+            Decode.integer(in: ConfigurationLimits.unansweredAfter))
+        if let missCount, let unansweredAfter, unansweredAfter >= missCount {
+            // At the miss count the ordinary rule decides anyway: the early rule would never be first.
+            log.report(path + "unanswered-after", "\(unansweredAfter) must be below miss-count (\(missCount))")
+        }
         let keyFile = table.optional("key-file", default: HeartbeatConfiguration.defaultKeyFile, Decode.absolutePath)
         let channels = table.required(
             "channels", Decode.array(minimumCount: 1, maximumCount: HeartbeatConfiguration.maximumChannels, channel))
-        guard let interval, let missCount, let peerTraffic, let keyFile, let channels else { return nil }
+        guard let interval, let missCount, let peerTraffic, let unansweredWindow, let unansweredFrames, let unansweredAfter,
+            let keyFile, let channels, unansweredAfter < missCount
+        else { return nil }
         return (
             HeartbeatConfiguration(
                 channels: channels.map(\.value), interval: interval, missCount: missCount, usesPeerTraffic: peerTraffic,
-                keyFile: keyFile),
+                keyFile: keyFile, unansweredWindow: unansweredWindow, unansweredFrames: unansweredFrames,
+                unansweredAfter: unansweredAfter),
             channels
         )
     }

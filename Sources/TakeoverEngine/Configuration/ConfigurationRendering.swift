@@ -34,6 +34,11 @@ extension EngineConfiguration {
         out.key("interval", duration: heartbeat.interval)
         out.key("miss-count", heartbeat.missCount)
         out.key("peer-traffic", heartbeat.usesPeerTraffic)
+        if let window = heartbeat.unansweredWindow {
+            out.key("unanswered-window", duration: window)
+            out.key("unanswered-frames", heartbeat.unansweredFrames)
+            out.key("unanswered-after", heartbeat.unansweredAfter)
+        }
         out.key("key-file", string: heartbeat.keyFile)
         for channel in heartbeat.channels {
             out.table("heartbeat.channels", array: true)

@@ -118,22 +118,42 @@ public struct HeartbeatConfiguration: Hashable, Sendable {
     public var usesPeerTraffic: Bool
     /// The shared HMAC key: the file's whole content, owner-only.
     public var keyFile: String
+    /// The unanswered-requests rule's W (`unanswered-window`); nil: the rule is off.
+    public var unansweredWindow: Duration?
+    /// N: client frames to the peer within W after its last frame (`unanswered-frames`).
+    public var unansweredFrames: Int
+    /// k: intervals every channel must have missed first (`unanswered-after`), below `missCount`.
+    public var unansweredAfter: Int
 
     public static let maximumChannels = 8
     public static let defaultPort: UInt16 = 7410
     public static let defaultInterval = Duration.milliseconds(100)
     public static let defaultMissCount = 3
     public static let defaultKeyFile = "/etc/takeover/key"
+    public static let defaultUnansweredFrames = 2
+    public static let defaultUnansweredAfter = 1
 
     public init(
         channels: [HeartbeatChannel], interval: Duration = defaultInterval, missCount: Int = defaultMissCount,
-        usesPeerTraffic: Bool = true, keyFile: String = defaultKeyFile
+        usesPeerTraffic: Bool = true, keyFile: String = defaultKeyFile, unansweredWindow: Duration? = nil,
+        unansweredFrames: Int = defaultUnansweredFrames, unansweredAfter: Int = defaultUnansweredAfter
     ) {
         self.channels = channels
         self.interval = interval
         self.missCount = missCount
         self.usesPeerTraffic = usesPeerTraffic
         self.keyFile = keyFile
+        self.unansweredWindow = unansweredWindow
+        self.unansweredFrames = unansweredFrames
+        self.unansweredAfter = unansweredAfter
+    }
+
+    /// The unanswered-requests rule as the core takes it; nil when off.
+    public var unansweredRequests: UnansweredRequestRule? {
+        unansweredWindow.map {
+            UnansweredRequestRule(
+                window: $0.wholeNanoseconds, minimumFrames: unansweredFrames, missedIntervals: unansweredAfter)
+        }
     }
 
     /// How long the peer may stay silent before it is failed: interval × miss count.
@@ -265,7 +285,8 @@ extension EngineConfiguration {
     public var failureDetector: FailureDetector.Configuration {
         FailureDetector.Configuration(
             channelCount: heartbeat.channels.count, interval: heartbeat.interval.wholeNanoseconds,
-            missCount: heartbeat.missCount, usesPeerTraffic: heartbeat.usesPeerTraffic)
+            missCount: heartbeat.missCount, usesPeerTraffic: heartbeat.usesPeerTraffic,
+            unansweredRequests: heartbeat.unansweredRequests)
     }
 
     /// The state machine policy for one group.

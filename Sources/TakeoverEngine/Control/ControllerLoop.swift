@@ -12,6 +12,8 @@ import Synchronization
 ///  3. the timer: one tick of the detector and of every group's machine, then one heartbeat per group per channel;
 ///     or, between ticks, the failure deadline's one-shot timer: the detector and the machines judge at the exact
 ///     moment the window runs out, not at the next tick (which took up to one interval more).
+///  After any of these, the one-shot timer is planned again (`DeadlineTimer`): a heartbeat after a long silence,
+///  or evidence of unanswered requests that brings the deadline earlier, arms it at once.
 final class ControllerLoop {
     private enum Phase {
         case running
@@ -32,8 +34,13 @@ final class ControllerLoop {
     private let sockets: [UDPSocket]
     private let peers: [SocketAddress]
     private let timer: TimerFD
-    /// One-shot, armed for the detector's failure deadline after every evaluation.
+    /// One-shot, armed for the detector's next deadline (`deadlinePlan` says when to arm it).
     private let deadlineTimer: TimerFD
+    private var deadlinePlan = DeadlineTimer()
+    /// The last look failed the peer (to count each failure once, by its rule).
+    private var peerJudgedFailed = false
+    /// The unanswered-requests evidence as last given to the detector.
+    private var evidenceLoaded: UInt64 = 0
     private let shared: ControllerShared
     private let actions: any FailoverActions
     private let onStateChange: (@Sendable (FailoverStateChange) -> Void)?
@@ -109,7 +116,8 @@ final class ControllerLoop {
             configuration: .init(
                 channelCount: configuration.channels.count, interval: configuration.interval.nanoseconds,
                 missCount: configuration.missCount, usesPeerTraffic: configuration.usesPeerTraffic,
-                stallThreshold: configuration.stallThreshold?.nanoseconds),
+                stallThreshold: configuration.stallThreshold?.nanoseconds,
+                unansweredRequests: configuration.unansweredRequests),
             start: start)
     }
 
@@ -146,7 +154,7 @@ final class ControllerLoop {
         var poller = PollSet(
             fileDescriptors: [timer.fileDescriptor] + sockets.map(\.fileDescriptor)
                 + [shared.wake.fileDescriptor, deadlineTimer.fileDescriptor])
-        armFailureDeadline()
+        planDeadline()
         while true {
             if case .done = phase { break }
             do {
@@ -157,19 +165,28 @@ final class ControllerLoop {
                 continue
             }
             let now = MonotonicClock.now()
+            var heard = false
             for channel in sockets.indices where poller.isReady(channel + 1) {
-                receive(onChannel: channel, at: now)
+                if receive(onChannel: channel, at: now) { heard = true }
             }
-            if poller.isReady(wakeIndex) {
+            let woken = poller.isReady(wakeIndex)
+            if woken {
                 _ = try? shared.wake.drain()
+                if shared.awaitingUnansweredEvidence.load(ordering: .relaxed) {
+                    shared.status.withLock { $0.counters.unansweredEvidenceWakeups += 1 }
+                }
                 handleCommands(at: now)
             }
             let deadlinePassed = poller.isReady(deadlineIndex) && ((try? deadlineTimer.readExpirations()) ?? 0) > 0
+            if deadlinePassed { deadlinePlan.fired() }
             if poller.isReady(timerIndex), let expirations = try? timer.readExpirations(), expirations > 0 {
                 tick(at: now, expirations: expirations)
             } else if deadlinePassed {
                 shared.status.withLock { $0.counters.deadlineJudgements += 1 }
                 judge(at: now)
+            } else if heard || woken {
+                // New signs of life or new evidence: the next deadline may have moved.
+                planDeadline()
             }
         }
         try? timer.disarm()
@@ -180,15 +197,17 @@ final class ControllerLoop {
 
     // MARK: Receiving
 
-    private func receive(onChannel channel: Int, at now: MonotonicTime) {
+    /// Drains one channel (bounded); true when a heartbeat was accepted.
+    private func receive(onChannel channel: Int, at now: MonotonicTime) -> Bool {
+        var heard = false
         for _ in 0..<Self.receiveBurst {
             let datagram: ReceivedDatagram
             do {
-                guard case .done(let received) = try sockets[channel].receive(into: receiveBuffer) else { return }
+                guard case .done(let received) = try sockets[channel].receive(into: receiveBuffer) else { return heard }
                 datagram = received
             } catch {
                 shared.status.withLock { $0.counters.channels[channel].receiveErrors += 1 }
-                return
+                return heard
             }
             let result = receiver.receive(
                 UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<datagram.length]), onChannel: UInt8(channel))
@@ -201,9 +220,11 @@ final class ControllerLoop {
                 let group = machines.firstIndex(where: { $0.group == message.group })
             else { continue }
             detector.heartbeatReceived(onChannel: channel, at: now)
+            heard = true
             countGap(message, onChannel: channel, at: now)
             handle(.heartbeat(message), group: group, at: now)
         }
+        return heard
     }
 
     // MARK: Ticking
@@ -221,32 +242,71 @@ final class ControllerLoop {
         advanceShutdown(at: now, ticked: true)
     }
 
-    /// One evaluation of the detector and every group's machine; then the deadline timer is armed for the next
-    /// moment the verdict could turn.
+    /// One evaluation of the detector and every group's machine; then the deadline timer is planned again.
     private func judge(at now: MonotonicTime) {
-        let traffic = shared.peerTraffic.load(ordering: .relaxed)
-        if traffic != 0 { detector.peerTrafficSeen(at: MonotonicTime(nanoseconds: traffic)) }
+        evaluate(at: now)
+        planDeadline()
+    }
+
+    private func evaluate(at now: MonotonicTime) {
+        loadSharedSignals()
         let verdict = detector.tick(at: now)
+        let newFailure = verdict.peerFailed && !peerJudgedFailed
+        peerJudgedFailed = verdict.peerFailed
         shared.status.withLock { status in
             status.counters.stallsExcused = detector.stallsExcused
             if verdict.stall > 0 { status.counters.longestStallExcused = max(status.counters.longestStallExcused, verdict.stall) }
             if verdict.peerFailed, machines.contains(where: { $0.peer != nil }) { status.counters.lastFailureSilence = verdict.silence }
+            if newFailure, let rule = verdict.rule {
+                status.counters.lastFailureRule = rule
+                switch rule {
+                case .missedHeartbeats: status.counters.failuresByMissedHeartbeats += 1
+                case .unansweredRequests: status.counters.failuresByUnansweredRequests += 1
+                }
+            }
         }
-        for group in machines.indices { handle(.tick(verdict), group: group, at: now) }
-        armFailureDeadline()
+        for group in machines.indices { handle(.tick(verdict), group: group, at: now, failure: verdict.rule) }
     }
 
-    /// Arms the one-shot timer for the detector's failure deadline. Heartbeats only move the deadline later, so a
-    /// timer armed at an older deadline fires early at worst: that evaluation finds the peer alive and re-arms.
-    /// A deadline already past is left to the periodic tick (arming it would spin the loop while the peer is down).
-    private func armFailureDeadline() {
-        let deadline = detector.failureDeadline
-        let now = MonotonicClock.now()
-        guard now < deadline else { return }
-        do {
-            try deadlineTimer.armOnce(afterNanoseconds: deadline.nanoseconds(since: now))
-        } catch {
-            shared.status.withLock { $0.counters.loopErrors += 1 }
+    /// What the data plane published since the last look: the peer's newest frame, the newest unanswered-requests
+    /// evidence.
+    private func loadSharedSignals() {
+        let traffic = shared.peerTraffic.load(ordering: .relaxed)
+        if traffic != 0 { detector.peerTrafficSeen(at: MonotonicTime(nanoseconds: traffic)) }
+        let evidence = shared.unansweredEvidence.load(ordering: .relaxed)
+        if evidence != 0 { detector.unansweredRequestsSeen(at: MonotonicTime(nanoseconds: evidence)) }
+        evidenceLoaded = evidence
+    }
+
+    /// Arms the one-shot timer for the detector's next deadline when it moved earlier or nothing is armed (the
+    /// first heartbeat after a long silence, new evidence of unanswered requests), or looks at once when it is due.
+    /// A later deadline keeps the earlier arming: it fires early, and that look plans again. No deadline (the peer
+    /// is failed and nothing was heard since) arms nothing, so the loop does not spin while the peer is down.
+    /// Also tells the data plane whether new evidence should wake us.
+    private func planDeadline() {
+        // Bounded: a look leaves no deadline that is due; one more round covers evidence racing the flag.
+        for _ in 0..<3 {
+            loadSharedSignals()
+            let now = MonotonicClock.now()
+            let action = deadlinePlan.plan(deadline: detector.nextDeadline(after: now), now: now)
+            let awaiting = detector.awaitsUnansweredEvidence(at: now)
+            shared.awaitingUnansweredEvidence.store(awaiting, ordering: .relaxed)
+            switch action {
+            case .keep:
+                break
+            case .arm(let deadline):
+                do {
+                    try deadlineTimer.armOnce(afterNanoseconds: deadline.nanoseconds(since: now))
+                } catch {
+                    shared.status.withLock { $0.counters.loopErrors += 1 }
+                }
+            case .judgeNow:
+                shared.status.withLock { $0.counters.deadlineJudgements += 1 }
+                evaluate(at: now)
+                continue
+            }
+            // Evidence stored after our load but before the flag was up did not wake us: look again.
+            guard awaiting, shared.unansweredEvidence.load(ordering: .relaxed) != evidenceLoaded else { return }
         }
     }
 
@@ -334,7 +394,9 @@ final class ControllerLoop {
     // MARK: The state machines and the actions
 
     @discardableResult
-    private func handle(_ input: FailoverInput, group: Int, at now: MonotonicTime) -> FailoverOutcome {
+    private func handle(
+        _ input: FailoverInput, group: Int, at now: MonotonicTime, failure: FailureDetector.Rule? = nil
+    ) -> FailoverOutcome {
         let outcome = machines[group].handle(input, at: now)
         let machine = machines[group]
         shared.status.withLock { status in
@@ -343,7 +405,8 @@ final class ControllerLoop {
         }
         guard let transition = outcome.transition else { return outcome }
         shared.status.withLock { $0.counters.transitions += 1 }
-        let timelineID = shared.timelines.open(group: machine.group, transition: transition)
+        let decidedBy = transition.reason == .peerFailed || transition.reason == .peerUnanswered ? failure : nil
+        let timelineID = shared.timelines.open(group: machine.group, transition: transition, failure: decidedBy)
         if outcome.startServing || outcome.stopServing {
             let shared = self.shared
             let context = FailoverActionContext(
@@ -359,7 +422,8 @@ final class ControllerLoop {
             }
         }
         if outcome.sendHeartbeatNow { sendHeartbeats(group: group, at: MonotonicClock.now()) }
-        onStateChange?(FailoverStateChange(group: machine.group, transition: transition, timelineID: timelineID))
+        onStateChange?(
+            FailoverStateChange(group: machine.group, transition: transition, timelineID: timelineID, failure: decidedBy))
         return outcome
     }
 

@@ -38,6 +38,11 @@ final class ControllerShared: Sendable {
     let wake: EventFD
     /// Latest frame seen from the peer (monotonic ns); 0: none yet.
     let peerTraffic = Atomic<UInt64>(0)
+    /// Newest evidence of the unanswered-requests rule (monotonic ns of the N-th unanswered client frame); 0: none.
+    let unansweredEvidence = Atomic<UInt64>(0)
+    /// Set by the controller while its detector waits only for that evidence: a new report then wakes the loop
+    /// (an eventfd write) instead of waiting for the next tick. Clear otherwise, so reports cost one atomic store.
+    let awaitingUnansweredEvidence = Atomic(false)
     let timelines: TimelineStore
     let status: Mutex<Status>
     private let inbox = Mutex(Inbox())
@@ -80,12 +85,28 @@ final class ControllerShared: Sendable {
 
     /// Keeps the newest stamp when several threads report.
     func recordPeerTraffic(at time: MonotonicTime) {
-        var current = peerTraffic.load(ordering: .relaxed)
+        Self.storeNewest(time, in: peerTraffic)
+    }
+
+    /// Keeps the newest evidence; wakes the loop when it waits for it.
+    func recordUnansweredRequests(at time: MonotonicTime) {
+        guard Self.storeNewest(time, in: unansweredEvidence) else { return }
+        if awaitingUnansweredEvidence.load(ordering: .relaxed) {
+            // Fails only for a bad descriptor, which this object owns for its whole life.
+            try? wake.signal()
+        }
+    }
+
+    /// Raises `atomic` to `time` unless it is newer already; true when it moved.
+    @discardableResult
+    private static func storeNewest(_ time: MonotonicTime, in atomic: borrowing Atomic<UInt64>) -> Bool {
+        var current = atomic.load(ordering: .relaxed)
         while current < time.nanoseconds {
-            let (exchanged, original) = peerTraffic.compareExchange(
+            let (exchanged, original) = atomic.compareExchange(
                 expected: current, desired: time.nanoseconds, ordering: .relaxed)
-            if exchanged { return }
+            if exchanged { return true }
             current = original
         }
+        return false
     }
 }

@@ -104,6 +104,14 @@ public final class FailoverController: Sendable {
         shared.recordPeerTraffic(at: time)
     }
 
+    /// The capture counted the unanswered-requests rule's N client frames to the peer since its last frame, the
+    /// N-th at `time` (`UnansweredRequestCounter.evidence`). Lock-free, no allocation; wakes the controller thread
+    /// (one eventfd write) only while its detector waits for exactly this.
+    @inline(__always)
+    public func unansweredRequestsSeen(at time: MonotonicTime) {
+        shared.recordUnansweredRequests(at: time)
+    }
+
     /// Operator: serve `group` now — at once when the peer is gone, else by asking the peer to release it.
     public func requestTakeover(group: UInt16) async throws(FailoverCommandError) {
         try await command(.takeover(group: group))

@@ -55,6 +55,9 @@ public struct FailoverControllerConfiguration: Hashable, Sendable {
     public var missCount: Int
     /// Whether the peer's own frames (reported through `FailoverController.peerTrafficSeen(at:)`) keep it alive.
     public var usesPeerTraffic: Bool
+    /// The unanswered-requests rule (state-based standbys: the capture reports clients' frames to the peer through
+    /// `FailoverController.unansweredRequestsSeen(at:)`); nil: off.
+    public var unansweredRequests: UnansweredRequestRule?
     /// A gap between ticks above this is our own stall, excused; nil: the detector's default.
     public var stallThreshold: Duration?
     /// How long a starting node listens before serving with no peer heard; nil: the failure window.
@@ -78,7 +81,8 @@ public struct FailoverControllerConfiguration: Hashable, Sendable {
 
     public init(
         nodeID: UInt32, channels: [HeartbeatChannel], groups: [FailoverGroup], interval: Duration = .milliseconds(10),
-        missCount: Int = 3, usesPeerTraffic: Bool = true, stallThreshold: Duration? = nil, startupWait: Duration? = nil,
+        missCount: Int = 3, usesPeerTraffic: Bool = true, unansweredRequests: UnansweredRequestRule? = nil,
+        stallThreshold: Duration? = nil, startupWait: Duration? = nil,
         finalHeartbeats: Int = 3, releaseTimeout: Duration = .seconds(2), timelineCapacity: Int = 64,
         realtimePriority: Int32? = defaultRealtimePriority
     ) {
@@ -88,6 +92,7 @@ public struct FailoverControllerConfiguration: Hashable, Sendable {
         self.interval = interval
         self.missCount = missCount
         self.usesPeerTraffic = usesPeerTraffic
+        self.unansweredRequests = unansweredRequests
         self.stallThreshold = stallThreshold
         self.startupWait = startupWait
         self.finalHeartbeats = finalHeartbeats
@@ -107,6 +112,9 @@ public struct FailoverControllerConfiguration: Hashable, Sendable {
         if Set(groups.map(\.id)).count != groups.count { problems.append("group ids must be unique") }
         if interval.nanoseconds == 0 { problems.append("the interval must be positive") }
         if missCount < 1 { problems.append("the miss count must be at least 1") }
+        if let rule = unansweredRequests, rule.missedIntervals >= missCount {
+            problems.append("the unanswered-requests rule's missed intervals (\(rule.missedIntervals)) must be below the miss count")
+        }
         if finalHeartbeats < 1 { problems.append("at least one final heartbeat is needed") }
         if timelineCapacity < 1 { problems.append("the timeline capacity must be at least 1") }
         if let realtimePriority, !(1...99).contains(realtimePriority) {

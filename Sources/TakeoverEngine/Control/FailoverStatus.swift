@@ -51,6 +51,13 @@ public struct FailoverCounters: Equatable, Sendable {
     public var deadlineJudgements: UInt64 = 0
     /// When the detector last failed the peer: the silence it judged (ns since the newest sign of life).
     public var lastFailureSilence: UInt64?
+    /// Times the detector turned to "peer failed", by the rule that decided.
+    public var failuresByMissedHeartbeats: UInt64 = 0
+    public var failuresByUnansweredRequests: UInt64 = 0
+    /// The rule of the last failure decided.
+    public var lastFailureRule: FailureDetector.Rule?
+    /// Reports of unanswered-requests evidence that woke the loop while it waited for one.
+    public var unansweredEvidenceWakeups: UInt64 = 0
     /// How the controller thread is scheduled (`SCHED_FIFO` when asked and permitted).
     public var scheduling: ControllerScheduling = .ordinary
     public var transitions: UInt64 = 0
@@ -88,6 +95,26 @@ public struct FailoverStateChange: Hashable, Sendable {
     public var group: UInt16
     public var transition: FailoverTransition
     public var timelineID: UInt64
+    /// For a takeover because the peer failed: the detector's rule and its figures.
+    public var failure: FailureDetector.Rule?
+}
+
+extension FailureDetector.Rule: CustomStringConvertible {
+    /// "3 heartbeats missed" or "unanswered requests: 2 client frames, peer silent for 8.04 ms".
+    public var description: String {
+        switch self {
+        case .missedHeartbeats(let count): "\(count) heartbeats missed"
+        case .unansweredRequests(let frames, let silence):
+            "unanswered requests: \(frames) client frames, peer silent for \(Self.milliseconds(silence)) ms"
+        }
+    }
+
+    /// Nanoseconds as milliseconds with two decimals.
+    private static func milliseconds(_ nanoseconds: UInt64) -> String {
+        let hundredths = (nanoseconds + 5_000) / 10_000
+        let fraction = hundredths % 100
+        return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+    }
 }
 
 public enum FailoverControllerError: Error, Equatable, Sendable, CustomStringConvertible {

@@ -25,6 +25,8 @@ public struct FailoverTimeline: Hashable, Sendable {
     public var events: [Event]
     /// When the controller learned that `stopServing` finished (releases only).
     public var releaseFinished: MonotonicTime?
+    /// For a takeover because the peer failed: which rule of the detector decided, with its figures.
+    public var failure: FailureDetector.Rule?
 
     /// The step names the controller itself stamps around the action calls.
     public static let startServing = "startServing"
@@ -48,7 +50,7 @@ final class TimelineStore: Sendable {
 
     init(capacity: Int) { self.capacity = capacity }
 
-    func open(group: UInt16, transition: FailoverTransition) -> UInt64 {
+    func open(group: UInt16, transition: FailoverTransition, failure: FailureDetector.Rule? = nil) -> UInt64 {
         storage.withLock { storage in
             let id = storage.nextID
             storage.nextID += 1
@@ -56,7 +58,8 @@ final class TimelineStore: Sendable {
             var events: [FailoverTimeline.Event] = []
             events.reserveCapacity(16)
             storage.timelines.append(
-                FailoverTimeline(id: id, group: group, transition: transition, events: events, releaseFinished: nil))
+                FailoverTimeline(
+                    id: id, group: group, transition: transition, events: events, releaseFinished: nil, failure: failure))
             return id
         }
     }

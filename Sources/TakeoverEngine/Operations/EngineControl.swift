@@ -88,7 +88,10 @@ public final class EngineControl: ControlCommandHandler {
             controller: .init(
                 running: controller.isRunning, ticks: counters.ticks, lateTimerExpirations: counters.lateTimerExpirations,
                 stallsExcused: counters.stallsExcused, transitions: counters.transitions,
-                releaseTimeouts: counters.releaseTimeouts, loopErrors: counters.loopErrors),
+                releaseTimeouts: counters.releaseTimeouts, loopErrors: counters.loopErrors,
+                peerFailures: .init(
+                    missedHeartbeats: counters.failuresByMissedHeartbeats,
+                    unansweredRequests: counters.failuresByUnansweredRequests)),
             groups: groups, ownedAddresses: owned, heartbeats: heartbeats, paths: paths, sessions: sessions.map { $0() }
                 ?? StatusReport.Sessions(engine.capturePipelines.values.map { $0.statistics() }),
             lastFailover: controller.timelines.last.map { failoverReport($0, now: now, responders: responders) })

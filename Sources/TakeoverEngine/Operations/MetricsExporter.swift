@@ -78,6 +78,13 @@ public final class MetricsExporter: Sendable {
         counter("takeover_transitions_total", [("node", status.node.name)], status.controller.transitions)
         counter("takeover_controller_ticks_total", [("node", status.node.name)], status.controller.ticks)
         counter("takeover_controller_stalls_excused_total", [("node", status.node.name)], status.controller.stallsExcused)
+        if let failures = status.controller.peerFailures {
+            for (rule, value) in [
+                ("missed_heartbeats", failures.missedHeartbeats), ("unanswered_requests", failures.unansweredRequests),
+            ] {
+                counter("takeover_peer_failures_total", [("node", status.node.name), ("rule", rule)], value)
+            }
+        }
         gauge("takeover_owned_addresses", [("node", status.node.name)], Double(status.ownedAddresses.count))
 
         for channel in status.heartbeats {

@@ -58,6 +58,13 @@ public struct StatusReport: Codable, Hashable, Sendable {
         public var transitions: UInt64
         public var releaseTimeouts: UInt64
         public var loopErrors: UInt64
+        /// Times the failure detector failed the peer, by the rule that decided (absent in older reports).
+        public var peerFailures: PeerFailures?
+    }
+
+    public struct PeerFailures: Codable, Hashable, Sendable {
+        public var missedHeartbeats: UInt64
+        public var unansweredRequests: UInt64
     }
 
     /// One interface's frame paths: the XDP program's verdicts and the ARP/ND responder.

@@ -106,6 +106,39 @@ import Testing
         #expect(pipeline.sessions { !$0.isTCP }.first?.original.payloadBytes == 50)
     }
 
+    @Test func reportsUnansweredRequestsOnlyAfterThePeersFrameAndWithinTheWindow() throws {
+        let client = Frames.client
+        let peer = Frames.peer
+        let frames: [([UInt8], UInt64)] = [
+            // Before any frame from the peer nothing counts (this port may not see the peer's traffic at all).
+            (Frames.udp(from: client, to: peer, payload: 8), 1),
+            (Frames.udp(from: client, to: peer, payload: 8), 2),
+            (Frames.udp(from: peer, to: client, payload: 8), 3),
+            (Frames.udp(from: client, to: peer, payload: 8), 4),
+            (Frames.udp(from: client, to: peer, payload: 8), 5),  // the 2nd after the peer's frame: evidence at 5 ms
+            (Frames.udp(from: client, to: peer, payload: 8), 6),
+            (Frames.udp(from: peer, to: client, payload: 8), 10),
+            // More than 8 ms after the peer's frame: not its silence as the rule sees it.
+            (Frames.udp(from: client, to: peer, payload: 8), 19),
+            (Frames.udp(from: client, to: peer, payload: 8), 20),
+            (Frames.udp(from: peer, to: client, payload: 8), 30),
+            (Frames.arpRequest(from: client, for: peer.ip), 31),  // broadcast, not to the peer's MAC
+            (Frames.tcp(from: client, to: peer, sequence: 1, flags: .syn), 32),
+            (Frames.udp(from: client, to: peer, payload: 8), 33),  // evidence at 33 ms
+        ]
+        let evidence = Mutex<[MonotonicTime]>([])
+        // One frame per batch, so every report is seen (a batch reports its newest evidence only).
+        let pipeline = try CapturePipeline(
+            source: Self.queue(frames),
+            configuration: CapturePipelineConfiguration(
+                peerMAC: peer.mac, batchSize: 1, sessionCapacity: 64,
+                unansweredRequests: UnansweredRequestRule(window: 8_000_000, minimumFrames: 2)),
+            clock: MonotonicClock.now, unansweredRequestsSeen: { time in evidence.withLock { $0.append(time) } })
+        #expect(Self.waitFor(pipeline) { $0.receive.framesReceived == UInt64(frames.count) })
+        #expect(pipeline.stop().joined)
+        #expect(evidence.withLock { $0 } == [MonotonicTime(nanoseconds: 5_000_000), MonotonicTime(nanoseconds: 33_000_000)])
+    }
+
     @Test func aFullRingDropsAreCountedNeverSilent() throws {
         let frameCount = 300
         let frames = (0..<frameCount).map { index -> ([UInt8], UInt64) in

@@ -51,6 +51,23 @@ struct ConfigurationDefaultsTests {
         #expect(configuration.control.socketPath == "/run/takeover/control.sock")
     }
 
+    @Test("the unanswered-requests rule: off by default; its three keys reach the core in nanoseconds")
+    func unansweredRequestsMapping() throws {
+        #expect(try ConfigurationLoader.parse(minimalConfiguration).failureDetector.unansweredRequests == nil)
+        let text = minimalConfiguration.replacing(
+            exactly: "[heartbeat]\n",
+            with: "[heartbeat]\ninterval = \"10ms\"\nunanswered-window = \"8ms\"\nunanswered-frames = 3\nunanswered-after = 2\n")
+        let configuration = try ConfigurationLoader.parse(text)
+        #expect(
+            configuration.failureDetector.unansweredRequests
+                == UnansweredRequestRule(window: 8_000_000, minimumFrames: 3, missedIntervals: 2))
+        let defaults = try ConfigurationLoader.parse(
+            minimalConfiguration.replacing(exactly: "[heartbeat]\n", with: "[heartbeat]\nunanswered-window = \"5ms\"\n"))
+        #expect(
+            defaults.failureDetector.unansweredRequests
+                == UnansweredRequestRule(window: 5_000_000, minimumFrames: 2, missedIntervals: 1))
+    }
+
     @Test("the core's failure detector and state machine get the configured values in nanoseconds")
     func coreMapping() throws {
         let text =

@@ -63,6 +63,10 @@ let badConfigurations: [BadConfiguration] = [
         "string for a boolean", replace: "[heartbeat]\n", with: "[heartbeat]\npeer-traffic = \"yes\"\n",
         ["heartbeat.peer-traffic: expected a boolean (true or false), found a string"]),
     BadConfiguration(
+        "unanswered-after at the miss count", replace: "[heartbeat]\n",
+        with: "[heartbeat]\nmiss-count = 3\nunanswered-window = \"8ms\"\nunanswered-after = 3\n",
+        ["heartbeat.unanswered-after: 3 must be below miss-count (3)"]),
+    BadConfiguration(
         "date for a string", replace: "name = \"alpha\"", with: "name = 2026-11-22",
         ["node.name: expected a string, found a date or time"]),
     BadConfiguration(

@@ -294,6 +294,47 @@ import TakeoverLinux
         print("MEASURED takeover after the peer's traffic stopped: \(latency.milliseconds)")
     }
 
+    @Test func unansweredRequestsDecideBeforeTheMissCountAndEvidenceArrivingLateWakesTheLoop() throws {
+        let setup = try Lab("founans")
+        defer { setup.lab.teardown() }
+        let a = try setup.start(.a, actions: RecordingFailoverActions())
+        defer { a.shutdown(timeout: .seconds(3)) }
+        // B: W = 8 ms, N = 2, k = 1; a miss count of 10 (100 ms) so that only the new rule can decide in time.
+        let b = try setup.start(.b, actions: RecordingFailoverActions()) { configuration in
+            configuration.missCount = 10
+            configuration.unansweredRequests = UnansweredRequestRule(window: 8_000_000, minimumFrames: 2, missedIntervals: 1)
+        }
+        defer { b.shutdown(timeout: .seconds(3)) }
+        #expect(Lab.settle(a, .active, b, .standby))
+
+        // A's last frame as the data plane saw it, then both of A's channels down.
+        let lastPeerFrame = MonotonicClock.now()
+        b.peerTrafficSeen(at: lastPeerFrame)
+        try setup.cut(.a, channel: 0)
+        try setup.cut(.a, channel: 1)
+        // The capture's report comes late (after B's heartbeat point has passed with no evidence): it must wake B's
+        // loop rather than wait for a tick. Its frames were 1 and 2 ms after A's last frame.
+        Thread.sleep(forTimeInterval: 0.02)
+        #expect(b.state(of: Lab.group) == .standby, "no evidence yet: nothing decided")
+        let reported = MonotonicClock.now()
+        b.unansweredRequestsSeen(at: lastPeerFrame + 2_000_000)
+        #expect(waitUntil(timeout: .seconds(2)) { b.state(of: Lab.group) == .active })
+        let takeover = try #require(b.lastTimeline(to: .active))
+        #expect(takeover.transition.reason == .peerUnanswered)
+        guard case .unansweredRequests(let frames, let silence) = takeover.failure else {
+            Issue.record("the timeline names \(String(describing: takeover.failure))")
+            return
+        }
+        #expect(frames == 2 && silence > 8_000_000)
+        let counters = b.counters
+        #expect(counters.failuresByUnansweredRequests == 1 && counters.failuresByMissedHeartbeats == 0)
+        #expect(counters.unansweredEvidenceWakeups >= 1)
+        let afterReport = takeover.transition.at.nanoseconds(since: reported)
+        // Well before the 100 ms miss count; the report woke the loop (a tick would come up to 10 ms later).
+        #expect(takeover.transition.at.nanoseconds(since: lastPeerFrame) < 100_000_000)
+        print("MEASURED unanswered rule: decided \(afterReport.milliseconds) after the late report, \(silence.milliseconds) after A's last frame")
+    }
+
     @Test func ourOwnStallIsCountedAndExcused() throws {
         let setup = try Lab("fostall")
         defer { setup.lab.teardown() }

@@ -19,6 +19,15 @@ enum LoopbackFrame {
             0x30, 0x39, 0, 9, 0, 0, 0x03, 0xE8, 0, 0, 0x07, 0xD0, 0x50, 0x18, 0xFF, 0xFF, 0, 0, 0, 0,
         ])
 
+    /// The TCP frame from another MAC (02:00:00:00:00:01) to the all-zero one: with the pipeline's peer MAC zero, a
+    /// client's frame TO the peer (the unanswered-requests rule counts it), where `tcp` is one FROM the peer.
+    static let tcpToPeer: [UInt8] = {
+        var frame = tcp
+        frame[6] = 0x02
+        frame[11] = 0x01
+        return frame
+    }()
+
     /// Ethernet + IPv4 + `transportHeader` + payload, with the IPv4 header checksum and the transport checksum
     /// (offset 6 for UDP, 16 for TCP) filled in.
     private static func frame(protocolNumber: UInt8, transportHeader: [UInt8]) -> [UInt8] {

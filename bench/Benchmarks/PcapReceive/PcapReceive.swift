@@ -29,10 +29,11 @@ final class LoopbackCaptures: @unchecked Sendable {
     let namespace = "takeover-bench-pcap-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     let sender: PcapCapture
     let receiver: PcapCapture
-    let frame: [UInt8]
+    /// What `inject` sends, in turn.
+    let frames: [[UInt8]]
 
-    /// `filter` selects what the receiver takes; `frame` is what `inject` sends.
-    init(filter: String = "udp port 9", frame: [UInt8] = LoopbackFrame.udp) throws {
+    /// `filter` selects what the receiver takes; `frame` is what `inject` sends (`frames`: these in turn).
+    init(filter: String = "udp port 9", frame: [UInt8] = LoopbackFrame.udp, frames: [[UInt8]]? = nil) throws {
         try Self.run(["ip", "netns", "add", namespace])
         try Self.run(["ip", "-n", namespace, "link", "set", "lo", "up"])
         (sender, receiver) = try NetworkNamespace.run(in: namespace) {
@@ -43,7 +44,7 @@ final class LoopbackCaptures: @unchecked Sendable {
         // The captures keep the namespace alive; without its name nothing is left behind when the process ends
         // (the benchmark tool exits without deinitialising setup state).
         try Self.run(["ip", "netns", "del", namespace])
-        self.frame = frame
+        self.frames = frames ?? [frame]
     }
 
     deinit {
@@ -61,7 +62,8 @@ final class LoopbackCaptures: @unchecked Sendable {
     /// Injects `framesPerSample` frames; they are on the receiver's ring when this returns (loopback delivers
     /// in the sender's context).
     func inject() throws {
-        for _ in 0..<framesPerSample {
+        for index in 0..<framesPerSample {
+            let frame = frames[index % frames.count]
             _ = try sender.transmit { buffer in
                 buffer.copyBytes(from: frame)
                 return frame.count

@@ -40,9 +40,10 @@ struct ClosureOnlyPcapSource: PacketSource {
     func statistics() throws(PcapCaptureError) -> PacketSourceStatistics { try capture.statistics() }
 }
 
-/// How often the pipeline reported peer traffic.
+/// How often the pipeline reported peer traffic (and unanswered-requests evidence).
 final class PeerSignals: Sendable {
     let count = Atomic<UInt64>(0)
+    let evidence = Atomic<UInt64>(0)
 }
 
 /// A capture pipeline on a namespace's loopback, and the capture that feeds it.
@@ -51,17 +52,29 @@ final class LoopbackPipeline: @unchecked Sendable {
     let captures: LoopbackCaptures
     let pipeline: CapturePipeline
     let peerSignals = PeerSignals()
+    /// Frames from the peer among the `framesPerSample` injected.
+    let peerFramesPerSample: Int
 
-    init(closureOnly: Bool, payloadStore: Bool) throws {
+    /// `unanswered`: the unanswered-requests rule on, and each sample one frame from the peer then three to it, in
+    /// turn (every run of three reaches the rule's N = 2: evidence reported once per batch that has some).
+    init(closureOnly: Bool, payloadStore: Bool, unanswered: Bool = false) throws {
         guard bench_count_allocations_on_threads_named("takeover-rx") == 0 else {
             fatalError("the malloc interposer is not loaded: nothing counts the receive thread's allocations")
         }
-        captures = try LoopbackCaptures(filter: "tcp port 9", frame: LoopbackFrame.tcp)
-        let configuration = CapturePipelineConfiguration(peerMAC: .zero, ringCapacity: 4096, batchSize: 64)
+        let frames = unanswered ? [LoopbackFrame.tcp] + Array(repeating: LoopbackFrame.tcpToPeer, count: 3) : [LoopbackFrame.tcp]
+        peerFramesPerSample = framesPerSample / frames.count
+        captures = try LoopbackCaptures(filter: "tcp port 9", frames: frames)
+        let configuration = CapturePipelineConfiguration(
+            peerMAC: .zero, ringCapacity: 4096, batchSize: 64,
+            unansweredRequests: unanswered ? UnansweredRequestRule(window: 8_000_000, minimumFrames: 2) : nil)
         let payloads = payloadStore ? SessionPayloadCapture() : nil
         // An atomic add, as `FailoverController.peerTrafficSeen` does an atomic store.
         let peerTrafficSeen: @Sendable (MonotonicTime) -> Void = { [peerSignals] _ in
             peerSignals.count.add(1, ordering: .relaxed)
+        }
+        // An atomic add, as `FailoverController.unansweredRequestsSeen` does an atomic compare-exchange.
+        let unansweredRequestsSeen: @Sendable (MonotonicTime) -> Void = { [peerSignals] _ in
+            peerSignals.evidence.add(1, ordering: .relaxed)
         }
         if closureOnly {
             pipeline = CapturePipeline(
@@ -70,7 +83,7 @@ final class LoopbackPipeline: @unchecked Sendable {
         } else {
             pipeline = CapturePipeline(
                 source: captures.receiver, configuration: configuration, clock: MonotonicClock.now,
-                peerTrafficSeen: peerTrafficSeen, payloads: payloads)
+                peerTrafficSeen: peerTrafficSeen, unansweredRequestsSeen: unansweredRequestsSeen, payloads: payloads)
         }
         startedPipelines.withLock { $0.append(pipeline) }
     }
@@ -93,7 +106,7 @@ final class LoopbackPipeline: @unchecked Sendable {
         precondition(
             after.framesReceived - before.framesReceived == UInt64(framesPerSample)
                 && after.recordsQueued - before.recordsQueued == UInt64(framesPerSample)
-                && after.peerFrames - before.peerFrames == UInt64(framesPerSample),
+                && after.peerFrames - before.peerFrames == UInt64(peerFramesPerSample),
             "pipeline took \(after.framesReceived - before.framesReceived) of \(framesPerSample) frames, "
                 + "queued \(after.recordsQueued - before.recordsQueued), \(after.peerFrames - before.peerFrames) from the peer")
         benchmark.measurement(receiveThreadMallocs, Int(mallocs))
@@ -134,5 +147,16 @@ func pipelineBenchmarks() {
                 stopStartedPipelines()
             }
         }
+    }
+    Benchmark(
+        "CapturePipeline receive thread, 64 TCP frames, PcapCapture (now), unanswered-requests rule, steady state",
+        configuration: pipelineSample
+    ) { (benchmark: Benchmark, state: LoopbackPipeline) in
+        for _ in benchmark.scaledIterations { try state.measureOneSample(benchmark) }
+        precondition(state.peerSignals.evidence.load(ordering: .relaxed) > 0, "unansweredRequestsSeen never called")
+    } setup: {
+        try LoopbackPipeline(closureOnly: false, payloadStore: false, unanswered: true)
+    } teardown: {
+        stopStartedPipelines()
     }
 }

@@ -286,13 +286,15 @@ public enum FailoverScenarioRunner {
             }
             sleep(scenario.afterResume)
         }
-        let (samples, udpDuplicates) = udp.stop()
-        let stream = tcp.stop()
-        capture.stop(grace: .seconds(3))
+        // Who holds the address, read while the client still talks: once its traffic stops, a standby with
+        // `peer-traffic` rightly counts a primary whose heartbeats are cut as failed, a window later.
         // A primary whose links are cut (or a dead one) cannot answer, whatever it holds.
         let mute = (scenario.failure == .linkCut && !recovering) || scenario.failure == .crash
         let owners = [primary, standby].filter { holds(lab, $0.lan) && !(mute && $0.name == primary.name) }
             .map(\.name)
+        let (samples, udpDuplicates) = udp.stop()
+        let stream = tcp.stop()
+        capture.stop(grace: .seconds(3))
 
         let records = try PcapFile.read(capturePath).records
         let timeline = OwnershipTimeline(records: records, address: groupAddress, standbyIP: standby.lan.ipv4!)

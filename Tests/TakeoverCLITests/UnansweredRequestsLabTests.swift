@@ -85,4 +85,20 @@ struct UnansweredRequestsLabTests {
         #expect(line.contains("— 3 heartbeats missed"), "\(text)")
         #expect(!result.standbyLog.contains("unanswered requests:"), "\(text)")
     }
+
+    /// Issue #4's rule for `peer-traffic`: the peer is failed only when, beside every channel, its own frames have
+    /// gone silent too. The owners are read while the client still talks (once it stops, the primary sends nothing
+    /// and the standby rightly takes over a window later).
+    @Test("every heartbeat channel cut, the primary answering its streaming client, peer-traffic on: its frames keep it alive")
+    func heartbeatChannelsCutPeerTrafficKeepsThePrimary() throws {
+        var scenario = FailoverScenario(
+            system: Self.system(peerTraffic: true), failure: .heartbeatCut, takeoverExecutable: takeoverExecutable)
+        scenario.label = "unhbpt"
+        scenario.after = .milliseconds(800)
+        let result = try FailoverScenarioRunner.run(scenario)
+        let text = FailoverScenarioLabTests.describe(result)
+        #expect(result.ownersAtEnd == ["primary"], "no split brain: \(text)")
+        #expect(result.lastAnswerer == "primary", "\(text)")
+        #expect(result.udpGap < 500_000_000, "the client was served throughout: \(text)")
+    }
 }

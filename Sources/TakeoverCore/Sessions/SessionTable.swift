@@ -229,10 +229,18 @@ public struct SessionTable: ~Copyable, @unchecked Sendable {
         case full
     }
 
-    /// Finds `key`'s session, or claims a slot for it holding `Session.empty` with its key and hash set.
-    @usableFromInline mutating func findOrInsert(_ key: FlowKey, hash: FlowHash) -> Placement {
+    /// Finds `key`'s session, or claims a slot for it holding `Session.empty` with its key and hash set. The
+    /// hinted slot is checked inline (a prefetched update's usual case), the probe and insertion out of line.
+    @inlinable @inline(__always)
+    mutating func findOrInsert(_ key: FlowKey, hash: FlowHash) -> Placement {
+        if let (index, side) = hinted(key, hash: hash) { return .existing(index, side) }
+        return probeOrInsert(key, hash: hash)
+    }
+
+    /// `findOrInsert` without the hint.
+    @usableFromInline mutating func probeOrInsert(_ key: FlowKey, hash: FlowHash) -> Placement {
         assert(hash == self.hash(key), "a FlowHash from another key or another table")
-        let (found, index, side) = locate(key, hash: hash)
+        let (found, index, side) = probe(key, hash: hash)
         if found { return .existing(index, side) }
         guard count < capacity else {
             refusedWhenFull &+= 1
@@ -337,13 +345,18 @@ public struct SessionTable: ~Copyable, @unchecked Sendable {
     /// key share the slot's first cache line, which prefetch loaded: no tag is read.
     @inlinable @inline(__always)
     func locate(_ key: FlowKey, hash: FlowHash) -> (found: Bool, index: Int, side: SessionSide) {
-        let hint = Int(truncatingIfNeeded: hash.slotHint)
-        if hash.slotHint != FlowHash.noSlot && hint < slotCount && slots[hint].hash == hash.value,
-            let side = Self.matchedSide(slots + hint, key)
-        {
-            return (true, hint, side)
-        }
+        if let (index, side) = hinted(key, hash: hash) { return (true, index, side) }
         return probe(key, hash: hash)
+    }
+
+    /// The hinted slot and `key`'s side in it when the slot holds `key` (see `locate`), else nil.
+    @inlinable @inline(__always)
+    func hinted(_ key: FlowKey, hash: FlowHash) -> (index: Int, side: SessionSide)? {
+        let hint = Int(truncatingIfNeeded: hash.slotHint)
+        guard hash.slotHint != FlowHash.noSlot && hint < slotCount && slots[hint].hash == hash.value,
+            let side = Self.matchedSide(slots + hint, key)
+        else { return nil }
+        return (hint, side)
     }
 
     /// Walks `hash`'s probe run a group of 8 tags at a time: `found` and the slot holding `key` (either

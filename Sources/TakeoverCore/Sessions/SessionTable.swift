@@ -146,7 +146,9 @@ public struct SessionTable: ~Copyable, @unchecked Sendable {
         // Nobody prefetched this key: start the home slot's load now, so its miss overlaps the tags' load
         // instead of following it (most keys sit in their home slot).
         prefetchHome(hash, lines: 1)
-        return find(key, hash: hash)
+        // A hash computed here carries no slot: straight to the probe.
+        let (found, index, _) = probe(key, hash: hash)
+        return found ? SessionSlot(index: index) : nil
     }
 
     /// The slot holding `key`'s session (either direction), or nil; `hash` must be `hash(key)` (as

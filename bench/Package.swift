@@ -35,6 +35,12 @@ let package = Package(
             name: "SessionTableInstructions",
             dependencies: ["BenchFixtures", "BaselineSessions", .product(name: "TakeoverCore", package: "takeover")],
             swiftSettings: [.swiftLanguageMode(.v6)]),
+        // Old and new session tables at 1M entries, their operations timed in alternating chunks in one process
+        // (bench/ab-sessions): on a shared machine the noise then falls on both alike.
+        .executableTarget(
+            name: "SessionTableAB",
+            dependencies: ["BenchFixtures", "BaselineSessions", .product(name: "TakeoverCore", package: "takeover")],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
         // A frozen copy of the session table and tracker before the tag array and the hash-once API, so the
         // SessionTable suite and bench/instructions measure old and new side by side in one run.
         .target(

@@ -33,11 +33,26 @@ public struct SessionSlot: Hashable, Sendable, BitwiseCopyable {
 /// A flow's hash under one table's seed, the same for both directions: computed once per key by
 /// `SessionTable.hash(_:)` or `prefetch(_:)`, then handed to the lookup so it does not hash again. Valid only
 /// for the table (or tracker) that computed it — another table has another seed.
+///
+/// From `prefetch` it also carries the slot prefetch chose (the first whose tag matched): the lookup checks
+/// that slot's stored hash and key — on the line prefetch loaded — and probes only when they are not the key's
+/// (the slot changed since, or the tag matched another key). Two hashes are equal when their values are; the
+/// slot is only a hint.
 public struct FlowHash: Hashable, Sendable, BitwiseCopyable {
     /// Never 0 (0 marks an empty slot's stored hash).
     public let value: UInt32
+    /// The slot `prefetch` found the key's tag in, or `noSlot`.
+    @usableFromInline let slotHint: UInt32
 
-    @inlinable init(_ value: UInt32) { self.value = value }
+    @usableFromInline static var noSlot: UInt32 { .max }
+
+    @inlinable init(_ value: UInt32, slotHint: UInt32 = FlowHash.noSlot) {
+        self.value = value
+        self.slotHint = slotHint
+    }
+
+    @inlinable public static func == (lhs: FlowHash, rhs: FlowHash) -> Bool { lhs.value == rhs.value }
+    @inlinable public func hash(into hasher: inout Hasher) { hasher.combine(value) }
 
     /// The slot's tag: 8 hash bits independent of the home slot (which takes the high bits), never 0.
     @inlinable var tag: UInt8 {
@@ -131,14 +146,16 @@ public struct SessionTable: ~Copyable, @unchecked Sendable {
         // Nobody prefetched this key: start the home slot's load now, so its miss overlaps the tags' load
         // instead of following it (most keys sit in their home slot).
         prefetchHome(hash, lines: 1)
-        return find(key, hash: hash)
+        // A hash computed here carries no slot: straight to the probe.
+        let (found, index, _) = probe(key, hash: hash)
+        return found ? SessionSlot(index: index) : nil
     }
 
     /// The slot holding `key`'s session (either direction), or nil; `hash` must be `hash(key)` (as
     /// `prefetch` returned it).
     @inlinable public func find(_ key: FlowKey, hash: FlowHash) -> SessionSlot? {
         assert(hash == self.hash(key), "a FlowHash from another key or another table")
-        let (found, index, _) = probe(key, hash: hash)
+        let (found, index, _) = locate(key, hash: hash)
         return found ? SessionSlot(index: index) : nil
     }
 
@@ -148,26 +165,31 @@ public struct SessionTable: ~Copyable, @unchecked Sendable {
     /// hashed twice. Only a hint: it changes nothing.
     @discardableResult
     @inlinable public func prefetch(_ key: FlowKey) -> FlowHash {
-        let hash = hash(key)
-        prefetch(hash)
-        return hash
+        prefetch(hash(key))
     }
 
     /// Starts loading the slot the lookup of the key whose hash is `hash` will read (see `prefetch(_:)`). It
     /// reads the key's 8 tags now — 1 byte per slot, usually in the L3 — and prefetches the first slot whose tag
     /// matches, or when none does the empty slot an insertion would take: at load 0.76 a key is often not in
     /// its home slot, and prefetching the home slot then loads the wrong one. The tag reads of a batch's keys
-    /// are independent, so the CPU overlaps them too.
-    public func prefetch(_ hash: FlowHash) {
+    /// are independent, so the CPU overlaps them too. Returns `hash` carrying the candidate slot, if any, so the
+    /// lookup starts there instead of reading the tags again.
+    @discardableResult
+    public func prefetch(_ hash: FlowHash) -> FlowHash {
         let start = home(hash)
         let group = UInt64(littleEndian: UnsafeRawPointer(tags + start).loadUnaligned(as: UInt64.self))
         let empty = Self.zeroBytes(group)
         let candidates = Self.zeroBytes(group ^ (UInt64(hash.tag) &* Self.lowBytes)) & ((empty & (0 &- empty)) &- 1)
         // The first candidate, else the first empty slot, else (a run longer than the group) the home slot.
         let pick = candidates != 0 ? candidates : empty != 0 ? empty : 0x80
-        let slot = UnsafeRawPointer(slots + wrapped(start &+ pick.trailingZeroBitCount &>> 3))
+        let index = wrapped(start &+ pick.trailingZeroBitCount &>> 3)
+        let slot = UnsafeRawPointer(slots + index)
         takeover_prefetch_for_write(slot)
         takeover_prefetch_for_write(slot + 64)
+        // Only a tag match is worth a hint (an empty slot says nothing without the rest of the run); a table
+        // of 2^32 slots or more gives none.
+        let hinted = candidates != 0 && index < Int(FlowHash.noSlot)
+        return FlowHash(hash.value, slotHint: hinted ? UInt32(truncatingIfNeeded: index) : FlowHash.noSlot)
     }
 
     /// Starts loading the first `lines` cache lines of the home slot of the key whose hash is `hash`, without
@@ -209,8 +231,16 @@ public struct SessionTable: ~Copyable, @unchecked Sendable {
         case full
     }
 
-    /// Finds `key`'s session, or claims a slot for it holding `Session.empty` with its key and hash set.
-    @usableFromInline mutating func findOrInsert(_ key: FlowKey, hash: FlowHash) -> Placement {
+    /// Finds `key`'s session, or claims a slot for it holding `Session.empty` with its key and hash set. The
+    /// hinted slot is checked inline (a prefetched update's usual case), the probe and insertion out of line.
+    @inlinable @inline(__always)
+    mutating func findOrInsert(_ key: FlowKey, hash: FlowHash) -> Placement {
+        if let (index, side) = hinted(key, hash: hash) { return .existing(index, side) }
+        return probeOrInsert(key, hash: hash)
+    }
+
+    /// `findOrInsert` without the hint.
+    @usableFromInline mutating func probeOrInsert(_ key: FlowKey, hash: FlowHash) -> Placement {
         assert(hash == self.hash(key), "a FlowHash from another key or another table")
         let (found, index, side) = probe(key, hash: hash)
         if found { return .existing(index, side) }
@@ -309,6 +339,26 @@ public struct SessionTable: ~Copyable, @unchecked Sendable {
             tags[copy] = tag
             copy += slotCount
         }
+    }
+
+    /// `probe`, starting with the slot `prefetch` hinted: when that slot's stored hash is `hash` (so it is
+    /// occupied — an empty slot stores 0 — by a key with this hash) and its key is `key` either way, that is
+    /// the key's slot, whatever moved since; otherwise the probe runs as without a hint. The stored hash and
+    /// key share the slot's first cache line, which prefetch loaded: no tag is read.
+    @inlinable @inline(__always)
+    func locate(_ key: FlowKey, hash: FlowHash) -> (found: Bool, index: Int, side: SessionSide) {
+        if let (index, side) = hinted(key, hash: hash) { return (true, index, side) }
+        return probe(key, hash: hash)
+    }
+
+    /// The hinted slot and `key`'s side in it when the slot holds `key` (see `locate`), else nil.
+    @inlinable @inline(__always)
+    func hinted(_ key: FlowKey, hash: FlowHash) -> (index: Int, side: SessionSide)? {
+        let hint = Int(truncatingIfNeeded: hash.slotHint)
+        guard hash.slotHint != FlowHash.noSlot && hint < slotCount && slots[hint].hash == hash.value,
+            let side = Self.matchedSide(slots + hint, key)
+        else { return nil }
+        return (hint, side)
     }
 
     /// Walks `hash`'s probe run a group of 8 tags at a time: `found` and the slot holding `key` (either

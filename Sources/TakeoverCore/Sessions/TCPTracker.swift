@@ -110,7 +110,7 @@ public struct TCPTracker: ~Copyable, Sendable {
         var result = TrackResult.updated
         if flags.contains(.rst) {
             // A RST never opens a session: there is nothing to reset.
-            let (found, existing, matched) = table.probe(key, hash: hash)
+            let (found, existing, matched) = table.locate(key, hash: hash)
             guard found else { return ignore() }
             (index, side) = (existing, matched)
         } else {
@@ -139,6 +139,8 @@ public struct TCPTracker: ~Copyable, Sendable {
             }
         }
         let record = table.record(at: index)
+        // Most segments are ACKs (with or without data) of a session both sides already spoke in.
+        if result == .updated && record.pointee.applyCommonACK(segment, from: side, at: time) { return .updated }
         // A receiver checks RST before SYN (RFC 9293 §3.10.7.4), so a SYN+RST is judged as a RST: it never
         // starts a new connection over the session.
         if result == .updated && flags.contains(.syn) && !flags.contains(.ack) && !flags.contains(.rst) {
@@ -242,6 +244,19 @@ extension Session {
     @inline(__always)
     mutating func withEndpoint<R>(_ side: SessionSide, _ body: (inout SessionEndpoint) -> R) -> R {
         side == .original ? body(&original) : body(&reply)
+    }
+
+    /// The common case of `apply`, with few branches: an ACK without SYN, FIN or RST and without SACK blocks,
+    /// from a side whose sequence and acknowledgment are known, while the other side reports no hole. Leaves
+    /// exactly the record `apply` would; returns false, having changed nothing, for any other segment.
+    @inline(__always)
+    mutating func applyCommonACK(_ segment: TCPSegment, from side: SessionSide, at time: MonotonicTime) -> Bool {
+        let common =
+            segment.flags.intersection([.syn, .fin, .rst, .ack]) == .ack && segment.options.sackBlockCount == 0
+            && !(side == .original ? reply : original).flags.contains(.missingData)
+        guard common else { return false }
+        return side == .original
+            ? original.applyCommonACK(segment, at: time) : reply.applyCommonACK(segment, at: time)
     }
 
     /// Applies one segment sent by `side`. Returns false when it was a RST the receiver would not accept.
@@ -354,6 +369,38 @@ extension Session {
         let window = advertisedWindow(receiverSide) ?? (UInt32(receiver.window) << 14)
         let offset = segment.sequence &- expected
         return offset == 0 || offset < Swift.max(window, 1)
+    }
+}
+
+extension SessionEndpoint {
+    /// `Session.applyCommonACK`'s update of the sender (see there); false, having changed nothing, unless its
+    /// sequence and acknowledgment are already known.
+    @inline(__always)
+    mutating func applyCommonACK(_ segment: TCPSegment, at time: MonotonicTime) -> Bool {
+        guard flags.isSuperset(of: [.sequenceKnown, .acknowledgmentKnown]) else { return false }
+        lastSeen = Swift.max(lastSeen, time)
+        payloadBytes &+= segment.payloadLength
+        let hasTimestamp = segment.options.hasTimestamp
+        let acknowledgmentNotOlder = !SequenceNumber.isBefore(segment.acknowledgment, acknowledgment)
+        let timestampNotOlder =
+            !hasTimestamp || !flags.contains(.timestamps)
+            || !SequenceNumber.isBefore(segment.options.timestampValue, timestampValue)
+        // As in `apply`: window and timestamps follow the newest segment only.
+        if acknowledgmentNotOlder && timestampNotOlder {
+            window = segment.window
+            flags.remove(.windowFromSYN)
+            if hasTimestamp {
+                timestampValue = segment.options.timestampValue
+                timestampEcho = segment.options.timestampEcho
+                flags.insert(.timestamps)
+            }
+        }
+        // No SYN or FIN: the sequence length is the payload's.
+        nextSequence = SequenceNumber.max(nextSequence, segment.sequence &+ segment.payloadLength)
+        // A newest ACK without SACK blocks reports no hole.
+        if acknowledgmentNotOlder { flags.remove(.missingData) }
+        acknowledgment = SequenceNumber.max(acknowledgment, segment.acknowledgment)
+        return true
     }
 }
 

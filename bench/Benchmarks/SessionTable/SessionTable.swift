@@ -14,12 +14,13 @@
 // permutation of the million keys, walked from where the previous sample stopped.
 //
 // Each table operation is measured side by side in one run (the machine is shared: compare the ratios): the
-// table before the tag array and the hash-once API ("old": BaselineSessions, a frozen copy) and the current one
-// ("new"); the slots on the heap (4 KiB pages) or on 2 MiB pages (`HugePageSessionMemory`); one key at a time,
+// table as of the baseline commit ("old": BaselineSessions, generated from git by bench/baseline-sessions; since
+// 206d0d4 the tag array and the hash-once API, without the slot hint and the common-ACK update) and the current
+// one ("new"); the slots on the heap (4 KiB pages) or on 2 MiB pages (`HugePageSessionMemory`); one key at a time,
 // in batches of `batch` keys whose home slots are all prefetched first (`prefetch(_:)`), or with each key
 // prefetched `batch` keys ahead of its lookup (a rolling window) — as the tracker thread can do over a batch
-// drained from the capture ring. The new table's prefetch returns the key's hash and its lookup takes it
-// (hashed once); the old one hashes again in the lookup.
+// drained from the capture ring. Both tables' prefetch returns the key's hash and their lookups take it (hashed
+// once); the new one's hash also carries the slot prefetch found.
 import BaselineSessions
 import Benchmark
 import BenchFixtures
@@ -47,8 +48,7 @@ var perOperation: Benchmark.Configuration {
 }
 
 /// The tracker and table operations a benchmark measures, over the current tracker and the baseline copy.
-/// `Hint` is what `prefetch` hands to the lookup that follows: the current table's `FlowHash`, nothing for
-/// the baseline (its lookup hashes again).
+/// `Hint` is what `prefetch` hands to the lookup that follows: each table's own `FlowHash`.
 protocol TrackerUnderTest: ~Copyable {
     associatedtype Hint: BitwiseCopyable
     static var name: String { get }
@@ -69,13 +69,15 @@ protocol TrackerUnderTest: ~Copyable {
 extension TCPTracker: TrackerUnderTest {
     static var name: String { "new" }
     init(memory: any SessionMemory) { self.init(capacity: SessionTable.defaultCapacity, memory: memory) }
-    func prefetch(_ key: FlowKey) -> FlowHash { table.prefetch(key) }
+    func prefetch(_ key: FlowKey) -> TakeoverCore.FlowHash { table.prefetch(key) }
     func find(_ key: FlowKey) -> Int { table.find(key)?.index ?? -1 }
-    func find(_ key: FlowKey, hint: FlowHash) -> Int { table.find(key, hash: hint)?.index ?? -1 }
+    func find(_ key: FlowKey, hint: TakeoverCore.FlowHash) -> Int { table.find(key, hash: hint)?.index ?? -1 }
     mutating func updates(_ key: FlowKey, _ segment: TCPSegment, at time: MonotonicTime) -> Bool {
         track(key, segment, at: time) == .updated
     }
-    mutating func updates(_ key: FlowKey, _ segment: TCPSegment, at time: MonotonicTime, hint: FlowHash) -> Bool {
+    mutating func updates(
+        _ key: FlowKey, _ segment: TCPSegment, at time: MonotonicTime, hint: TakeoverCore.FlowHash
+    ) -> Bool {
         track(key, segment, at: time, hash: hint) == .updated
     }
     mutating func creates(_ key: FlowKey, _ segment: TCPSegment, at time: MonotonicTime) -> Bool {
@@ -87,17 +89,16 @@ extension TCPTracker: TrackerUnderTest {
 extension BaselineTCPTracker: TrackerUnderTest {
     static var name: String { "old" }
     init(memory: any SessionMemory) { self.init(capacity: BaselineSessionTable.defaultCapacity, memory: memory) }
-    func prefetch(_ key: FlowKey) -> UInt8 {
-        table.prefetch(key)
-        return 0
-    }
+    func prefetch(_ key: FlowKey) -> BaselineSessions.FlowHash { table.prefetch(key) }
     func find(_ key: FlowKey) -> Int { table.find(key)?.index ?? -1 }
-    func find(_ key: FlowKey, hint: UInt8) -> Int { table.find(key)?.index ?? -1 }
+    func find(_ key: FlowKey, hint: BaselineSessions.FlowHash) -> Int { table.find(key, hash: hint)?.index ?? -1 }
     mutating func updates(_ key: FlowKey, _ segment: TCPSegment, at time: MonotonicTime) -> Bool {
         track(key, segment, at: time) == .updated
     }
-    mutating func updates(_ key: FlowKey, _ segment: TCPSegment, at time: MonotonicTime, hint: UInt8) -> Bool {
-        track(key, segment, at: time) == .updated
+    mutating func updates(
+        _ key: FlowKey, _ segment: TCPSegment, at time: MonotonicTime, hint: BaselineSessions.FlowHash
+    ) -> Bool {
+        track(key, segment, at: time, hash: hint) == .updated
     }
     mutating func creates(_ key: FlowKey, _ segment: TCPSegment, at time: MonotonicTime) -> Bool {
         track(key, segment, at: time) == .created

@@ -1,7 +1,8 @@
 // Instruction counts of the session table's operations, for callgrind (noise-free, unlike the timings of a
 // shared machine): `bench/instructions` runs it under `valgrind --tool=callgrind` and prints the inclusive
 // instruction count of each `measure…` function divided by its operations: `measureOld…` is the frozen
-// baseline (BaselineSessions, before the tag array and the hash-once API), `measure…` the current table.
+// baseline (BaselineSessions, generated from git by bench/baseline-sessions: since 206d0d4 the tag array and the
+// hash-once API, without the slot hint and the common-ACK update), `measure…` the current table.
 //
 // Same load as the SessionTable suite (1,000,000 sessions in 1,310,720 slots: 0.763), scaled down 16× so it
 // fills in reasonable time under valgrind: 62,500 sessions in 81,920 slots. Instruction counts do not depend
@@ -53,7 +54,7 @@ precondition(tracker.table.slotCount == 81_920 && tracker.count == sessions && o
 
 @inline(never) func measureLookupBatched(_ tracker: borrowing TCPTracker, _ keys: UnsafeBufferPointer<FlowKey>) -> Int {
     var found = 0
-    var hashes = InlineArray<8, FlowHash>(repeating: tracker.table.hash(keys[0]))
+    var hashes = InlineArray<8, TakeoverCore.FlowHash>(repeating: tracker.table.hash(keys[0]))
     for start in stride(from: 0, to: operations, by: batch) {
         for offset in 0..<batch { hashes[offset] = tracker.table.prefetch(keys[(start + offset) % sessions]) }
         for offset in 0..<batch {
@@ -78,7 +79,7 @@ precondition(tracker.table.slotCount == 81_920 && tracker.count == sessions && o
     var time = MonotonicTime(nanoseconds: 3_000_000_000)
     var updated = 0
     let ack = segment(2)
-    var hashes = InlineArray<8, FlowHash>(repeating: tracker.hash(keys[0]))
+    var hashes = InlineArray<8, TakeoverCore.FlowHash>(repeating: tracker.hash(keys[0]))
     for start in stride(from: 0, to: operations, by: batch) {
         for offset in 0..<batch { hashes[offset] = tracker.prefetch(keys[(start + offset) % sessions]) }
         for offset in 0..<batch {
@@ -90,7 +91,7 @@ precondition(tracker.table.slotCount == 81_920 && tracker.count == sessions && o
     return updated
 }
 
-// MARK: The baseline: prefetch hashes, the lookup hashes again.
+// MARK: The baseline: the same calls over the baseline commit's table (its own FlowHash).
 
 @inline(never) func measureOldLookup(_ tracker: borrowing BaselineTCPTracker, _ keys: UnsafeBufferPointer<FlowKey>) -> Int {
     var found = 0
@@ -102,14 +103,20 @@ precondition(tracker.table.slotCount == 81_920 && tracker.count == sessions && o
     _ tracker: borrowing BaselineTCPTracker, _ keys: UnsafeBufferPointer<FlowKey>
 ) -> Int {
     var found = 0
+    var hashes = InlineArray<8, BaselineSessions.FlowHash>(repeating: tracker.table.hash(keys[0]))
     for start in stride(from: 0, to: operations, by: batch) {
-        for offset in 0..<batch { tracker.table.prefetch(keys[(start + offset) % sessions]) }
-        for offset in 0..<batch { found &+= tracker.table.find(keys[(start + offset) % sessions])?.index ?? -1 }
+        for offset in 0..<batch { hashes[offset] = tracker.table.prefetch(keys[(start + offset) % sessions]) }
+        for offset in 0..<batch {
+            found &+= tracker.table.find(keys[(start + offset) % sessions], hash: hashes[offset])?.index ?? -1
+        }
     }
     return found
 }
 
 @inline(never) func measureOldUpdate(_ tracker: inout BaselineTCPTracker, _ keys: UnsafeBufferPointer<FlowKey>) -> Int {
+    // A body that differs from `measureUpdate`'s, or the optimizer merges the two into one function (its
+    // name ends in "Tm") and callgrind counts them together.
+    precondition(tracker.count == sessions)
     var time = MonotonicTime(nanoseconds: 2_000_000_000)
     var updated = 0
     let ack = segment(1)
@@ -126,11 +133,13 @@ precondition(tracker.table.slotCount == 81_920 && tracker.count == sessions && o
     var time = MonotonicTime(nanoseconds: 3_000_000_000)
     var updated = 0
     let ack = segment(2)
+    var hashes = InlineArray<8, BaselineSessions.FlowHash>(repeating: tracker.hash(keys[0]))
     for start in stride(from: 0, to: operations, by: batch) {
-        for offset in 0..<batch { tracker.prefetch(keys[(start + offset) % sessions]) }
+        for offset in 0..<batch { hashes[offset] = tracker.prefetch(keys[(start + offset) % sessions]) }
         for offset in 0..<batch {
             time = time + 1000
-            updated &+= tracker.track(keys[(start + offset) % sessions], ack, at: time) == .updated ? 1 : 0
+            let key = keys[(start + offset) % sessions]
+            updated &+= tracker.track(key, ack, at: time, hash: hashes[offset]) == .updated ? 1 : 0
         }
     }
     return updated

@@ -29,8 +29,6 @@ struct CaptureBenchmarkOptions {
     /// c0's napi_defer_hard_irqs and gro_flush_timeout (`--defer-hard-irqs N:NANOSECONDS`): NAPI defers
     /// rescheduling itself, so a busy-polling socket does the receive work instead of the kernel's softirq/kthread.
     var deferHardIRQs: (count: Int, flushTimeoutNanoseconds: Int)?
-    /// AF_XDP receive coalescing (`--coalesce USEC:FRAMES`): after an idle wait, sleep once for a fuller batch.
-    var coalescing: AFXDPConfiguration.ReceiveCoalescing?
 
     init(_ arguments: ArraySlice<String>) throws {
         var rest = arguments
@@ -60,13 +58,6 @@ struct CaptureBenchmarkOptions {
                     let budget = parts.count == 2 ? parts[1] : 64, (1...65535).contains(budget)
                 else { throw BenchError.usage("--busy-poll: USEC[:BUDGET], e.g. 20:64") }
                 busyPoll = AFXDPConfiguration.BusyPoll(microseconds: microseconds, budget: budget)
-            case "--coalesce":
-                let parts = try value().split(separator: ":").map { Int($0) }
-                guard parts.count == 2, let microseconds = parts[0], (1...10_000).contains(microseconds),
-                    let frames = parts[1], frames > 0
-                else { throw BenchError.usage("--coalesce: USEC:FRAMES, e.g. 100:32") }
-                coalescing = AFXDPConfiguration.ReceiveCoalescing(
-                    wait: .microseconds(microseconds), frames: frames)
             case "--defer-hard-irqs":
                 let parts = try value().split(separator: ":").map { Int($0) }
                 guard parts.count == 2, let count = parts[0], count >= 0, let timeout = parts[1], timeout >= 0
@@ -85,7 +76,7 @@ enum BenchError: Error, CustomStringConvertible {
         switch self {
         case .usage(let message):
             "usage: takeover-bench capture [--seconds S] [--flows N] [--frame-length L] [--no-tcpdump] "
-                + "[--threaded-napi] [--busy-poll USEC[:BUDGET]] [--defer-hard-irqs N:NS] [--coalesce USEC:FRAMES]\n       takeover-bench failover --help\n\(message)"
+                + "[--threaded-napi] [--busy-poll USEC[:BUDGET]] [--defer-hard-irqs N:NS]\n       takeover-bench failover --help\n\(message)"
         case .failed(let message): message
         }
     }
@@ -287,8 +278,7 @@ final class CaptureBenchmark {
                     try AFXDPSocket(
                         interface: "c0",
                         configuration: AFXDPConfiguration(
-                            frameCount: 8192, transmitFrameCount: 0, busyPoll: options.busyPoll,
-                            receiveCoalescing: options.coalescing),
+                            frameCount: 8192, transmitFrameCount: 0, busyPoll: options.busyPoll),
                         program: program)
                 }
                 bindMode = "\(socket.bindMode)"
@@ -403,7 +393,6 @@ func runCapture(_ options: CaptureBenchmarkOptions) throws {
     print(
         "XDP attach: \(bench.attachment.map { "\($0.mode)" } ?? "none"); AF_XDP bind: \(bench.bindMode); "
             + "AF_XDP busy poll: \(bench.busyPollState); "
-            + "AF_XDP coalescing: \(options.coalescing.map { "\($0.wait) for \($0.frames) frames" } ?? "off"); "
             + "c0 NAPI: \(options.threadedNAPI ? "threaded" : "softirq")"
             + "\(options.deferHardIRQs.map { ", defer hard IRQs \($0.count), gro_flush_timeout \($0.flushTimeoutNanoseconds) ns" } ?? ""); "
             + "\(options.frameLength)-byte frames, \(options.flows) UDP flows, "

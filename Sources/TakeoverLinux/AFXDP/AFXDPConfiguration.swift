@@ -24,17 +24,6 @@ public struct AFXDPConfiguration: Sendable, Equatable {
         case copyOnly
     }
 
-    /// See `receiveCoalescing`: adds up to `wait` to a frame's delivery after an idle spell, never more.
-    public struct ReceiveCoalescing: Sendable, Equatable {
-        public var wait: Duration
-        public var frames: Int
-
-        public init(wait: Duration = .microseconds(100), frames: Int = 32) {
-            self.wait = wait
-            self.frames = frames
-        }
-    }
-
     /// The busy-poll socket options. Setting them needs CAP_NET_ADMIN (SO_PREFER_BUSY_POLL always, the other
     /// two when raised); without it the kernel answers EPERM and the socket runs without busy polling.
     public struct BusyPoll: Sendable, Equatable {
@@ -62,9 +51,6 @@ public struct AFXDPConfiguration: Sendable, Equatable {
     /// core that then reads the frame. nil: the kernel's NAPI (softirq or kthread) alone fills the RX ring.
     /// A kernel that refuses the options leaves the socket working without them (`AFXDPSocket.busyPollRefusal`).
     public var busyPoll: BusyPoll?
-    /// Receive coalescing: when a wait had to sleep and woke to fewer than `frames` frames, it sleeps `wait` once
-    /// more so the batch fills (what TPACKET_V3's block timeout does for libpcap). nil: take what is there.
-    public var receiveCoalescing: ReceiveCoalescing?
     /// XDP_USE_NEED_WAKEUP: the kernel says when it needs a wake-up call, so none is made when it does not.
     public var useNeedWakeup: Bool
     /// Ring sizes (powers of two); nil derives them from the pool sizes as described above.
@@ -78,8 +64,7 @@ public struct AFXDPConfiguration: Sendable, Equatable {
     /// always has every receive frame to write into.
     public init(frameSize: FrameSize = .bytes2048, frameCount: Int = 4096, transmitFrameCount: Int? = nil,
                 frameHeadroom: Int = 0, bindPreference: BindPreference = .zeroCopyWithCopyFallback,
-                useNeedWakeup: Bool = true, busyPoll: BusyPoll? = nil,
-                receiveCoalescing: ReceiveCoalescing? = nil, fillRingSize: Int? = nil, receiveRingSize: Int? = nil,
+                useNeedWakeup: Bool = true, busyPoll: BusyPoll? = nil, fillRingSize: Int? = nil, receiveRingSize: Int? = nil,
                 transmitRingSize: Int? = nil, completionRingSize: Int? = nil) {
         self.frameSize = frameSize
         self.frameCount = frameCount
@@ -88,7 +73,6 @@ public struct AFXDPConfiguration: Sendable, Equatable {
         self.bindPreference = bindPreference
         self.useNeedWakeup = useNeedWakeup
         self.busyPoll = busyPoll
-        self.receiveCoalescing = receiveCoalescing
         self.fillRingSize = fillRingSize
         self.receiveRingSize = receiveRingSize
         self.transmitRingSize = transmitRingSize
@@ -140,14 +124,6 @@ public struct AFXDPConfiguration: Sendable, Equatable {
             }
             guard (1...Int(UInt16.max)).contains(busyPoll.budget) else {
                 throw invalid("busy-poll budget \(busyPoll.budget) is not within 1...\(UInt16.max)")
-            }
-        }
-        if let receiveCoalescing {
-            guard receiveCoalescing.wait > .zero, receiveCoalescing.wait <= .milliseconds(10) else {
-                throw invalid("receive coalescing wait \(receiveCoalescing.wait) is not within (0, 10 ms]")
-            }
-            guard receiveCoalescing.frames > 0 else {
-                throw invalid("receive coalescing frames \(receiveCoalescing.frames) is not positive")
             }
         }
         let sizes = RingSizes(

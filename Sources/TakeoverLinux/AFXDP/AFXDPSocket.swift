@@ -328,24 +328,7 @@ public final class AFXDPSocket {
             throw .systemCall(error)
         }
         if ready == 0 { try checkStillBound() }
-        let available = xsk_cons_nb_avail(receiveRing, UInt32(clamping: configuration.receiveCoalescing?.frames ?? 1))
-        if let coalescing = configuration.receiveCoalescing, available > 0, Int(available) < coalescing.frames {
-            try coalesce(for: coalescing.wait)
-            return true
-        }
-        return available > 0
-    }
-
-    /// Sleeps `wait` (nanosleep: sub-millisecond, unlike a poll timeout) so more frames join the batch.
-    private func coalesce(for wait: Duration) throws(AFXDPError) {
-        counters.coalescingWaits &+= 1
-        let (seconds, attoseconds) = wait.components
-        var interval = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
-        do {
-            try systemCall("nanosleep(receive coalescing)") { nanosleep(&interval, nil) }
-        } catch {
-            throw .systemCall(error)
-        }
+        return xsk_cons_nb_avail(receiveRing, 1) > 0
     }
 
     /// A non-blocking `recvfrom`: on a busy-polling socket the kernel runs the interface's NAPI once from here.

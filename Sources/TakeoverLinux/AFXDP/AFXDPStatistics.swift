@@ -40,8 +40,6 @@ public struct AFXDPStatistics: Sendable, Equatable {
     public var receivePolls: UInt64 = 0
     /// Busy-poll calls (`recvfrom` driving the NAPI) made by `waitForFrames` when the RX ring was empty.
     public var busyPolls: UInt64 = 0
-    /// Extra sleeps of receive coalescing (a wait woke to fewer frames than the configured batch).
-    public var coalescingWaits: UInt64 = 0
     /// Wake-up calls made because the kernel flagged the fill ring (zero-copy drivers that went to sleep).
     public var fillWakeups: UInt64 = 0
 

@@ -7,7 +7,6 @@ import Testing
 /// Busy polling on the AF_XDP socket (AFXDPConfiguration.busyPoll) on the same veth lab as AFXDPSocketTests:
 /// the kernel holds the busy-poll time we asked for (read back with getsockopt) and frames still arrive through the
 /// busy-polling wait; without CAP_NET_ADMIN the kernel refuses and the socket says why and works without.
-/// Receive coalescing is tested here too (the other lever on small batches).
 /// Root only; namespaces deleted in a `defer`; TEST-NET-1 only.
 @Suite("AF_XDP busy polling (root, namespaces)")
 struct AFXDPBusyPollTests {
@@ -79,55 +78,7 @@ struct AFXDPBusyPollTests {
                 && reason.contains("CAP_NET_ADMIN") && reason.contains("without it"), "\(reason)")
     }
 
-    /// A wait that slept and woke to fewer frames than the coalescing batch sleeps once more, then every frame of
-    /// the burst is there. The sender starts 50 ms after the wait began, from its own thread.
-    @Test func receiveCoalescingSleepsOnceAfterAWakeUpWithASmallBatch() throws {
-        let lab = NamespaceLab(test: "xcoal")
-        defer { lab.destroy() }
-        let hosts = try AFXDPSocketTests.makeHosts(lab)
-        let sender = try LabUDPSocket.open(in: hosts.client, address: AFXDPSocketTests.clientIPv4)
-        defer { sender.close() }
-        let frameCount = 24
-        let seen = try NamespaceLab.inNamespace(hosts.standby) {
-            let (program, attachment) = try AFXDPSocketTests.monitoringProgram(ownMAC: hosts.standbyMAC)
-            defer { try? attachment.detach() }
-            let socket = try AFXDPSocket(
-                interface: "s0",
-                configuration: AFXDPConfiguration(
-                    frameCount: 64, transmitFrameCount: 0,
-                    receiveCoalescing: AFXDPConfiguration.ReceiveCoalescing(wait: .milliseconds(2), frames: 64)),
-                program: program)
-            let sent = DispatchSemaphore(value: 0)
-            Thread.detachNewThread {
-                usleep(50_000)
-                for index in 0..<frameCount {
-                    try? sender.send(AFXDPSocketTests.payload(round: 1, index: index),
-                                     to: AFXDPSocketTests.peerOnlyIPv4, port: 9)
-                }
-                sent.signal()
-            }
-            let ready = try socket.waitForFrames(timeout: .seconds(2))
-            let waits = try socket.statistics().coalescingWaits
-            _ = sent.wait(timeout: .now() + 5)
-            let frames = try socket.receiveCopies(expected: frameCount, timeout: .seconds(2))
-            return (ready, waits, frames.count)
-        }
-        let (ready, waits, received) = seen
-        #expect(ready && waits == 1, "ready \(ready), coalescing sleeps \(waits)")
-        #expect(received == frameCount)
-    }
-
     @Test func outOfRangeOptionsAreNamed() {
-        for (coalescing, word) in [(AFXDPConfiguration.ReceiveCoalescing(wait: .zero), "wait"),
-                                   (AFXDPConfiguration.ReceiveCoalescing(wait: .milliseconds(11)), "wait"),
-                                   (AFXDPConfiguration.ReceiveCoalescing(frames: 0), "frames")] {
-            #expect {
-                try AFXDPConfiguration(frameCount: 64, receiveCoalescing: coalescing).validated()
-            } throws: { error in
-                guard case AFXDPError.invalidConfiguration(let reason) = error else { return false }
-                return reason.contains(word)
-            }
-        }
         for (busyPoll, word) in [(AFXDPConfiguration.BusyPoll(microseconds: 0), "time"),
                                  (AFXDPConfiguration.BusyPoll(budget: 0), "budget"),
                                  (AFXDPConfiguration.BusyPoll(budget: 65536), "budget")] {

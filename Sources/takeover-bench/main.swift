@@ -24,6 +24,11 @@ struct CaptureBenchmarkOptions {
     /// Run c0's NAPI polling in a kernel thread (sysfs `threaded`), so the receive side's softirq work can
     /// run on the other core instead of on the sender's.
     var threadedNAPI = false
+    /// Busy polling on the AF_XDP socket (`--busy-poll USEC[:BUDGET]`): the receive thread drives c0's NAPI.
+    var busyPoll: AFXDPConfiguration.BusyPoll?
+    /// c0's napi_defer_hard_irqs and gro_flush_timeout (`--defer-hard-irqs N:NANOSECONDS`): NAPI defers
+    /// rescheduling itself, so a busy-polling socket does the receive work instead of the kernel's softirq/kthread.
+    var deferHardIRQs: (count: Int, flushTimeoutNanoseconds: Int)?
 
     init(_ arguments: ArraySlice<String>) throws {
         var rest = arguments
@@ -47,6 +52,17 @@ struct CaptureBenchmarkOptions {
                     ?? { throw BenchError.usage("--frame-length: 60 to 1514") }()
             case "--no-tcpdump": tcpdump = false
             case "--threaded-napi": threadedNAPI = true
+            case "--busy-poll":
+                let parts = try value().split(separator: ":").map { Int($0) }
+                guard (1...2).contains(parts.count), let microseconds = parts[0], microseconds > 0,
+                    let budget = parts.count == 2 ? parts[1] : 64, (1...65535).contains(budget)
+                else { throw BenchError.usage("--busy-poll: USEC[:BUDGET], e.g. 20:64") }
+                busyPoll = AFXDPConfiguration.BusyPoll(microseconds: microseconds, budget: budget)
+            case "--defer-hard-irqs":
+                let parts = try value().split(separator: ":").map { Int($0) }
+                guard parts.count == 2, let count = parts[0], count >= 0, let timeout = parts[1], timeout >= 0
+                else { throw BenchError.usage("--defer-hard-irqs: N:NANOSECONDS, e.g. 2:200000") }
+                deferHardIRQs = (count, timeout)
             default: throw BenchError.usage("unknown option \(flag)")
             }
         }
@@ -60,7 +76,7 @@ enum BenchError: Error, CustomStringConvertible {
         switch self {
         case .usage(let message):
             "usage: takeover-bench capture [--seconds S] [--flows N] [--frame-length L] [--no-tcpdump] "
-                + "[--threaded-napi]\n       takeover-bench failover --help\n\(message)"
+                + "[--threaded-napi] [--busy-poll USEC[:BUDGET]] [--defer-hard-irqs N:NS]\n       takeover-bench failover --help\n\(message)"
         case .failed(let message): message
         }
     }
@@ -134,6 +150,7 @@ final class CaptureBenchmark {
     let program: XDPProgram
     var attachment: XDPAttachment?
     var bindMode = "not opened"
+    var busyPollState = "off"
 
     init(_ options: CaptureBenchmarkOptions) throws {
         self.options = options
@@ -156,6 +173,12 @@ final class CaptureBenchmark {
         if options.threadedNAPI {
             // A veth has NAPI only while an XDP program is attached: set it after the attach.
             try lab.runChecked(in: capture, ["sh", "-c", "echo 1 > /sys/class/net/c0/threaded"])
+        }
+        if let deferral = options.deferHardIRQs {
+            try lab.runChecked(
+                in: capture,
+                ["sh", "-c", "echo \(deferral.count) > /sys/class/net/c0/napi_defer_hard_irqs && "
+                    + "echo \(deferral.flushTimeoutNanoseconds) > /sys/class/net/c0/gro_flush_timeout"])
         }
     }
 
@@ -253,10 +276,15 @@ final class CaptureBenchmark {
             start: {
                 let socket = try lab.withNamespace(of: capture) {
                     try AFXDPSocket(
-                        interface: "c0", configuration: AFXDPConfiguration(frameCount: 8192, transmitFrameCount: 0),
+                        interface: "c0",
+                        configuration: AFXDPConfiguration(
+                            frameCount: 8192, transmitFrameCount: 0, busyPoll: options.busyPoll),
                         program: program)
                 }
                 bindMode = "\(socket.bindMode)"
+                busyPollState =
+                    socket.busyPollRefusal
+                    ?? (socket.busyPolling ? "\(options.busyPoll!.microseconds) µs, budget \(options.busyPoll!.budget)" : "off")
                 pipeline = try CapturePipeline(
                     source: AFXDPPacketSource(socket, clock: MonotonicClock.now),
                     configuration: CapturePipelineConfiguration(
@@ -364,7 +392,9 @@ func runCapture(_ options: CaptureBenchmarkOptions) throws {
     let loadText = load.map { String(format: "%.2f", $0) }.joined(separator: " ")
     print(
         "XDP attach: \(bench.attachment.map { "\($0.mode)" } ?? "none"); AF_XDP bind: \(bench.bindMode); "
-            + "c0 NAPI: \(options.threadedNAPI ? "threaded" : "softirq"); "
+            + "AF_XDP busy poll: \(bench.busyPollState); "
+            + "c0 NAPI: \(options.threadedNAPI ? "threaded" : "softirq")"
+            + "\(options.deferHardIRQs.map { ", defer hard IRQs \($0.count), gro_flush_timeout \($0.flushTimeoutNanoseconds) ns" } ?? ""); "
             + "\(options.frameLength)-byte frames, \(options.flows) UDP flows, "
             + "\(options.seconds) s per phase; load average \(loadText)")
     print("")

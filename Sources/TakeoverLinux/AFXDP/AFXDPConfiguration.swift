@@ -24,6 +24,20 @@ public struct AFXDPConfiguration: Sendable, Equatable {
         case copyOnly
     }
 
+    /// The busy-poll socket options. Setting them needs CAP_NET_ADMIN (SO_PREFER_BUSY_POLL always, the other
+    /// two when raised); without it the kernel answers EPERM and the socket runs without busy polling.
+    public struct BusyPoll: Sendable, Equatable {
+        /// SO_BUSY_POLL: how long one busy-poll call may spin on the NAPI for frames, µs (> 0).
+        public var microseconds: Int
+        /// SO_BUSY_POLL_BUDGET: frames one NAPI poll may process (1...65535).
+        public var budget: Int
+
+        public init(microseconds: Int = 20, budget: Int = 64) {
+            self.microseconds = microseconds
+            self.budget = budget
+        }
+    }
+
     public var frameSize: FrameSize
     /// Frames in the UMEM, receive and transmit pools together.
     public var frameCount: Int
@@ -32,6 +46,11 @@ public struct AFXDPConfiguration: Sendable, Equatable {
     /// Headroom the kernel leaves before each received frame (besides its own XDP_PACKET_HEADROOM).
     public var frameHeadroom: Int
     public var bindPreference: BindPreference
+    /// Busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL, SO_BUSY_POLL_BUDGET; kernel ≥ 5.11): each wait first
+    /// drives the interface's NAPI from the receiving thread, so the kernel's copy into the UMEM happens on the
+    /// core that then reads the frame. nil: the kernel's NAPI (softirq or kthread) alone fills the RX ring.
+    /// A kernel that refuses the options leaves the socket working without them (`AFXDPSocket.busyPollRefusal`).
+    public var busyPoll: BusyPoll?
     /// XDP_USE_NEED_WAKEUP: the kernel says when it needs a wake-up call, so none is made when it does not.
     public var useNeedWakeup: Bool
     /// Ring sizes (powers of two); nil derives them from the pool sizes as described above.
@@ -45,7 +64,7 @@ public struct AFXDPConfiguration: Sendable, Equatable {
     /// always has every receive frame to write into.
     public init(frameSize: FrameSize = .bytes2048, frameCount: Int = 4096, transmitFrameCount: Int? = nil,
                 frameHeadroom: Int = 0, bindPreference: BindPreference = .zeroCopyWithCopyFallback,
-                useNeedWakeup: Bool = true, fillRingSize: Int? = nil, receiveRingSize: Int? = nil,
+                useNeedWakeup: Bool = true, busyPoll: BusyPoll? = nil, fillRingSize: Int? = nil, receiveRingSize: Int? = nil,
                 transmitRingSize: Int? = nil, completionRingSize: Int? = nil) {
         self.frameSize = frameSize
         self.frameCount = frameCount
@@ -53,6 +72,7 @@ public struct AFXDPConfiguration: Sendable, Equatable {
         self.frameHeadroom = frameHeadroom
         self.bindPreference = bindPreference
         self.useNeedWakeup = useNeedWakeup
+        self.busyPoll = busyPoll
         self.fillRingSize = fillRingSize
         self.receiveRingSize = receiveRingSize
         self.transmitRingSize = transmitRingSize
@@ -97,6 +117,14 @@ public struct AFXDPConfiguration: Sendable, Equatable {
         }
         guard frameHeadroom >= 0, maximumReceiveLength >= 64 else {
             throw invalid("frameHeadroom \(frameHeadroom) leaves no room for a frame in \(frameSize.rawValue)-byte frames")
+        }
+        if let busyPoll {
+            guard busyPoll.microseconds > 0, busyPoll.microseconds <= Int(Int32.max) else {
+                throw invalid("busy-poll time \(busyPoll.microseconds) µs is not positive")
+            }
+            guard (1...Int(UInt16.max)).contains(busyPoll.budget) else {
+                throw invalid("busy-poll budget \(busyPoll.budget) is not within 1...\(UInt16.max)")
+            }
         }
         let sizes = RingSizes(
             fill: fillRingSize ?? Self.ringSize(holding: receiveFrameCount),

@@ -56,6 +56,10 @@ public final class AFXDPSocket {
     public let copyModeReason: String?
     /// The socket's descriptor (what `XDPProgram.registerSocket` puts in the XSKMAP).
     public let fileDescriptor: Int32
+    /// Whether each wait drives the NAPI itself (the configuration asked for busy polling and the kernel took it).
+    public let busyPolling: Bool
+    /// Why busy polling was asked for but is off (the option and errno the kernel refused), for the log.
+    public let busyPollRefusal: String?
 
     /// Largest frame a transmit builder may write (its buffer's size).
     public var maximumFrameLength: Int { configuration.maximumTransmitLength }
@@ -129,6 +133,17 @@ public final class AFXDPSocket {
         }
         let (mode, reason) = try Self.bind(&handles, interface: interfaceName, queue: queue,
                                            configuration: configuration, rings: rings)
+        var busyPollRefusal: String?
+        if let busyPoll = configuration.busyPoll {
+            do {
+                try Self.applyBusyPoll(busyPoll, to: handles.fileDescriptor)
+            } catch {
+                busyPollRefusal = "busy polling refused by the kernel (\(error))" + Self.busyPollHint(errno: error.errno)
+                    + "; receiving without it"
+            }
+        }
+        self.busyPolling = configuration.busyPoll != nil && busyPollRefusal == nil
+        self.busyPollRefusal = busyPollRefusal
 
         self.interfaceName = interfaceName
         self.queue = queue
@@ -223,6 +238,57 @@ public final class AFXDPSocket {
         return (mode, mode == .copy ? reason ?? "the kernel bound the socket in copy mode" : nil)
     }
 
+    /// Sets the three busy-poll options; on a refusal turns back off the ones already set (so the socket is
+    /// plainly without busy polling) and throws the refused call.
+    private static func applyBusyPoll(_ busyPoll: AFXDPConfiguration.BusyPoll,
+                                      to descriptor: Int32) throws(SystemCallError) {
+        func set(_ option: Int32, _ name: String, _ value: Int32) throws(SystemCallError) {
+            var value = value
+            try systemCall("setsockopt(\(name) = \(value))") {
+                setsockopt(descriptor, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<Int32>.size))
+            }
+        }
+        do {
+            try set(SO_PREFER_BUSY_POLL, "SO_PREFER_BUSY_POLL", 1)
+            try set(SO_BUSY_POLL, "SO_BUSY_POLL", Int32(busyPoll.microseconds))
+            try set(SO_BUSY_POLL_BUDGET, "SO_BUSY_POLL_BUDGET", Int32(busyPoll.budget))
+        } catch {
+            // Lowering needs no capability; a kernel that refused setting an option left it at 0 anyway.
+            try? set(SO_BUSY_POLL, "SO_BUSY_POLL", 0)
+            try? set(SO_PREFER_BUSY_POLL, "SO_PREFER_BUSY_POLL", 0)
+            throw error
+        }
+    }
+
+    private static func busyPollHint(errno: Int32) -> String {
+        switch errno {
+        case EPERM: " — setting busy-poll options needs CAP_NET_ADMIN"
+        case ENOPROTOOPT: " — the kernel is older than 5.11 or built without CONFIG_NET_RX_BUSY_POLL"
+        default: ""
+        }
+    }
+
+    /// The busy-poll time (SO_BUSY_POLL, µs) the kernel holds for this socket now, read back with getsockopt;
+    /// nil when it is 0 or SO_PREFER_BUSY_POLL is off. (The budget cannot be read back: getsockopt has no
+    /// SO_BUSY_POLL_BUDGET — ENOPROTOOPT on 6.18.)
+    public func busyPollMicroseconds() throws(AFXDPError) -> Int? {
+        guard isOpen else { throw .closed }
+        let descriptor = fileDescriptor
+        func get(_ option: Int32, _ name: String) throws(AFXDPError) -> Int32 {
+            var value: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            do {
+                try systemCall("getsockopt(\(name))") { getsockopt(descriptor, SOL_SOCKET, option, &value, &length) }
+            } catch {
+                throw .systemCall(error)
+            }
+            return value
+        }
+        let prefer = try get(SO_PREFER_BUSY_POLL, "SO_PREFER_BUSY_POLL")
+        let microseconds = try get(SO_BUSY_POLL, "SO_BUSY_POLL")
+        return prefer != 0 && microseconds > 0 ? Int(microseconds) : nil
+    }
+
     deinit {
         close()
         transmitStaging.deallocate()
@@ -246,6 +312,12 @@ public final class AFXDPSocket {
         guard receives else { return false }
         try refillFillRing()
         if xsk_cons_nb_avail(receiveRing, 1) > 0 { return true }
+        if busyPolling {
+            // One NAPI poll of up to the budget's frames on this thread: the frames land in the UMEM from the
+            // core that reads them next. Nothing yet → the ordinary wait below (busy polling never spins idle).
+            try busyPollOnce()
+            if xsk_cons_nb_avail(receiveRing, 1) > 0 { return true }
+        }
         var waiter = pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0)
         let milliseconds = Self.milliseconds(timeout)
         let ready: Int32
@@ -257,6 +329,21 @@ public final class AFXDPSocket {
         }
         if ready == 0 { try checkStillBound() }
         return xsk_cons_nb_avail(receiveRing, 1) > 0
+    }
+
+    /// A non-blocking `recvfrom`: on a busy-polling socket the kernel runs the interface's NAPI once from here.
+    private func busyPollOnce() throws(AFXDPError) {
+        counters.busyPolls &+= 1
+        let descriptor = fileDescriptor
+        do {
+            _ = try nonBlockingSystemCall("recvfrom(AF_XDP \(interfaceName) queue \(queue) busy poll)") {
+                recvfrom(descriptor, nil, 0, Int32(MSG_DONTWAIT), nil, nil)
+            }
+        } catch where error.errno == ENETDOWN || error.errno == ENXIO {
+            throw .unbound(interface: interfaceName, queue: queue, error)
+        } catch {
+            throw .systemCall(error)
+        }
     }
 
     /// An unbound socket polls as "nothing yet" forever, so a quiet timeout asks whether the kernel unbound it

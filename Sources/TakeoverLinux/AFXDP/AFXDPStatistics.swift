@@ -38,6 +38,8 @@ public struct AFXDPStatistics: Sendable, Equatable {
     public var receivedBytes: UInt64 = 0
     /// `poll` calls made by `waitForFrames` (only when the RX ring was empty): frames per poll is the batching.
     public var receivePolls: UInt64 = 0
+    /// Busy-poll calls (`recvfrom` driving the NAPI) made by `waitForFrames` when the RX ring was empty.
+    public var busyPolls: UInt64 = 0
     /// Wake-up calls made because the kernel flagged the fill ring (zero-copy drivers that went to sleep).
     public var fillWakeups: UInt64 = 0
 

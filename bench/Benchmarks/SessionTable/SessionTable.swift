@@ -154,15 +154,7 @@ final class FilledTracker<Tracker: TrackerUnderTest & ~Copyable>: @unchecked Sen
     }
 
     /// An ACK carrying 1000 bytes, the `round`th of its flow.
-    static func segment(_ round: UInt32) -> TCPSegment {
-        var options = TCPOptionsSummary()
-        options.hasTimestamp = true
-        options.timestampValue = 1000 &+ round
-        options.timestampEcho = 500 &+ round
-        return TCPSegment(
-            sequence: 1_000_000 &+ round &* 1000, acknowledgment: 2_000_000 &+ round, flags: .ack, window: 502,
-            payloadLength: 1000, payloadOffset: 66, options: options)
-    }
+    static func segment(_ round: UInt32) -> TCPSegment { .benchACK(round: round) }
 
     /// Runs one sample's loop with the tracker: one exclusive access per sample. (`tracker` is a class's
     /// property: reached once per operation, Swift's dynamic exclusivity check — ~90 instructions, measured

@@ -67,3 +67,16 @@ extension FlowKey {
             destinationPort: UInt16(truncatingIfNeeded: ports >> 16), protocolNumber: IPProtocolNumber.tcp)
     }
 }
+
+extension TCPSegment {
+    /// An ACK carrying 1000 bytes with timestamps, the `round`th of its flow: the session-table benchmarks' update.
+    public static func benchACK(round: UInt32) -> TCPSegment {
+        var options = TCPOptionsSummary()
+        options.hasTimestamp = true
+        options.timestampValue = 1000 &+ round
+        options.timestampEcho = 500 &+ round
+        return TCPSegment(
+            sequence: 1_000_000 &+ round &* 1000, acknowledgment: 2_000_000 &+ round, flags: .ack, window: 502,
+            payloadLength: 1000, payloadOffset: 66, options: options)
+    }
+}

@@ -12,15 +12,7 @@ let chunk = 1000
 let batch = 8
 let rounds = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 400
 
-func segment(_ round: UInt32) -> TCPSegment {
-    var options = TCPOptionsSummary()
-    options.hasTimestamp = true
-    options.timestampValue = 1000 &+ round
-    options.timestampEcho = 500 &+ round
-    return TCPSegment(
-        sequence: 1_000_000 &+ round &* 1000, acknowledgment: 2_000_000 &+ round, flags: .ack, window: 502,
-        payloadLength: 1000, payloadOffset: 66, options: options)
-}
+func segment(_ round: UInt32) -> TCPSegment { .benchACK(round: round) }
 
 var generator = SplitMix64(seed: 0x7A6B_0001)
 // Which table is allocated first (and so where in the address space it lies) is an argument, to tell a

@@ -16,15 +16,7 @@ let sessions = 62_500
 let operations = 100_000
 let batch = 8
 
-func segment(_ round: UInt32) -> TCPSegment {
-    var options = TCPOptionsSummary()
-    options.hasTimestamp = true
-    options.timestampValue = 1000 &+ round
-    options.timestampEcho = 500 &+ round
-    return TCPSegment(
-        sequence: 1_000_000 &+ round &* 1000, acknowledgment: 2_000_000 &+ round, flags: .ack, window: 502,
-        payloadLength: 1000, payloadOffset: 66, options: options)
-}
+func segment(_ round: UInt32) -> TCPSegment { .benchACK(round: round) }
 
 // The same keys in both trackers: the current one (`TCPTracker`) and the frozen baseline (BaselineSessions).
 var generator = SplitMix64(seed: 0x7A6B_0001)

@@ -129,7 +129,10 @@ public final class Engine: Sendable {
         do {
             controller = try FailoverController(
                 configuration: controllerConfiguration, authenticator: authenticator, actions: actions,
-                onStateChange: onStateChange)
+                onStateChange: onStateChange,
+                onPeerReturn: { [logger] review in
+                    logger.warning("peer node \(configuration.peer.id) \(review)")
+                })
         } catch {
             throw .controller(error)
         }

@@ -36,7 +36,7 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--log-level: unknown level '\(logLevel)'")
         }
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = DaemonLogHandler(label: label)
             handler.logLevel = level
             return handler
         }

@@ -58,6 +58,13 @@ final class ControllerLoop {
     /// Per channel: the peer's last accepted heartbeat (our receive time, its send time and sequence), for the
     /// gap counters — they tell a late sender from a lost datagram from a late receiver.
     private var lastPeerHeartbeat: [(received: MonotonicTime, sent: UInt64, sequence: UInt64)?]
+    /// The peer's newest accepted heartbeat, and per channel the smallest receive − send time seen: what a
+    /// `PeerReturnReview` compares the peer's first heartbeat after a failure with.
+    private var newestPeerHeartbeat: PeerReturnReview.Heartbeat?
+    private var fastestTransit: [UInt64]
+    /// Since the detector failed the peer: when, and its newest heartbeat then (nil: no review pending).
+    private var failureUnderReview: (decidedAt: MonotonicTime, before: PeerReturnReview.Heartbeat)?
+    private let onPeerReturn: (@Sendable (PeerReturnReview) -> Void)?
     private let sendBuffer: UnsafeMutableRawBufferPointer
     /// Larger than a heartbeat, so an oversized datagram arrives whole enough to be counted as malformed.
     private let receiveBuffer: UnsafeMutableRawBufferPointer
@@ -65,7 +72,8 @@ final class ControllerLoop {
     /// Opens the channel sockets and the timer in the calling thread's network namespace.
     init(
         configuration: FailoverControllerConfiguration, incarnation: UInt64, authenticator: HMACAuthenticator,
-        actions: any FailoverActions, onStateChange: (@Sendable (FailoverStateChange) -> Void)?, shared: ControllerShared
+        actions: any FailoverActions, onStateChange: (@Sendable (FailoverStateChange) -> Void)?,
+        onPeerReturn: (@Sendable (PeerReturnReview) -> Void)?, shared: ControllerShared
     ) throws(FailoverControllerError) {
         self.configuration = configuration
         nodeID = configuration.nodeID
@@ -74,6 +82,7 @@ final class ControllerLoop {
         self.authenticator = authenticator
         self.actions = actions
         self.onStateChange = onStateChange
+        self.onPeerReturn = onPeerReturn
         self.shared = shared
         var sockets: [UDPSocket] = []
         for channel in configuration.channels {
@@ -102,6 +111,7 @@ final class ControllerLoop {
         sequences = Array(repeating: 0, count: configuration.groups.count)
         pendingRelease = Array(repeating: nil, count: configuration.groups.count)
         lastPeerHeartbeat = Array(repeating: nil, count: configuration.channels.count)
+        fastestTransit = Array(repeating: .max, count: configuration.channels.count)
         sendBuffer = .allocate(byteCount: HeartbeatMessage.length, alignment: 8)
         receiveBuffer = .allocate(byteCount: 2048, alignment: 8)
     }
@@ -222,6 +232,7 @@ final class ControllerLoop {
             detector.heartbeatReceived(onChannel: channel, at: now)
             heard = true
             countGap(message, onChannel: channel, at: now)
+            review(message, onChannel: channel, at: now)
             handle(.heartbeat(message), group: group, at: now)
         }
         return heard
@@ -253,6 +264,9 @@ final class ControllerLoop {
         let verdict = detector.tick(at: now)
         let newFailure = verdict.peerFailed && !peerJudgedFailed
         peerJudgedFailed = verdict.peerFailed
+        if newFailure, failureUnderReview == nil, let newest = newestPeerHeartbeat {
+            failureUnderReview = (now, newest)
+        }
         shared.status.withLock { status in
             status.counters.stallsExcused = detector.stallsExcused
             if verdict.stall > 0 { status.counters.longestStallExcused = max(status.counters.longestStallExcused, verdict.stall) }
@@ -330,6 +344,32 @@ final class ControllerLoop {
                 status.counters.channels[channel].sequenceGaps += 1
             }
         }
+    }
+
+    /// Keeps the newest heartbeat and the fastest delivery per channel; the first heartbeat after a failure was
+    /// decided is reviewed against the newest before it (counted, and reported to `onPeerReturn`).
+    private func review(_ message: HeartbeatMessage, onChannel channel: Int, at now: MonotonicTime) {
+        let heartbeat = PeerReturnReview.Heartbeat(
+            received: now, sent: message.sendTime, sequence: message.sequence, group: message.group,
+            incarnation: message.incarnation, channel: channel)
+        // Compared as a signed difference: the peer's clock may be far ahead of or behind ours.
+        if Int64(bitPattern: heartbeat.transit &- fastestTransit[channel]) < 0 || fastestTransit[channel] == .max {
+            fastestTransit[channel] = heartbeat.transit
+        }
+        if let (decidedAt, before) = failureUnderReview {
+            failureUnderReview = nil
+            if let review = PeerReturnReview(
+                before: before, after: heartbeat, decidedAt: decidedAt, fastestTransit: fastestTransit[channel],
+                window: interval * UInt64(configuration.missCount), channelCount: sockets.count)
+            {
+                shared.status.withLock { status in
+                    status.counters.peerReturns.count(review.finding)
+                    status.counters.lastPeerReturn = review
+                }
+                onPeerReturn?(review)
+            }
+        }
+        if newestPeerHeartbeat.map({ $0.received <= now }) ?? true { newestPeerHeartbeat = heartbeat }
     }
 
     // MARK: Commands

@@ -56,6 +56,10 @@ public struct FailoverCounters: Equatable, Sendable {
     public var failuresByUnansweredRequests: UInt64 = 0
     /// The rule of the last failure decided.
     public var lastFailureRule: FailureDetector.Rule?
+    /// Times the peer was heard again, in the same incarnation, after the detector had failed it (a false failover,
+    /// or a cut that healed), and what the last such return said about the silence (`PeerReturnReview`).
+    public var peerReturns = PeerReturnCounts()
+    public var lastPeerReturn: PeerReturnReview?
     /// Reports of unanswered-requests evidence that woke the loop while it waited for one.
     public var unansweredEvidenceWakeups: UInt64 = 0
     /// How the controller thread is scheduled (`SCHED_FIFO` when asked and permitted).
@@ -82,6 +86,23 @@ public enum ControllerScheduling: Equatable, Sendable {
     case realtimeRefused(SystemCallError)
 }
 
+/// The peer's returns after it was judged failed, by what its heartbeats said the silence was.
+public struct PeerReturnCounts: Hashable, Sendable {
+    public var heartbeatsDelayed: UInt64 = 0
+    public var heartbeatsLost: UInt64 = 0
+    public var peerStalled: UInt64 = 0
+
+    public init() {}
+
+    public mutating func count(_ finding: PeerReturnReview.Finding) {
+        switch finding {
+        case .heartbeatsDelayed: heartbeatsDelayed += 1
+        case .heartbeatsLost: heartbeatsLost += 1
+        case .peerStalled: peerStalled += 1
+        }
+    }
+}
+
 /// One group as the controller sees it now.
 public struct FailoverGroupStatus: Hashable, Sendable {
     public var id: UInt16
@@ -105,15 +126,8 @@ extension FailureDetector.Rule: CustomStringConvertible {
         switch self {
         case .missedHeartbeats(let count): "\(count) heartbeats missed"
         case .unansweredRequests(let frames, let silence):
-            "unanswered requests: \(frames) client frames, peer silent for \(Self.milliseconds(silence)) ms"
+            "unanswered requests: \(frames) client frames, peer silent for \(Milliseconds(silence)) ms"
         }
-    }
-
-    /// Nanoseconds as milliseconds with two decimals.
-    private static func milliseconds(_ nanoseconds: UInt64) -> String {
-        let hundredths = (nanoseconds + 5_000) / 10_000
-        let fraction = hundredths % 100
-        return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
     }
 }
 

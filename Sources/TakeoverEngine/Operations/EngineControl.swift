@@ -91,7 +91,11 @@ public final class EngineControl: ControlCommandHandler {
                 releaseTimeouts: counters.releaseTimeouts, loopErrors: counters.loopErrors,
                 peerFailures: .init(
                     missedHeartbeats: counters.failuresByMissedHeartbeats,
-                    unansweredRequests: counters.failuresByUnansweredRequests)),
+                    unansweredRequests: counters.failuresByUnansweredRequests),
+                peerReturns: .init(
+                    heartbeatsDelayed: counters.peerReturns.heartbeatsDelayed,
+                    heartbeatsLost: counters.peerReturns.heartbeatsLost, peerStalled: counters.peerReturns.peerStalled,
+                    last: counters.lastPeerReturn.map(\.description))),
             groups: groups, ownedAddresses: owned, heartbeats: heartbeats, paths: paths, sessions: sessions.map { $0() }
                 ?? StatusReport.Sessions(engine.capturePipelines.values.map { $0.statistics() }),
             lastFailover: controller.timelines.last.map { failoverReport($0, now: now, responders: responders) })

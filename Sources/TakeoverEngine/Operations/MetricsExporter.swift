@@ -85,6 +85,14 @@ public final class MetricsExporter: Sendable {
                 counter("takeover_peer_failures_total", [("node", status.node.name), ("rule", rule)], value)
             }
         }
+        if let returns = status.controller.peerReturns {
+            for (finding, value) in [
+                ("heartbeats_delayed", returns.heartbeatsDelayed), ("heartbeats_lost", returns.heartbeatsLost),
+                ("peer_stalled", returns.peerStalled),
+            ] {
+                counter("takeover_peer_returns_total", [("node", status.node.name), ("finding", finding)], value)
+            }
+        }
         gauge("takeover_owned_addresses", [("node", status.node.name)], Double(status.ownedAddresses.count))
 
         for channel in status.heartbeats {

@@ -60,6 +60,19 @@ public struct StatusReport: Codable, Hashable, Sendable {
         public var loopErrors: UInt64
         /// Times the failure detector failed the peer, by the rule that decided (absent in older reports).
         public var peerFailures: PeerFailures?
+        /// The peer heard again after it was judged failed, by what its heartbeats said (absent in older reports).
+        public var peerReturns: PeerReturns?
+    }
+
+    public struct PeerReturns: Codable, Hashable, Sendable {
+        /// It sent in time; the heartbeats arrived late (a false failover caused on the way or by this host).
+        public var heartbeatsDelayed: UInt64
+        /// It kept sending; nothing arrived on any channel for longer than the window (a cut that healed).
+        public var heartbeatsLost: UInt64
+        /// It sent nothing for longer than the window (its own stall).
+        public var peerStalled: UInt64
+        /// The last return, as the daemon logged it.
+        public var last: String?
     }
 
     public struct PeerFailures: Codable, Hashable, Sendable {

@@ -87,6 +87,13 @@ import TakeoverLinux
         let reasonsB = b.timelines.filter { $0.transition.at >= healedAt }.map(\.transition.reason)
         #expect(reasonsA == [.dualOwner, .releaseDone, .handedBack], "\(reasonsA)")
         #expect(reasonsB == [.preempted, .releaseDone], "\(reasonsB)")
+        // Each heard the other again, same incarnation: the other had kept sending, nothing arrived (a healed cut).
+        for node in [a, b] {
+            let review = try #require(node.counters.lastPeerReturn)
+            #expect(review.finding == .heartbeatsLost, "\(review)")
+            #expect(node.counters.peerReturns.heartbeatsLost == 1 && node.counters.peerReturns.heartbeatsDelayed == 0)
+            #expect((review.unheard ?? 0) >= 2, "the other's numbered datagrams across the cut: \(review)")
+        }
         let periodsA = actionsA.servingPeriods
         let periodsB = actionsB.servingPeriods
         let handBack = try #require(periodsA.last)
@@ -354,6 +361,11 @@ import TakeoverLinux
         #expect(counters.lateTimerExpirations >= 10, "about 15 periods passed unread: \(counters.lateTimerExpirations)")
         #expect(b.state(of: Lab.group) == .standby)
         #expect(!b.timelines.contains { $0.transition.reason == .peerFailed })
+        // A judged B failed during B's stall and heard it again: B's own stall, by its heartbeats.
+        #expect(waitUntil(timeout: .seconds(2)) { a.counters.lastPeerReturn != nil })
+        let review = try #require(a.counters.lastPeerReturn)
+        #expect(review.finding == .peerStalled && review.peerSendGap >= 100_000_000, "\(review)")
+        #expect(a.counters.peerReturns.peerStalled == 1)
         print("MEASURED stall: \(counters.lateTimerExpirations) timer periods late, \(counters.stallsExcused) stall excused")
     }
 

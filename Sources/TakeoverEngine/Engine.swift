@@ -130,9 +130,7 @@ public final class Engine: Sendable {
             controller = try FailoverController(
                 configuration: controllerConfiguration, authenticator: authenticator, actions: actions,
                 onStateChange: onStateChange,
-                onPeerReturn: { [logger] review in
-                    logger.warning("peer node \(configuration.peer.id) \(review)")
-                })
+                onDiagnostic: { [logger] diagnostic in logger.warning("\(diagnostic)") })
         } catch {
             throw .controller(error)
         }

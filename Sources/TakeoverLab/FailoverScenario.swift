@@ -179,50 +179,22 @@ public enum FailoverScenarioRunner {
             }
             tcpServices.append(service)
         }
+        // The hub's capture starts before any daemon, and the failure is prepared before the standby starts: starting
+        // tcpdump allocates its packet ring inside one non-preemptible kernel call, which on this VM held a CPU for
+        // 5–20 ms — long enough to delay a daemon's 1 ms heartbeats by a whole window (a false failover) when it
+        // came during the standby's first second.
+        let capturePath = scratch + "/hub.pcap"
+        let capture = try lab.startTcpdump(
+            in: LabHost(name: topology.hub.name, namespace: topology.hub.namespace), interface: topology.hub.bridge,
+            ["-n", "-s", "128", "--time-stamp-precision=nano", "-w", capturePath,
+             "arp or host \(groupAddress) or udp port 7410 or ip proto 112"])
+        defer { capture.stop(grace: .zero) }
         // The primary first, until it serves; then the standby (started together, a non-preempting VRRP pair
         // elects whichever process happens to time out first).
         let primaryEngine = try launcher.start(primary, peer: standby, in: lab)
         engines.append(primaryEngine)
         guard waitUntil(timeout: scenario.system.startupBound, { holds(lab, primary.lan) }) else {
             throw FailoverScenarioError.notReady("the primary never took \(groupAddress): \(primaryEngine.standardError.suffix(2000))")
-        }
-        let standbyEngine = try launcher.start(standby, peer: primary, in: lab)
-        engines.append(standbyEngine)
-
-        let settled = waitUntil(timeout: scenario.system.startupBound) {
-            guard holds(lab, primary.lan), !holds(lab, standby.lan) else { return false }
-            guard let marker = launcher.standbyMarker else { return true }
-            return standbyEngine.standardError.contains(marker) || standbyEngine.standardOutput.contains(marker)
-        }
-        guard settled else {
-            throw FailoverScenarioError.notReady(
-                "primary holds \(groupAddress): \(holds(lab, primary.lan)); standby: \(holds(lab, standby.lan)); "
-                    + "primary log: \(primaryEngine.standardError.suffix(1500)) standby log: \(standbyEngine.standardError.suffix(1500))")
-        }
-        // Both settled; let the standby's first adverts and the primary's announcements pass.
-        Thread.sleep(forTimeInterval: 0.3)
-
-        let capturePath = scratch + "/hub.pcap"
-        let capture = try lab.startTcpdump(
-            in: LabHost(name: topology.hub.name, namespace: topology.hub.namespace), interface: topology.hub.bridge,
-            ["-n", "-s", "128", "--time-stamp-precision=nano", "-w", capturePath,
-             "arp or host \(groupAddress) or udp port 7410 or ip proto 112"])
-
-        let after = scenario.after ?? scenario.system.settleTime
-        var total = scenario.before + after + .seconds(2)
-        if scenario.recover || scenario.failure == .freeze { total += scenario.afterResume }
-        let udp = try UDPProber(
-            lab: lab, host: topology.client.host, target: groupAddress, port: servicePort, interval: scenario.probeInterval,
-            duration: total)
-        let tcp = try TCPStreamProber(
-            lab: lab, host: topology.client.host, target: groupAddress, port: servicePort, interval: scenario.probeInterval)
-        // Stops the probes' threads when a step below throws (idempotent after the regular stop).
-        defer {
-            _ = udp.stop(drain: .zero)
-            _ = tcp.stop(drain: .zero)
-        }
-        guard waitUntil(timeout: .seconds(3), { tcp.isConnected }) else {
-            throw FailoverScenarioError.notReady("the client's TCP stream did not connect to \(groupAddress)")
         }
         // A link cut through `ip` costs a process start (measured 27–116 ms on this loaded machine), one per link:
         // the dedicated heartbeat link used to stay up that much longer than the service link. One `ip -batch`
@@ -241,6 +213,38 @@ public enum FailoverScenarioRunner {
             default: nil
             }
         defer { failureBatch?.cancel() }
+        let standbyEngine = try launcher.start(standby, peer: primary, in: lab)
+        engines.append(standbyEngine)
+
+        let settled = waitUntil(timeout: scenario.system.startupBound) {
+            guard holds(lab, primary.lan), !holds(lab, standby.lan) else { return false }
+            guard let marker = launcher.standbyMarker else { return true }
+            return standbyEngine.standardError.contains(marker) || standbyEngine.standardOutput.contains(marker)
+        }
+        guard settled else {
+            throw FailoverScenarioError.notReady(
+                "primary holds \(groupAddress): \(holds(lab, primary.lan)); standby: \(holds(lab, standby.lan)); "
+                    + "primary log: \(primaryEngine.standardError.suffix(1500)) standby log: \(standbyEngine.standardError.suffix(1500))")
+        }
+        // Both settled; let the standby's first adverts and the primary's announcements pass.
+        Thread.sleep(forTimeInterval: 0.3)
+
+        let after = scenario.after ?? scenario.system.settleTime
+        var total = scenario.before + after + .seconds(2)
+        if scenario.recover || scenario.failure == .freeze { total += scenario.afterResume }
+        let udp = try UDPProber(
+            lab: lab, host: topology.client.host, target: groupAddress, port: servicePort, interval: scenario.probeInterval,
+            duration: total)
+        let tcp = try TCPStreamProber(
+            lab: lab, host: topology.client.host, target: groupAddress, port: servicePort, interval: scenario.probeInterval)
+        // Stops the probes' threads when a step below throws (idempotent after the regular stop).
+        defer {
+            _ = udp.stop(drain: .zero)
+            _ = tcp.stop(drain: .zero)
+        }
+        guard waitUntil(timeout: .seconds(3), { tcp.isConnected }) else {
+            throw FailoverScenarioError.notReady("the client's TCP stream did not connect to \(groupAddress)")
+        }
         sleep(scenario.before)
 
         // The failure, stamped on both clocks: the capture is in wall-clock time, the probes in monotonic time.

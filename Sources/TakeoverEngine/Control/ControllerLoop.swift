@@ -54,7 +54,7 @@ final class ControllerLoop {
     /// Per group: the timeline of the release `stopServing` is working on.
     private var pendingRelease: [UInt64?]
     private var phase = Phase.running
-    private var lastTick: MonotonicTime?
+    private var lastTick = MonotonicTime.zero
     /// Per channel: the peer's last accepted heartbeat (our receive time, its send time and sequence), for the
     /// gap counters — they tell a late sender from a lost datagram from a late receiver.
     private var lastPeerHeartbeat: [(received: MonotonicTime, sent: UInt64, sequence: UInt64)?]
@@ -64,7 +64,10 @@ final class ControllerLoop {
     private var fastestTransit: [UInt64]
     /// Since the detector failed the peer: when, and its newest heartbeat then (nil: no review pending).
     private var failureUnderReview: (decidedAt: MonotonicTime, before: PeerReturnReview.Heartbeat)?
-    private let onPeerReturn: (@Sendable (PeerReturnReview) -> Void)?
+    private let onDiagnostic: (@Sendable (FailoverDiagnostic) -> Void)?
+    /// When the last `.ownStall` was reported, and how many were left unreported since (at most one a second).
+    private var lastStallReport: MonotonicTime?
+    private var unreportedStalls = 0
     private let sendBuffer: UnsafeMutableRawBufferPointer
     /// Larger than a heartbeat, so an oversized datagram arrives whole enough to be counted as malformed.
     private let receiveBuffer: UnsafeMutableRawBufferPointer
@@ -73,7 +76,7 @@ final class ControllerLoop {
     init(
         configuration: FailoverControllerConfiguration, incarnation: UInt64, authenticator: HMACAuthenticator,
         actions: any FailoverActions, onStateChange: (@Sendable (FailoverStateChange) -> Void)?,
-        onPeerReturn: (@Sendable (PeerReturnReview) -> Void)?, shared: ControllerShared
+        onDiagnostic: (@Sendable (FailoverDiagnostic) -> Void)?, shared: ControllerShared
     ) throws(FailoverControllerError) {
         self.configuration = configuration
         nodeID = configuration.nodeID
@@ -82,7 +85,7 @@ final class ControllerLoop {
         self.authenticator = authenticator
         self.actions = actions
         self.onStateChange = onStateChange
-        self.onPeerReturn = onPeerReturn
+        self.onDiagnostic = onDiagnostic
         self.shared = shared
         var sockets: [UDPSocket] = []
         for channel in configuration.channels {
@@ -149,6 +152,8 @@ final class ControllerLoop {
         let start = MonotonicClock.now()
         detector = Self.makeDetector(configuration, start: start)
         machines = Self.makeMachines(configuration, start: start)
+        // Our first heartbeats go out now: a stall before the first tick delays the next ones as much as any other.
+        lastTick = start
         shared.status.withLock { $0.running = true }
         do {
             try timer.arm(intervalNanoseconds: interval)
@@ -241,13 +246,16 @@ final class ControllerLoop {
     // MARK: Ticking
 
     private func tick(at now: MonotonicTime, expirations: UInt64) {
-        let gap = lastTick.map { now.nanoseconds(since: $0) } ?? 0
+        let gap = now.nanoseconds(since: lastTick)
         lastTick = now
+        let window = interval * UInt64(configuration.missCount)
         shared.status.withLock { status in
             status.counters.ticks += 1
             status.counters.lateTimerExpirations += expirations - 1
             status.counters.longestTickGap = max(status.counters.longestTickGap, gap)
+            if gap > window { status.counters.stallsBeyondWindow += 1 }
         }
+        if gap > window { reportStall(gap, window: window, at: now) }
         judge(at: now)
         for group in machines.indices { sendHeartbeats(group: group, at: now) }
         advanceShutdown(at: now, ticked: true)
@@ -346,8 +354,20 @@ final class ControllerLoop {
         }
     }
 
+    /// Our heartbeats went out `gap` apart, more than a peer with our settings waits: it may have taken over.
+    /// Said at most once a second (with the count of those not said), since a stalling machine stalls often.
+    private func reportStall(_ gap: UInt64, window: UInt64, at now: MonotonicTime) {
+        if let last = lastStallReport, now.nanoseconds(since: last) < 1_000_000_000 {
+            unreportedStalls += 1
+            return
+        }
+        lastStallReport = now
+        onDiagnostic?(.ownStall(gap: gap, window: window, unreported: unreportedStalls))
+        unreportedStalls = 0
+    }
+
     /// Keeps the newest heartbeat and the fastest delivery per channel; the first heartbeat after a failure was
-    /// decided is reviewed against the newest before it (counted, and reported to `onPeerReturn`).
+    /// decided is reviewed against the newest before it (counted, and reported to `onDiagnostic`).
     private func review(_ message: HeartbeatMessage, onChannel channel: Int, at now: MonotonicTime) {
         let heartbeat = PeerReturnReview.Heartbeat(
             received: now, sent: message.sendTime, sequence: message.sequence, group: message.group,
@@ -366,7 +386,7 @@ final class ControllerLoop {
                     status.counters.peerReturns.count(review.finding)
                     status.counters.lastPeerReturn = review
                 }
-                onPeerReturn?(review)
+                onDiagnostic?(.peerReturned(review))
             }
         }
         if newestPeerHeartbeat.map({ $0.received <= now }) ?? true { newestPeerHeartbeat = heartbeat }

@@ -30,12 +30,12 @@ public final class FailoverController: Sendable {
     private let startStop = Mutex(())
 
     /// Checks the configuration and opens the channel sockets, the timer and the wake-up descriptor.
-    /// `onStateChange` is called on the controller thread after each transition, and `onPeerReturn` when the peer
-    /// is heard again after it was judged failed (what its heartbeats say the silence was); both must return quickly.
+    /// `onStateChange` is called on the controller thread after each transition, and `onDiagnostic` for what an
+    /// operator should hear about the heartbeats (`FailoverDiagnostic`); both must return quickly.
     public init(
         configuration: FailoverControllerConfiguration, authenticator: HMACAuthenticator, actions: any FailoverActions,
         onStateChange: (@Sendable (FailoverStateChange) -> Void)? = nil,
-        onPeerReturn: (@Sendable (PeerReturnReview) -> Void)? = nil
+        onDiagnostic: (@Sendable (FailoverDiagnostic) -> Void)? = nil
     ) throws(FailoverControllerError) {
         let problems = configuration.problems
         guard problems.isEmpty else { throw .invalidConfiguration(problems) }
@@ -55,7 +55,7 @@ public final class FailoverController: Sendable {
         pendingLoop = Mutex(
             try ControllerLoop(
                 configuration: configuration, incarnation: incarnation, authenticator: authenticator, actions: actions,
-                onStateChange: onStateChange, onPeerReturn: onPeerReturn, shared: shared))
+                onStateChange: onStateChange, onDiagnostic: onDiagnostic, shared: shared))
     }
 
     /// Asks a running loop to shut down rather than leave its thread behind; does not wait.

@@ -47,6 +47,9 @@ public struct FailoverCounters: Equatable, Sendable {
     public var longestStallExcused: UInt64 = 0
     /// The longest time between two ticks of our periodic timer (ns): how late our own heartbeats went out.
     public var longestTickGap: UInt64 = 0
+    /// Ticks that came more than the failure window after the previous one: our heartbeats went out late enough
+    /// for a peer with our settings to take over.
+    public var stallsBeyondWindow: UInt64 = 0
     /// Evaluations the failure-deadline timer triggered between ticks.
     public var deadlineJudgements: UInt64 = 0
     /// When the detector last failed the peer: the silence it judged (ns since the newest sign of life).
@@ -99,6 +102,26 @@ public struct PeerReturnCounts: Hashable, Sendable {
         case .heartbeatsDelayed: heartbeatsDelayed += 1
         case .heartbeatsLost: heartbeatsLost += 1
         case .peerStalled: peerStalled += 1
+        }
+    }
+}
+
+/// What the controller tells an operator about its heartbeats, besides transitions (`FailoverController`'s
+/// `onDiagnostic`; the daemon logs each as a warning).
+public enum FailoverDiagnostic: Hashable, Sendable, CustomStringConvertible {
+    /// The peer was heard again, not restarted, after it was judged failed: what its heartbeats say the silence was.
+    case peerReturned(PeerReturnReview)
+    /// Our own loop did not run for `gap` ns, longer than the failure window: our heartbeats went out that late, and
+    /// a peer with our settings may have taken over. `unreported`: stalls since the last report (one a second).
+    case ownStall(gap: UInt64, window: UInt64, unreported: Int)
+
+    public var description: String {
+        switch self {
+        case .peerReturned(let review): "peer \(review)"
+        case .ownStall(let gap, let window, let unreported):
+            "controller loop did not run for \(Milliseconds(gap)) ms, longer than the \(Milliseconds(window)) ms failure "
+                + "window: our heartbeats went out that late and the peer may have judged us failed"
+                + (unreported > 0 ? " (\(unreported) more such stalls in the last second)" : "")
         }
     }
 }

@@ -18,6 +18,9 @@ struct CaptureStreamer: Sendable {
     let log: Logger
 
     static let snapLength = 65535
+    /// Opened while the controller runs: a ring small enough that allocating it cannot delay our heartbeats by a
+    /// failure window (`PcapCaptureConfiguration.bufferSize`); the streamer drains it at once.
+    static let ringSize = 1 << 20
 
     func run() {
         let connection = socket.value
@@ -29,7 +32,8 @@ struct CaptureStreamer: Sendable {
         do {
             for (name, filter) in plan.interfaces {
                 let capture = try PcapCapture(
-                    PcapCaptureConfiguration(interface: name, snapshotLength: Self.snapLength, delivery: .immediate))
+                    PcapCaptureConfiguration(
+                        interface: name, snapshotLength: Self.snapLength, bufferSize: Self.ringSize, delivery: .immediate))
                 try capture.setFilter(filter)
                 captures.append(capture)
             }

@@ -28,7 +28,10 @@ final class InterfaceResponders: AddressResponder {
         var entries: [String: Entry] = [:]
         for interface in interfaces {
             do {
-                let port = try PcapCapture(PcapCaptureConfiguration(interface: interface.name, delivery: .immediate))
+                // ARP and ND only pass its filter: a small ring (see `PcapCaptureConfiguration.bufferSize`).
+                let port = try PcapCapture(
+                    PcapCaptureConfiguration(
+                        interface: interface.name, bufferSize: PcapCaptureConfiguration.smallRing, delivery: .immediate))
                 try port.setFilter("arp or (icmp6 and (ip6[40] == 135 or ip6[40] == 136))")
                 let responder = try TakeoverResponder(
                     port: port,

@@ -29,7 +29,10 @@ public struct PcapCaptureConfiguration: Hashable, Sendable {
     public var interface: String
     /// Bytes kept of each frame. The tracker needs only headers, but keeping whole frames costs little.
     public var snapshotLength: Int
-    /// Kernel ring size in bytes.
+    /// Kernel ring size in bytes. The kernel allocates and zeroes the whole ring inside one `setsockopt`, without
+    /// a preemption point: on the lab VM (preemption model "none") a 4 MiB ring (8 MiB mapped) held its CPU for
+    /// 10–20 ms, and a `SCHED_FIFO` heartbeat thread woken on that CPU waited as long (bench/RESULTS.md, false
+    /// failovers). So captures opened while heartbeats run use `smallRing` where their traffic allows.
     public var bufferSize: Int
     public var delivery: Delivery
     /// Promiscuous mode for the life of the capture (on Linux CAP_NET_RAW suffices, like the capture
@@ -37,6 +40,9 @@ public struct PcapCaptureConfiguration: Hashable, Sendable {
     public var promiscuous: Bool
     /// Size of the transmit buffer `transmit` lends: the largest frame it can send (no FCS).
     public var maximumTransmitLength: Int
+
+    /// For low-rate captures (ARP/ND) and captures opened while the daemon runs.
+    public static let smallRing = 256 << 10
 
     public init(
         interface: String, snapshotLength: Int = 65535, bufferSize: Int = 4 << 20,

@@ -348,9 +348,13 @@ import TakeoverLinux
         let a = try setup.start(.a, actions: RecordingFailoverActions())
         defer { a.shutdown(timeout: .seconds(3)) }
         // B's loop stalls 150 ms inside its first state-change callback (as a paused process would).
-        let b = try setup.start(.b, actions: RecordingFailoverActions(), onStateChange: { change in
-            if change.transition.to == .standby && change.transition.from == .initializing { usleep(150_000) }
-        })
+        let diagnostics = Mutex<[FailoverDiagnostic]>([])
+        let b = try setup.start(
+            .b, actions: RecordingFailoverActions(),
+            onStateChange: { change in
+                if change.transition.to == .standby && change.transition.from == .initializing { usleep(150_000) }
+            },
+            onDiagnostic: { diagnostic in diagnostics.withLock { $0.append(diagnostic) } })
         defer { b.shutdown(timeout: .seconds(3)) }
         #expect(Lab.settle(a, .active, b, .standby))
         #expect(waitUntil(timeout: .seconds(2)) { b.counters.stallsExcused >= 1 })
@@ -366,6 +370,13 @@ import TakeoverLinux
         let review = try #require(a.counters.lastPeerReturn)
         #expect(review.finding == .peerStalled && review.peerSendGap >= 100_000_000, "\(review)")
         #expect(a.counters.peerReturns.peerStalled == 1)
+        // B says it stalled beyond the window, once (reports are limited to one a second).
+        #expect(counters.stallsBeyondWindow >= 1)
+        let stalls = diagnostics.withLock { $0 }.compactMap { diagnostic -> UInt64? in
+            if case .ownStall(let gap, let window, _) = diagnostic { #expect(window == Lab.windowNanoseconds); return gap }
+            return nil
+        }
+        #expect(stalls.count == 1 && stalls[0] >= 100_000_000, "\(stalls)")
         print("MEASURED stall: \(counters.lateTimerExpirations) timer periods late, \(counters.stallsExcused) stall excused")
     }
 

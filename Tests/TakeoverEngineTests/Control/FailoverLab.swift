@@ -62,14 +62,15 @@ struct FailoverLab {
 
     func start(
         _ node: Node, actions: RecordingFailoverActions, adjust: (inout FailoverControllerConfiguration) -> Void = { _ in },
-        onStateChange: (@Sendable (FailoverStateChange) -> Void)? = nil
+        onStateChange: (@Sendable (FailoverStateChange) -> Void)? = nil,
+        onDiagnostic: (@Sendable (FailoverDiagnostic) -> Void)? = nil
     ) throws -> FailoverController {
         var configuration = configuration(node)
         adjust(&configuration)
         return try lab.withNamespace(of: links[node.rawValue][0].host) {
             let controller = try FailoverController(
                 configuration: configuration, authenticator: try HMACAuthenticator(key: Self.key), actions: actions,
-                onStateChange: onStateChange)
+                onStateChange: onStateChange, onDiagnostic: onDiagnostic)
             try controller.start()
             return controller
         }

@@ -124,7 +124,8 @@ public final class Engine: Sendable {
             },
             interval: configuration.heartbeat.interval, missCount: configuration.heartbeat.missCount,
             usesPeerTraffic: configuration.heartbeat.usesPeerTraffic,
-            unansweredRequests: configuration.heartbeat.unansweredRequests, startupWait: configuration.failover.startupWait)
+            unansweredRequests: configuration.heartbeat.unansweredRequests, startupWait: configuration.failover.startupWait,
+            stallCover: configuration.heartbeat.stallCover)
         let controller: FailoverController
         do {
             controller = try FailoverController(
@@ -339,7 +340,7 @@ public final class Engine: Sendable {
         let backends = dataPlanes.map { plane in
             "\(plane.interface): " + (plane.xdp.map { "XDP \($0.mode), \(plane.currentMode)" } ?? "no XDP (\(plane.xdpUnavailableReason ?? "-"))")
         }
-        log.notice("node \(configuration.node.name) started: \(backends.joined(separator: "; "))")
+        log.notice("node \(configuration.node.name) started: \(backends.joined(separator: "; ")); heartbeats: \(controller.counters.stallCover)")
         if case .realtimeRefused(let error) = controller.scheduling {
             // Heartbeats from an ordinary thread go out late on a busy machine: at 1 ms, late enough for the peer
             // to take over (bench/RESULTS.md, failure detection).

@@ -57,8 +57,8 @@ enum ConfigurationKeys {
     static let interface = ["name", "mac", "addresses", "peer-mac", "peer-addresses"]
     static let group = ["id", "interface", "addresses", "priority"]
     static let heartbeat = [
-        "interval", "miss-count", "peer-traffic", "unanswered-window", "unanswered-frames", "unanswered-after", "key-file",
-        "channels",
+        "interval", "miss-count", "peer-traffic", "unanswered-window", "unanswered-frames", "unanswered-after", "stall-cover",
+        "key-file", "channels",
     ]
     static let channel = ["interface", "local", "peer", "port"]
     static let engine = ["mode", "capture", "tcp-policy", "resume-socket"]
@@ -76,6 +76,7 @@ public enum ConfigurationLimits {
     public static let unansweredWindow = Duration.microseconds(100)...Duration.seconds(10)
     public static let unansweredFrames = 1...1000
     public static let unansweredAfter = 1...999
+    public static let stallCover = Duration.zero...Duration.seconds(1)
     public static let nodeID = 1...Int(UInt32.max)
     public static let groupID = 1...Int(UInt16.max)
     public static let priority = 0...255
@@ -304,17 +305,25 @@ private struct ConfigurationDecoder {
             // At the miss count the ordinary rule decides anyway: the early rule would never be first.
             log.report(path + "unanswered-after", "\(unansweredAfter) must be below miss-count (\(missCount))")
         }
+        let stallCover = table.optionalWithoutDefault("stall-cover", Decode.duration(in: ConfigurationLimits.stallCover))
+        if let interval, let cover = stallCover ?? nil, cover != .zero, cover <= interval {
+            log.report(
+                path + "stall-cover",
+                "\(DurationText.format(cover)) must be longer than interval (\(DurationText.format(interval))), or 0s (off)")
+        }
         let keyFile = table.optional("key-file", default: HeartbeatConfiguration.defaultKeyFile, Decode.absolutePath)
         let channels = table.required(
             "channels", Decode.array(minimumCount: 1, maximumCount: HeartbeatConfiguration.maximumChannels, channel))
         guard let interval, let missCount, let peerTraffic, let unansweredWindow, let unansweredFrames, let unansweredAfter,
-            let keyFile, let channels, unansweredAfter < missCount
+            let stallCover, let keyFile, let channels, unansweredAfter < missCount
         else { return nil }
+        let cover = stallCover.map { $0 == .zero ? nil : $0 } ?? HeartbeatConfiguration.defaultStallCover(interval: interval)
+        guard cover.map({ $0 > interval }) ?? true else { return nil }
         return (
             HeartbeatConfiguration(
                 channels: channels.map(\.value), interval: interval, missCount: missCount, usesPeerTraffic: peerTraffic,
                 keyFile: keyFile, unansweredWindow: unansweredWindow, unansweredFrames: unansweredFrames,
-                unansweredAfter: unansweredAfter),
+                unansweredAfter: unansweredAfter, stallCover: cover),
             channels
         )
     }

@@ -39,6 +39,7 @@ extension EngineConfiguration {
             out.key("unanswered-frames", heartbeat.unansweredFrames)
             out.key("unanswered-after", heartbeat.unansweredAfter)
         }
+        out.key("stall-cover", duration: heartbeat.stallCover ?? .zero)
         out.key("key-file", string: heartbeat.keyFile)
         for channel in heartbeat.channels {
             out.table("heartbeat.channels", array: true)

@@ -124,6 +124,8 @@ public struct HeartbeatConfiguration: Hashable, Sendable {
     public var unansweredFrames: Int
     /// k: intervals every channel must have missed first (`unanswered-after`), below `missCount`.
     public var unansweredAfter: Int
+    /// How long a second thread sends our heartbeats while the controller thread is late (`stall-cover`); nil: off.
+    public var stallCover: Duration?
 
     public static let maximumChannels = 8
     public static let defaultPort: UInt16 = 7410
@@ -133,10 +135,17 @@ public struct HeartbeatConfiguration: Hashable, Sendable {
     public static let defaultUnansweredFrames = 2
     public static let defaultUnansweredAfter = 1
 
+    /// `stall-cover` when not configured: 50 ms below 50 ms heartbeats, where a stall of a few ms can reach the peer's
+    /// window (measured up to 37 ms on a loaded VM, bench/RESULTS.md); off from 50 ms up, where the window covers it.
+    public static func defaultStallCover(interval: Duration) -> Duration? {
+        interval < .milliseconds(50) ? .milliseconds(50) : nil
+    }
+
     public init(
         channels: [HeartbeatChannel], interval: Duration = defaultInterval, missCount: Int = defaultMissCount,
         usesPeerTraffic: Bool = true, keyFile: String = defaultKeyFile, unansweredWindow: Duration? = nil,
-        unansweredFrames: Int = defaultUnansweredFrames, unansweredAfter: Int = defaultUnansweredAfter
+        unansweredFrames: Int = defaultUnansweredFrames, unansweredAfter: Int = defaultUnansweredAfter,
+        stallCover: Duration? = nil
     ) {
         self.channels = channels
         self.interval = interval
@@ -146,6 +155,7 @@ public struct HeartbeatConfiguration: Hashable, Sendable {
         self.unansweredWindow = unansweredWindow
         self.unansweredFrames = unansweredFrames
         self.unansweredAfter = unansweredAfter
+        self.stallCover = stallCover
     }
 
     /// The unanswered-requests rule as the core takes it; nil when off.

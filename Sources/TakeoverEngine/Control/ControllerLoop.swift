@@ -49,8 +49,12 @@ final class ControllerLoop {
     private var receiver: HeartbeatReceiver<HMACAuthenticator>
     private var detector: FailureDetector
     private var machines: [FailoverStateMachine]
-    /// Per group: +1 for every datagram on any channel (the receiver's replay window is per sender and group).
-    private var sequences: [UInt64]
+    /// Per group: the state and flags of our next heartbeats and their sequence numbers (+1 for every datagram on any
+    /// channel; the receiver's replay window is per sender and group), shared with the stall cover.
+    private let publication: HeartbeatPublication
+    private let sender: HeartbeatSender
+    /// Sends our heartbeats while this thread is late (`StallCover`); nil when off.
+    private let cover: StallCover?
     /// Per group: the timeline of the release `stopServing` is working on.
     private var pendingRelease: [UInt64?]
     private var phase = Phase.running
@@ -68,7 +72,6 @@ final class ControllerLoop {
     /// When the last `.ownStall` was reported, and how many were left unreported since (at most one a second).
     private var lastStallReport: MonotonicTime?
     private var unreportedStalls = 0
-    private let sendBuffer: UnsafeMutableRawBufferPointer
     /// Larger than a heartbeat, so an oversized datagram arrives whole enough to be counted as malformed.
     private let receiveBuffer: UnsafeMutableRawBufferPointer
 
@@ -111,16 +114,31 @@ final class ControllerLoop {
         let now = MonotonicClock.now()
         detector = Self.makeDetector(configuration, start: now)
         machines = Self.makeMachines(configuration, start: now)
-        sequences = Array(repeating: 0, count: configuration.groups.count)
+        publication = HeartbeatPublication(groups: configuration.groups)
+        let descriptors = sockets.map(\.fileDescriptor)
+        sender = HeartbeatSender(
+            nodeID: nodeID, incarnation: incarnation, authenticator: authenticator, peers: peers, sockets: descriptors)
+        if let limit = configuration.stallCover {
+            do {
+                cover = try StallCover(
+                    publication: publication,
+                    sender: HeartbeatSender(
+                        nodeID: nodeID, incarnation: incarnation, authenticator: authenticator, peers: peers,
+                        sockets: descriptors),
+                    interval: interval, limit: limit.nanoseconds)
+            } catch {
+                throw .setupFailed(error)
+            }
+        } else {
+            cover = nil
+        }
         pendingRelease = Array(repeating: nil, count: configuration.groups.count)
         lastPeerHeartbeat = Array(repeating: nil, count: configuration.channels.count)
         fastestTransit = Array(repeating: .max, count: configuration.channels.count)
-        sendBuffer = .allocate(byteCount: HeartbeatMessage.length, alignment: 8)
         receiveBuffer = .allocate(byteCount: 2048, alignment: 8)
     }
 
     deinit {
-        sendBuffer.deallocate()
         receiveBuffer.deallocate()
     }
 
@@ -154,6 +172,8 @@ final class ControllerLoop {
         machines = Self.makeMachines(configuration, start: start)
         // Our first heartbeats go out now: a stall before the first tick delays the next ones as much as any other.
         lastTick = start
+        for group in machines.indices { publish(group) }
+        startCover()
         shared.status.withLock { $0.running = true }
         do {
             try timer.arm(intervalNanoseconds: interval)
@@ -206,6 +226,9 @@ final class ControllerLoop {
         }
         try? timer.disarm()
         try? deadlineTimer.disarm()
+        // Done sending: the cover stops covering at once, and ends before the sockets can close.
+        publication.lastSent.store(0, ordering: .releasing)
+        cover?.shutdown()
         shared.status.withLock { $0.running = false }
         for pending in shared.close() { pending.answer(.failure(.notRunning)) }
     }
@@ -459,6 +482,7 @@ final class ControllerLoop {
     ) -> FailoverOutcome {
         let outcome = machines[group].handle(input, at: now)
         let machine = machines[group]
+        publish(group)
         shared.status.withLock { status in
             status.groups[group].state = machine.state
             status.groups[group].peer = machine.peer
@@ -489,25 +513,17 @@ final class ControllerLoop {
 
     // MARK: Sending
 
+    /// What the stall cover sends for `group` until the machine changes again.
+    private func publish(_ group: Int) {
+        publication.groups[group].publish(state: machines[group].state, flags: machines[group].outgoingFlags)
+    }
+
     private func sendHeartbeats(group: Int, at now: MonotonicTime) {
-        let machine = machines[group]
+        let published = publication.groups[group]
         for channel in sockets.indices {
-            sequences[group] += 1
-            let message = HeartbeatMessage(
-                flags: machine.outgoingFlags, group: machine.group, channel: UInt8(channel),
-                priority: machine.policy.priority, state: machine.state, nodeID: nodeID, incarnation: incarnation,
-                sequence: sequences[group], sendTime: now.nanoseconds)
-            do {
-                _ = try message.encode(into: sendBuffer, authenticator: authenticator)
-            } catch {
-                preconditionFailure("the send buffer holds one heartbeat: \(error)")
-            }
-            let outcome: Result<IOResult<Int>, SystemCallError>
-            do {
-                outcome = .success(try sockets[channel].send(UnsafeRawBufferPointer(sendBuffer), to: peers[channel]))
-            } catch {
-                outcome = .failure(error)
-            }
+            guard let next = published.next() else { continue }
+            let outcome = sender.send(
+                group: published, state: next.state, flags: next.flags, sequence: next.sequence, channel: channel, at: now)
             shared.status.withLock { status in
                 switch outcome {
                 case .success(.done): status.counters.channels[channel].sent += 1
@@ -517,6 +533,24 @@ final class ControllerLoop {
                     status.counters.channels[channel].lastSendError = error
                 }
             }
+        }
+        publication.lastSent.store(now.nanoseconds, ordering: .releasing)
+    }
+
+    // MARK: The stall cover
+
+    /// Where the cover runs: set by `FailoverController.start` before the loop's thread starts.
+    var coverPlacement: StallCoverPlacement = .off
+
+    /// The shared counters of the cover, for `FailoverController.counters`.
+    var coverCounters: HeartbeatPublication { publication }
+
+    private func startCover() {
+        guard let cover, case .running(_, let coverCPU, _) = coverPlacement else { return }
+        do {
+            try cover.start(cpu: coverCPU, realtimePriority: configuration.realtimePriority)
+        } catch {
+            shared.status.withLock { $0.counters.stallCover = .unavailable("the cover thread did not start: \(error)") }
         }
     }
 }

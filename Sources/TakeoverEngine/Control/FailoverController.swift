@@ -28,6 +28,8 @@ public final class FailoverController: Sendable {
     private let thread = Mutex<LoopThread?>(nil)
     /// Serialises `start` and `shutdown`, so a shutdown never misses a thread being started.
     private let startStop = Mutex(())
+    /// The stall cover's counters, once started.
+    private let coverCounters = Mutex<HeartbeatPublication?>(nil)
 
     /// Checks the configuration and opens the channel sockets, the timer and the wake-up descriptor.
     /// `onStateChange` is called on the controller thread after each transition, and `onDiagnostic` for what an
@@ -69,10 +71,17 @@ public final class FailoverController: Sendable {
         try startStop.withLock { (_) throws(FailoverControllerError) in
             guard let loop = pendingLoop.withLock({ $0.take() }) else { throw .alreadyStarted }
             let scheduling = Self.scheduling(for: configuration.realtimePriority)
-            shared.status.withLock { $0.counters.scheduling = scheduling }
+            let placement = Self.placement(for: configuration.stallCover)
+            loop.coverPlacement = placement
+            shared.status.withLock {
+                $0.counters.scheduling = scheduling
+                $0.counters.stallCover = placement
+            }
+            coverCounters.withLock { $0 = loop.coverCounters }
             let priority: Int32? = if case .realtime(let priority) = scheduling { priority } else { nil }
+            let controllerCPU: Int? = if case .running(let cpu, _, _) = placement { cpu } else { nil }
             do throws(SystemCallError) {
-                let started = try LoopThread(name: "takeover-ctl", realtimePriority: priority) {
+                let started = try LoopThread(name: "takeover-ctl", realtimePriority: priority, cpu: controllerCPU) {
                     loop.run()
                 }
                 thread.withLock { $0 = started }
@@ -94,6 +103,17 @@ public final class FailoverController: Sendable {
         } catch {
             return .realtimeRefused(error)
         }
+    }
+
+    /// The controller on the highest CPU this process may use, the cover on the next lower one: two CPUs, so one
+    /// CPU's stall cannot hold both. Off without a limit; unavailable with one CPU.
+    private static func placement(for limit: Duration?) -> StallCoverPlacement {
+        guard let limit else { return .off }
+        let cpus = LoopThread.allowedCPUs()
+        guard cpus.count >= 2 else {
+            return .unavailable("\(cpus.count) CPU allowed; the cover needs a second one")
+        }
+        return .running(controllerCPU: cpus[cpus.count - 1], coverCPU: cpus[cpus.count - 2], limit: limit.nanoseconds)
     }
 
     /// How the controller thread is scheduled (`.ordinary` before `start`).
@@ -152,7 +172,15 @@ public final class FailoverController: Sendable {
     /// Whether the controller thread is in its loop.
     public var isRunning: Bool { shared.status.withLock { $0.running } }
 
-    public var counters: FailoverCounters { shared.status.withLock { $0.counters } }
+    public var counters: FailoverCounters {
+        var counters = shared.status.withLock { $0.counters }
+        if let cover = coverCounters.withLock({ $0 }) {
+            counters.stallCoverHeartbeats = cover.coverSent.load(ordering: .relaxed)
+            counters.stallCoverSendFailures = cover.coverSendFailures.load(ordering: .relaxed)
+            counters.stallsCovered = cover.stallsCovered.load(ordering: .relaxed)
+        }
+        return counters
+    }
 
     public var groups: [FailoverGroupStatus] { shared.status.withLock { $0.groups } }
 

@@ -76,6 +76,10 @@ public struct FailoverControllerConfiguration: Hashable, Sendable {
     /// thread's heartbeats went out several ms late often enough to make its peer take over (bench/RESULTS.md).
     public var realtimePriority: Int32?
 
+    /// When set, a second thread on another CPU sends our heartbeats while the controller thread is late, for at
+    /// most this long after its last ones (`StallCover`); nil: off. Needs two allowed CPUs; pins both threads.
+    public var stallCover: Duration?
+
     /// Low among real-time priorities: above every ordinary thread, below the kernel's own RT threads.
     public static let defaultRealtimePriority: Int32 = 10
 
@@ -84,7 +88,7 @@ public struct FailoverControllerConfiguration: Hashable, Sendable {
         missCount: Int = 3, usesPeerTraffic: Bool = true, unansweredRequests: UnansweredRequestRule? = nil,
         stallThreshold: Duration? = nil, startupWait: Duration? = nil,
         finalHeartbeats: Int = 3, releaseTimeout: Duration = .seconds(2), timelineCapacity: Int = 64,
-        realtimePriority: Int32? = defaultRealtimePriority
+        realtimePriority: Int32? = defaultRealtimePriority, stallCover: Duration? = nil
     ) {
         self.nodeID = nodeID
         self.channels = channels
@@ -99,6 +103,7 @@ public struct FailoverControllerConfiguration: Hashable, Sendable {
         self.releaseTimeout = releaseTimeout
         self.timelineCapacity = timelineCapacity
         self.realtimePriority = realtimePriority
+        self.stallCover = stallCover
     }
 
     /// Interval × miss count: how long the peer waits before declaring us failed (configurations are symmetric).
@@ -119,6 +124,9 @@ public struct FailoverControllerConfiguration: Hashable, Sendable {
         if timelineCapacity < 1 { problems.append("the timeline capacity must be at least 1") }
         if let realtimePriority, !(1...99).contains(realtimePriority) {
             problems.append("the real-time priority must be 1 to 99, not \(realtimePriority)")
+        }
+        if let stallCover, stallCover <= interval {
+            problems.append("the stall cover (\(stallCover)) must be longer than the interval (\(interval))")
         }
         for channel in channels {
             switch (channel.localAddress, channel.peerAddress) {

@@ -65,6 +65,12 @@ public struct FailoverCounters: Equatable, Sendable {
     public var lastPeerReturn: PeerReturnReview?
     /// Reports of unanswered-requests evidence that woke the loop while it waited for one.
     public var unansweredEvidenceWakeups: UInt64 = 0
+    /// Where the stall cover runs, and what it did: heartbeats sent for a late controller thread, sends refused,
+    /// and the stalls it covered (each a run of late ticks).
+    public var stallCover: StallCoverPlacement = .off
+    public var stallCoverHeartbeats: UInt64 = 0
+    public var stallCoverSendFailures: UInt64 = 0
+    public var stallsCovered: UInt64 = 0
     /// How the controller thread is scheduled (`SCHED_FIFO` when asked and permitted).
     public var scheduling: ControllerScheduling = .ordinary
     public var transitions: UInt64 = 0
@@ -122,6 +128,25 @@ public enum FailoverDiagnostic: Hashable, Sendable, CustomStringConvertible {
             "controller loop did not run for \(Milliseconds(gap)) ms, longer than the \(Milliseconds(window)) ms failure "
                 + "window: our heartbeats went out that late and the peer may have judged us failed"
                 + (unreported > 0 ? " (\(unreported) more such stalls in the last second)" : "")
+        }
+    }
+}
+
+/// Where the stall cover runs (`FailoverControllerConfiguration.stallCover`).
+public enum StallCoverPlacement: Hashable, Sendable, CustomStringConvertible {
+    /// Not configured.
+    case off
+    /// The controller thread pinned to one CPU, the cover to another; it covers stalls up to `limit` ns.
+    case running(controllerCPU: Int, coverCPU: Int, limit: UInt64)
+    /// Configured but not running, and why (one CPU allowed, the thread refused…).
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .off: "off"
+        case .running(let controller, let cover, let limit):
+            "controller on CPU \(controller), stall cover on CPU \(cover) for up to \(Milliseconds(limit)) ms"
+        case .unavailable(let reason): "unavailable: \(reason)"
         }
     }
 }

@@ -95,7 +95,11 @@ public final class EngineControl: ControlCommandHandler {
                 peerReturns: .init(
                     heartbeatsDelayed: counters.peerReturns.heartbeatsDelayed,
                     heartbeatsLost: counters.peerReturns.heartbeatsLost, peerStalled: counters.peerReturns.peerStalled,
-                    last: counters.lastPeerReturn.map(\.description))),
+                    last: counters.lastPeerReturn.map(\.description)),
+                stallsBeyondWindow: counters.stallsBeyondWindow,
+                stallCover: .init(
+                    placement: "\(counters.stallCover)", heartbeatsSent: counters.stallCoverHeartbeats,
+                    sendFailures: counters.stallCoverSendFailures, stallsCovered: counters.stallsCovered)),
             groups: groups, ownedAddresses: owned, heartbeats: heartbeats, paths: paths, sessions: sessions.map { $0() }
                 ?? StatusReport.Sessions(engine.capturePipelines.values.map { $0.statistics() }),
             lastFailover: controller.timelines.last.map { failoverReport($0, now: now, responders: responders) })

@@ -85,6 +85,13 @@ public final class MetricsExporter: Sendable {
                 counter("takeover_peer_failures_total", [("node", status.node.name), ("rule", rule)], value)
             }
         }
+        if let stalls = status.controller.stallsBeyondWindow {
+            counter("takeover_controller_stalls_beyond_window_total", [("node", status.node.name)], stalls)
+        }
+        if let cover = status.controller.stallCover {
+            counter("takeover_stall_cover_heartbeats_total", [("node", status.node.name)], cover.heartbeatsSent)
+            counter("takeover_stalls_covered_total", [("node", status.node.name)], cover.stallsCovered)
+        }
         if let returns = status.controller.peerReturns {
             for (finding, value) in [
                 ("heartbeats_delayed", returns.heartbeatsDelayed), ("heartbeats_lost", returns.heartbeatsLost),

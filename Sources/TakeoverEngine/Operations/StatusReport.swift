@@ -62,6 +62,18 @@ public struct StatusReport: Codable, Hashable, Sendable {
         public var peerFailures: PeerFailures?
         /// The peer heard again after it was judged failed, by what its heartbeats said (absent in older reports).
         public var peerReturns: PeerReturns?
+        /// Ticks that came more than the failure window late (our heartbeats that late), and the stall cover
+        /// (absent in older reports).
+        public var stallsBeyondWindow: UInt64?
+        public var stallCover: StallCover?
+    }
+
+    public struct StallCover: Codable, Hashable, Sendable {
+        /// "off", "controller on CPU 1, stall cover on CPU 0 for up to 50.00 ms", or "unavailable: …".
+        public var placement: String
+        public var heartbeatsSent: UInt64
+        public var sendFailures: UInt64
+        public var stallsCovered: UInt64
     }
 
     public struct PeerReturns: Codable, Hashable, Sendable {

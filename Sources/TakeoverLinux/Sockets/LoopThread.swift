@@ -29,9 +29,9 @@ public final class LoopThread: Sendable {
     /// Starts `body` on a new thread. With `realtimePriority` (1–99) the thread is scheduled `SCHED_FIFO` at
     /// that priority from its first instruction, so it preempts ordinary work on a busy machine; that needs
     /// CAP_SYS_NICE (`pthread_create` fails with EPERM otherwise). `name` (at most 15 bytes are kept) is what
-    /// `top -H`, `ps -L` and `perf` show for the thread.
+    /// `top -H`, `ps -L` and `perf` show for the thread. With `cpu` the thread runs on that CPU only.
     public init(
-        name: String? = nil, realtimePriority: Int32? = nil, _ body: sending @escaping () -> Void
+        name: String? = nil, realtimePriority: Int32? = nil, cpu: Int? = nil, _ body: sending @escaping () -> Void
     ) throws(SystemCallError) {
         let exited = try EventFD()
         var attributes = pthread_attr_t()
@@ -47,6 +47,12 @@ public final class LoopThread: Sendable {
             }
             try negativeErrnoCall("pthread_attr_setschedparam(\(realtimePriority))") {
                 -pthread_attr_setschedparam(&attributes, &parameters)
+            }
+        }
+        if let cpu {
+            var set = Self.cpuSet([cpu])
+            try negativeErrnoCall("pthread_attr_setaffinity_np(CPU \(cpu))") {
+                -linuxSetAffinity(&attributes, MemoryLayout<cpu_set_t>.size, &set)
             }
         }
         let context = Unmanaged.passRetained(Job(body, exited: exited, name: name)).toOpaque()
@@ -80,6 +86,29 @@ public final class LoopThread: Sendable {
             kept.append(character)
         }
         return kept
+    }
+
+    /// The CPUs the calling thread may run on (`sched_getaffinity`), ascending; empty if it cannot be read.
+    public static func allowedCPUs() -> [Int] {
+        var set = cpu_set_t()
+        guard linuxGetAffinity(0, MemoryLayout<cpu_set_t>.size, &set) == 0 else { return [] }
+        let bitsPerWord = UInt.bitWidth
+        return withUnsafeBytes(of: &set) { raw in
+            let words = raw.bindMemory(to: UInt.self)
+            return (0..<(words.count * bitsPerWord)).filter { words[$0 / bitsPerWord] & (1 << UInt($0 % bitsPerWord)) != 0 }
+        }
+    }
+
+    static func cpuSet(_ cpus: [Int]) -> cpu_set_t {
+        var set = cpu_set_t()
+        let bitsPerWord = UInt.bitWidth
+        withUnsafeMutableBytes(of: &set) { raw in
+            let words = raw.bindMemory(to: UInt.self)
+            for cpu in cpus where cpu >= 0 && cpu < words.count * bitsPerWord {
+                words[cpu / bitsPerWord] |= 1 << UInt(cpu % bitsPerWord)
+            }
+        }
+        return set
     }
 
     /// The calling thread's scheduling policy and priority (`SCHED_OTHER` is 0, `SCHED_FIFO` 1).
@@ -124,3 +153,12 @@ public final class LoopThread: Sendable {
 /// then kept their creator's name).
 @_silgen_name("pthread_setname_np")
 private func linuxSetThreadName(_ thread: pthread_t, _ name: UnsafePointer<CChar>) -> Int32
+
+/// glibc's `sched_getaffinity` and `pthread_attr_setaffinity_np` (also _GNU_SOURCE declarations), linked the same way.
+@_silgen_name("sched_getaffinity")
+private func linuxGetAffinity(_ pid: pid_t, _ size: Int, _ set: UnsafeMutablePointer<cpu_set_t>) -> Int32
+
+@_silgen_name("pthread_attr_setaffinity_np")
+private func linuxSetAffinity(
+    _ attributes: UnsafeMutablePointer<pthread_attr_t>, _ size: Int, _ set: UnsafePointer<cpu_set_t>
+) -> Int32

@@ -77,6 +77,15 @@ public final class UDPSocket {
     /// Sends one datagram; `.wouldBlock` when the send buffer is full.
     @inline(__always)
     public func send(_ datagram: UnsafeRawBufferPointer, to destination: SocketAddress) throws(SystemCallError) -> IOResult<Int> {
+        try Self.send(datagram, to: destination, on: fileDescriptor)
+    }
+
+    /// `send` on a descriptor of a socket another thread owns (it must stay open meanwhile): sending one datagram
+    /// is safe from any number of threads.
+    @inline(__always)
+    public static func send(
+        _ datagram: UnsafeRawBufferPointer, to destination: SocketAddress, on fileDescriptor: Int32
+    ) throws(SystemCallError) -> IOResult<Int> {
         try destination.withSocketAddress { (pointer, length) throws(SystemCallError) in
             try nonBlockingSystemCall("sendto(\(destination))") {
                 sendto(fileDescriptor, datagram.baseAddress, datagram.count, Int32(MSG_DONTWAIT), pointer, length)

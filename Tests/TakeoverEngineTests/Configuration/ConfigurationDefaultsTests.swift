@@ -68,6 +68,21 @@ struct ConfigurationDefaultsTests {
                 == UnansweredRequestRule(window: 5_000_000, minimumFrames: 2, missedIntervals: 1))
     }
 
+    @Test("the stall cover: 50 ms below 50 ms heartbeats, off above, 0s turns it off")
+    func stallCoverDefaults() throws {
+        func cover(_ keys: String) throws -> Duration? {
+            try ConfigurationLoader.parse(minimalConfiguration.replacing(exactly: "[heartbeat]\n", with: "[heartbeat]\n" + keys))
+                .heartbeat.stallCover
+        }
+        #expect(try cover("") == nil, "100 ms heartbeats: the window covers a stall")
+        #expect(try cover("interval = \"1ms\"\n") == .milliseconds(50))
+        #expect(try cover("interval = \"10ms\"\nstall-cover = \"0s\"\n") == nil)
+        #expect(try cover("interval = \"10ms\"\nstall-cover = \"20ms\"\n") == .milliseconds(20))
+        #expect(throws: (any Error).self, "not longer than the interval") {
+            try cover("interval = \"1s\"\nstall-cover = \"1s\"\n")
+        }
+    }
+
     @Test("the core's failure detector and state machine get the configured values in nanoseconds")
     func coreMapping() throws {
         let text =
@@ -164,6 +179,7 @@ struct ConfigurationDefaultsTests {
                 interval = "100ms"
                 miss-count = 3
                 peer-traffic = true
+                stall-cover = "0s"
                 key-file = "/etc/takeover/key"
 
                 [[heartbeat.channels]]

@@ -67,6 +67,10 @@ let badConfigurations: [BadConfiguration] = [
         with: "[heartbeat]\nmiss-count = 3\nunanswered-window = \"8ms\"\nunanswered-after = 3\n",
         ["heartbeat.unanswered-after: 3 must be below miss-count (3)"]),
     BadConfiguration(
+        "stall-cover not longer than the interval", replace: "[heartbeat]\n",
+        with: "[heartbeat]\ninterval = \"10ms\"\nstall-cover = \"5ms\"\n",
+        ["heartbeat.stall-cover: 5ms must be longer than interval (10ms), or 0s (off)"]),
+    BadConfiguration(
         "date for a string", replace: "name = \"alpha\"", with: "name = 2026-11-22",
         ["node.name: expected a string, found a date or time"]),
     BadConfiguration(

@@ -380,6 +380,45 @@ import TakeoverLinux
         print("MEASURED stall: \(counters.lateTimerExpirations) timer periods late, \(counters.stallsExcused) stall excused")
     }
 
+    /// B's controller thread stalls 150 ms (inside its first state-change callback) with the stall cover on: a second
+    /// thread on another CPU keeps B's heartbeats going, so A never judges B failed. With a cover shorter than the
+    /// stall, A judges B failed once the cover's time is up — and hears B's own stall when it returns.
+    @Test(arguments: [(cover: 400, covered: true), (cover: 40, covered: false)])
+    func theStallCoverKeepsAStalledControllersHeartbeatsGoingForItsTimeOnly(cover: Int, covered: Bool) throws {
+        let setup = try Lab("focover\(cover)")
+        defer { setup.lab.teardown() }
+        let a = try setup.start(.a, actions: RecordingFailoverActions())
+        defer { a.shutdown(timeout: .seconds(3)) }
+        let b = try setup.start(
+            .b, actions: RecordingFailoverActions(), adjust: { $0.stallCover = .milliseconds(cover) },
+            onStateChange: { change in
+                if change.transition.to == .standby && change.transition.from == .initializing { usleep(150_000) }
+            })
+        defer { b.shutdown(timeout: .seconds(3)) }
+        guard case .running(let controllerCPU, let coverCPU, let limit) = b.counters.stallCover else {
+            Issue.record("the cover runs on a machine with two CPUs: \(b.counters.stallCover)")
+            return
+        }
+        #expect(controllerCPU != coverCPU && limit == UInt64(cover) * 1_000_000)
+        #expect(Lab.settle(a, .active, b, .standby))
+        #expect(waitUntil(timeout: .seconds(2)) { b.counters.stallsExcused >= 1 })
+        Thread.sleep(forTimeInterval: 0.1)  // A's review of B's return, when there is one
+        let coverCounters = b.counters
+        #expect(coverCounters.stallsCovered >= 1 && coverCounters.stallCoverHeartbeats >= (covered ? 20 : 2), "\(coverCounters.stallCoverHeartbeats)")
+        #expect(coverCounters.stallCoverSendFailures == 0)
+        if covered {
+            #expect(a.counters.failuresByMissedHeartbeats == 0, "A kept hearing B through the stall")
+            #expect(a.counters.lastPeerReturn == nil)
+        } else {
+            #expect(a.counters.failuresByMissedHeartbeats == 1)
+            let review = try #require(a.counters.lastPeerReturn)
+            #expect(review.finding == .peerStalled, "\(review)")
+            // B's own sends stopped for the stall; the cover's ended 40 ms after them.
+            #expect(review.peerSendGap >= 80_000_000, "\(review)")
+        }
+        print("MEASURED stall cover \(cover) ms: \(coverCounters.stallCoverHeartbeats) heartbeats sent for B's 150 ms stall (controller on CPU \(controllerCPU), cover on CPU \(coverCPU))")
+    }
+
     @Test func shutdownIsBoundedWhenAReleaseNeverFinishes() throws {
         let setup = try Lab("fostuck")
         defer { setup.lab.teardown() }

@@ -11,15 +11,19 @@ public struct TakeoverDetection: Sendable, Hashable, Codable {
     public var unansweredWindow: Duration?
     /// `heartbeat.peer-traffic` (the lab's default is off, to compare with keepalived on heartbeats alone).
     public var peerTraffic: Bool
+    /// `heartbeat.stall-cover`; nil leaves the daemon's default (`.zero`: off).
+    public var stallCover: Duration?
 
-    public init(unansweredWindow: Duration? = nil, peerTraffic: Bool = false) {
+    public init(unansweredWindow: Duration? = nil, peerTraffic: Bool = false, stallCover: Duration? = nil) {
         self.unansweredWindow = unansweredWindow
         self.peerTraffic = peerTraffic
+        self.stallCover = stallCover
     }
 
-    /// " unanswered=8ms", " peer-traffic": what the system's name adds (nothing for the defaults).
+    /// " unanswered=8ms", " peer-traffic", " stall-cover=0s": what the system's name adds (nothing for the defaults).
     var suffix: String {
         (unansweredWindow.map { " unanswered=\($0.labText)" } ?? "") + (peerTraffic ? " peer-traffic" : "")
+            + (stallCover.map { " stall-cover=\($0.labText)" } ?? "")
     }
 }
 
@@ -184,6 +188,7 @@ public struct FailoverEngineLauncher: Sendable {
         configuration.tcpPolicy = policy
         configuration.peerTraffic = detection.peerTraffic
         configuration.unansweredWindow = detection.unansweredWindow
+        configuration.stallCover = detection.stallCover
         configuration.resumeSocket = resumeSocket(for: me)
         configuration.preempt = preempt
         configuration.announcementSpacing = .milliseconds(2)

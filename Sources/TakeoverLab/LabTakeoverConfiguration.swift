@@ -52,6 +52,8 @@ public struct LabTakeoverConfiguration: Sendable {
     /// `heartbeat.unanswered-frames` and `unanswered-after`; nil leaves the daemon's defaults.
     public var unansweredFrames: Int?
     public var unansweredAfter: Int?
+    /// `heartbeat.stall-cover`; nil leaves the daemon's default.
+    public var stallCover: Duration?
     public var tcpPolicy = "none"
     public var resumeSocket: String?
     public var preempt = false
@@ -75,6 +77,8 @@ public struct LabTakeoverConfiguration: Sendable {
             + (unansweredFrames.map { "\nunanswered-frames = \($0)" } ?? "")
             + (unansweredAfter.map { "\nunanswered-after = \($0)" } ?? "")
     }
+
+    private var stallCoverKey: String { stallCover.map { "\nstall-cover = \"\($0.labText)\"" } ?? "" }
 
     /// The TOML text.
     public var text: String {
@@ -110,7 +114,7 @@ public struct LabTakeoverConfiguration: Sendable {
             [heartbeat]
             interval = "\(interval.labText)"
             miss-count = \(missCount)
-            key-file = "\(keyFile)"\(peerTraffic.map { "\npeer-traffic = \($0)" } ?? "")\(unansweredKeys)
+            key-file = "\(keyFile)"\(peerTraffic.map { "\npeer-traffic = \($0)" } ?? "")\(unansweredKeys)\(stallCoverKey)
 
             \(channelTables.joined(separator: "\n"))
             [engine]

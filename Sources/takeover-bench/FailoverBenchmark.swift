@@ -34,7 +34,8 @@ struct FailoverBenchmarkOptions {
                takeover-bench failover --from-json FILE --out DIR   (summarize an earlier report's runs again)
           --systems    comma-separated: takeover:INTERVAL[:POLICY][+OPTION…], keepalived:INTERVAL (≥ 10ms), ucarp:SECONDSs
                        (default takeover:1ms,takeover:10ms,keepalived:10ms); takeover options: +unanswered[=W]
-                       (the unanswered-requests rule, W default 0.8 × INTERVAL), +peer-traffic
+                       (the unanswered-requests rule, W default 0.8 × INTERVAL), +peer-traffic,
+                       +stall-cover=LIMIT (0: off; default: the daemon's)
           --scenarios  comma-separated: \(FailureKind.allCases.map(\.rawValue).joined(separator: ", ")) (default link-cut)
         """
 
@@ -107,6 +108,11 @@ struct FailoverBenchmarkOptions {
                     guard let window = duration(window) else { throw BenchError.usage("bad window in \(text)\n\(usage)") }
                     detection.unansweredWindow = window
                 case ("peer-traffic", nil): detection.peerTraffic = true
+                case ("stall-cover", let limit?):
+                    guard let limit = limit == "0" ? .zero : duration(limit) else {
+                        throw BenchError.usage("bad stall-cover in \(text)\n\(usage)")
+                    }
+                    detection.stallCover = limit
                 default: throw BenchError.usage("unknown takeover option \(option)\n\(usage)")
                 }
             }

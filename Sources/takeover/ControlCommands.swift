@@ -61,6 +61,16 @@ enum StatusText {
             }
             out += last + "\n"
         }
+        if let cover = status.controller.stallCover {
+            out += "stall cover: \(cover.placement)"
+            out += cover.stallsCovered > 0 ? "; covered \(cover.stallsCovered) stalls (\(cover.heartbeatsSent) heartbeats)\n" : "\n"
+        }
+        if let stalls = status.controller.stallsBeyondWindow, stalls > 0 {
+            out += "controller stalls beyond the failure window: \(stalls)\n"
+        }
+        if let last = status.controller.peerReturns?.last {
+            out += "last return of the peer after it was judged failed: \(last)\n"
+        }
         for path in status.paths {
             if let xdp = path.xdp {
                 let counts = xdp.packets.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }

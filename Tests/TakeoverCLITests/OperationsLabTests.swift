@@ -39,6 +39,11 @@ struct OperationsLabTests {
         #expect(alphaStatus.lastFailover?.to == "active", "\(String(describing: alphaStatus.lastFailover))")
         let text = try takeover("status", "--socket", betaSocket)
         #expect(text.status == 0 && text.standardOutput.contains("group 1 on eth0: standby"), "\(text.standardOutput)")
+        // 10 ms heartbeats: the stall cover is on by default, on the other CPU than the controller (two here).
+        let cover = try #require(alphaStatus.controller.stallCover)
+        #expect(cover.placement.hasPrefix("controller on CPU") && cover.placement.hasSuffix("for up to 50.00 ms"), "\(cover)")
+        #expect(text.standardOutput.contains("stall cover: controller on CPU"), "\(text.standardOutput)")
+        #expect(alpha.standardError.contains("heartbeats: controller on CPU"), "the start-up line says where: \(alpha.standardError)")
 
         // Metrics in alpha's namespace (loopback), scraped with curl, moving between scrapes.
         func scrape() throws -> String {
@@ -51,6 +56,7 @@ struct OperationsLabTests {
         let firstScrape = try scrape()
         #expect(firstScrape.contains(#"takeover_group_state{group="1",state="active"} 1"#), "\(firstScrape)")
         #expect(firstScrape.contains(#"takeover_sessions{node="alpha"}"#), "the tracker's gauge")
+        #expect(firstScrape.contains(#"takeover_stall_cover_heartbeats_total{node="alpha"}"#), "\(firstScrape)")
         let firstSent = try #require(sent(firstScrape))
         Thread.sleep(forTimeInterval: 0.2)
         let secondSent = try #require(sent(try scrape()))

@@ -136,6 +136,9 @@ public struct FailoverEngineLauncher: Sendable {
         }
     }
 
+    /// `me`'s control socket (takeover only: each node needs its own, the namespaces share the file system).
+    public func controlSocket(for me: FailoverNode) -> String { scratch + "/\(me.name).control.sock" }
+
     /// Where `me`'s service receives resumed connections (`engine.resume-socket` with `tcp-policy = "resume"`).
     public func resumeSocket(for me: FailoverNode) -> String { scratch + "/\(me.name).resume" }
 
@@ -182,7 +185,7 @@ public struct FailoverEngineLauncher: Sendable {
     ) -> String {
         var configuration = LabTakeoverConfiguration(
             me: .init(me), peer: .init(peer), groupAddresses: ["\(groupAddress)/24"], keyFile: "\(scratch)/key",
-            controlSocket: "\(scratch)/\(me.name).control.sock")
+            controlSocket: controlSocket(for: me))
         configuration.interval = interval
         configuration.missCount = missCount
         configuration.tcpPolicy = policy

@@ -115,6 +115,20 @@ public struct FailoverRunResult: Sendable, Codable {
     public var samples: [ProbePoint]?
     /// The standby's log (takeover and keepalived log to standard error), trimmed.
     public var standbyLog: String
+    /// takeover only, from the standby's own timeline (`takeover status --json`, read after the watch): when it decided
+    /// that the peer failed (ns from the failure), and when each takeover step finished (ns after that decision).
+    public var standbyDecision: UInt64?
+    public var standbySteps: [EngineStep]?
+
+    public struct EngineStep: Sendable, Codable, Hashable {
+        public var step: String
+        public var finishedAfter: UInt64?
+
+        public init(step: String, finishedAfter: UInt64?) {
+            self.step = step
+            self.finishedAfter = finishedAfter
+        }
+    }
 
     public struct ProbePoint: Sendable, Codable {
         public var sent: Int64
@@ -273,6 +287,13 @@ public enum FailoverScenarioRunner {
             kill(primaryEngine.processIdentifier, SIGTERM)
         }
         sleep(after)
+        let standbyTimeline =
+            if case .takeover = scenario.system {
+                engineTimeline(lab, standby, socket: launcher.controlSocket(for: standby), executable: scenario.takeoverExecutable,
+                               failure: failureMonotonic)
+            } else {
+                nil as (decision: UInt64?, steps: [FailoverRunResult.EngineStep])?
+            }
         let recovering = scenario.recover || scenario.failure == .freeze
         let recoveryWall = RealtimeClock.nanoseconds()
         if recovering {
@@ -337,7 +358,30 @@ public enum FailoverScenarioRunner {
                     FailoverRunResult.ProbePoint(
                         sent: Int64(sample.sent) - Int64(failureMonotonic), roundTrip: sample.answered.map { $0 - sample.sent })
                 } : nil,
-            standbyLog: String(standbyEngine.standardError.suffix(4000)))
+            standbyLog: String(standbyEngine.standardError.suffix(4000)),
+            standbyDecision: standbyTimeline?.decision, standbySteps: standbyTimeline?.steps)
+    }
+
+    /// The standby's last transition to active from its status report: the decision's time from the failure (both
+    /// on CLOCK_MONOTONIC, which every namespace shares) and each step's end. nil when it did not take over, or the
+    /// report could not be read.
+    static func engineTimeline(
+        _ lab: NetworkLab, _ node: FailoverNode, socket: String, executable: String, failure: UInt64
+    ) -> (decision: UInt64?, steps: [FailoverRunResult.EngineStep])? {
+        guard let result = try? lab.run(in: node.lan.host, [executable, "status", "--json", "--socket", socket], timeout: .seconds(5)),
+            result.succeeded,
+            let report = try? JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any],
+            let failover = report["lastFailover"] as? [String: Any], failover["to"] as? String == "active",
+            let decided = failover["decidedAtMonotonicNanoseconds"] as? UInt64,
+            let steps = failover["steps"] as? [[String: Any]]
+        else { return nil }
+        return (
+            decided >= failure ? decided - failure : nil,
+            steps.compactMap { step in
+                (step["step"] as? String).map {
+                    FailoverRunResult.EngineStep(step: $0, finishedAfter: (step["finishedAfterMicroseconds"] as? UInt64).map { $0 * 1000 })
+                }
+            })
     }
 
     static func moves(_ timeline: OwnershipTimeline, failureWall: UInt64, hosts: [FailoverNode]) -> [String] {

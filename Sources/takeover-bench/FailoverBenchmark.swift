@@ -182,6 +182,15 @@ struct Cell: Codable {
     var udpGapRatioToKeepalived: Double?
     var tcpStallRatioToKeepalived: Double?
     var ratioReference: String?
+    /// takeover only, from the standby's own timeline: its decision after the failure, and each takeover step's end
+    /// after the decision, in the order the steps ran (absent in older reports).
+    var standbyDecisionMs: Percentiles?
+    var standbyStepsMs: [StepTime]?
+}
+
+struct StepTime: Codable {
+    var step: String
+    var finishedMs: Percentiles
 }
 
 struct FailedRun: Codable {
@@ -234,10 +243,26 @@ func summarize(runs all: [FailoverRunResult], failed: [FailedRun], systems: [Str
                 runsWhereStandbyTookOver: runs.filter { $0.firstAnnouncement != nil }.count,
                 udpGapRatioToKeepalived: isReference || referenceRuns.isEmpty || runs.isEmpty ? nil : udp.p50 / referenceUDP,
                 tcpStallRatioToKeepalived: isReference || referenceRuns.isEmpty || runs.isEmpty ? nil : tcp.p50 / referenceTCP,
-                ratioReference: isReference ? nil : reference))
+                ratioReference: isReference ? nil : reference,
+                standbyDecisionMs: runs.contains { $0.standbyDecision != nil }
+                    ? Percentiles(nanoseconds: runs.compactMap(\.standbyDecision)) : nil,
+                standbyStepsMs: stepTimes(runs)))
         }
     }
     return cells
+}
+
+/// Per step of the standby's timeline, in the order they first ran: when it finished after the decision.
+func stepTimes(_ runs: [FailoverRunResult]) -> [StepTime]? {
+    var order: [String] = []
+    var finished: [String: [UInt64]] = [:]
+    for run in runs {
+        for step in run.standbySteps ?? [] {
+            if finished[step.step] == nil { order.append(step.step) }
+            finished[step.step, default: []].append(contentsOf: step.finishedAfter.map { [$0] } ?? [])
+        }
+    }
+    return order.isEmpty ? nil : order.map { StepTime(step: $0, finishedMs: Percentiles(nanoseconds: finished[$0]!)) }
 }
 
 /// Writes failover.json and summary.md into `directory`; returns the markdown.
@@ -372,6 +397,15 @@ func summary(_ report: Report) -> String {
                 + "| \(cell.dualOwnerWindows) (\(cell.claimConflicts)) | \(cell.runsEndingWithTwoOwners) | \(cell.runsWhereStandbyTookOver)/\(cell.runs) "
                 + "| \(cell.falseFailovers) "
                 + "| \(ratio(cell.udpGapRatioToKeepalived)) | \(ratio(cell.tcpStallRatioToKeepalived)) |\n"
+        }
+    }
+    let timed = report.cells.filter { $0.standbyDecisionMs != nil }
+    if !timed.isEmpty {
+        text += "\n### The standby's own timeline (`takeover status`), p50 in ms\n\n"
+            + "| scenario | system | decision after the failure | each step finished, after the decision |\n|---|---|---:|---|\n"
+        for cell in timed {
+            let steps = (cell.standbyStepsMs ?? []).map { "\($0.step) \(ms($0.finishedMs.p50))" }.joined(separator: " · ")
+            text += "| \(cell.scenario) | \(cell.system) | \(ms(cell.standbyDecisionMs!.p50)) | \(steps) |\n"
         }
     }
     if let source = report.summarizedFrom {

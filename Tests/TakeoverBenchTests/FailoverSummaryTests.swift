@@ -102,6 +102,40 @@ import Testing
         #expect(text.contains("- takeover 1ms link-cut rep 2: the lab did not become ready"))
     }
 
+    /// The standby's own timeline: the decision after the failure and each step's end, as p50s, steps in the order
+    /// they ran; cells of systems without one (keepalived) have none.
+    @Test func theStandbysTimelineIsSummarizedPerStep() throws {
+        let ms = Self.millisecond
+        func timed(_ decision: UInt64, _ steps: [(String, UInt64?)]) throws -> FailoverRunResult {
+            var run = try Self.run("takeover 1ms", gap: 5 * ms, stall: 5 * ms)
+            run.standbyDecision = decision
+            run.standbySteps = steps.map { FailoverRunResult.EngineStep(step: $0.0, finishedAfter: $0.1) }
+            return run
+        }
+        let runs = [
+            try timed(3 * ms, [("xdp-takeover", 10_000), ("responder", 30_000), ("address-add", 400_000)]),
+            try timed(4 * ms, [("xdp-takeover", 20_000), ("responder", 40_000), ("tcp-rebuild", 300_000), ("address-add", 600_000)]),
+            try timed(5 * ms, [("xdp-takeover", 30_000), ("responder", nil), ("address-add", 800_000)]),
+            try Self.run("keepalived 10ms", gap: 40 * ms, stall: 200 * ms),
+        ]
+        let cells = summarize(
+            runs: runs, failed: [], systems: ["takeover 1ms", "keepalived 10ms"], scenarios: ["link-cut"], topology: "hub")
+        let takeover = try #require(cells.first { $0.system == "takeover 1ms" })
+        #expect(Self.near(try #require(takeover.standbyDecisionMs).p50, 4))
+        let steps = try #require(takeover.standbyStepsMs)
+        #expect(steps.map(\.step) == ["xdp-takeover", "responder", "address-add", "tcp-rebuild"])
+        #expect(Self.near(steps[0].finishedMs.p50, 0.02) && Self.near(steps[2].finishedMs.p50, 0.6))
+        #expect(Self.near(steps[1].finishedMs.max, 0.04), "a step without an end counts nowhere")
+        #expect(cells.first { $0.system == "keepalived 10ms" }?.standbyDecisionMs == nil)
+        let text = summary(
+            Report(date: "2026-11-22", command: "takeover-bench failover", machine: "test", repetitions: 3, cells: cells,
+                   runs: runs, failedRuns: [], errors: []))
+        #expect(text.contains("### The standby's own timeline"))
+        #expect(
+            text.contains("| link-cut | takeover 1ms | 4.00 | xdp-takeover 0.02 · responder 0.03 · address-add 0.60 · tcp-rebuild 0.30 |"),
+            "\(text)")
+    }
+
     /// `failover.json` written, then summarized again (`--from-json`): the same cells, NaN included.
     @Test func writtenReportSummarizesAgainToTheSameCells() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("takeover-bench-\(getpid())")

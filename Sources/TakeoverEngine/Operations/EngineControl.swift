@@ -121,7 +121,8 @@ public final class EngineControl: ControlCommandHandler {
         return StatusReport.Failover(
             id: timeline.id, group: timeline.group, from: "\(timeline.transition.from)", to: "\(timeline.transition.to)",
             reason: String(describing: timeline.transition.reason), reasonText: timeline.transition.reason.rawValue,
-            decidedAgoMicroseconds: now.nanoseconds(since: decided) / 1000, steps: steps,
+            decidedAgoMicroseconds: now.nanoseconds(since: decided) / 1000, decidedAtMonotonicNanoseconds: decided.nanoseconds,
+            steps: steps,
             firstAnnouncementAfterMicroseconds: after(marks.firstAnnouncement),
             firstClientAnswerAfterMicroseconds: after(marks.firstAnswer),
             releaseFinishedAfterMicroseconds: after(timeline.releaseFinished))

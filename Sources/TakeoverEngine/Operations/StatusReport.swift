@@ -161,6 +161,9 @@ public struct StatusReport: Codable, Hashable, Sendable {
         public var reasonText: String
         /// How long ago the decision was taken (for a takeover: the failure decided).
         public var decidedAgoMicroseconds: UInt64
+        /// The decision on CLOCK_MONOTONIC (ns; the same clock for every process of the machine, in any network
+        /// namespace): to line it up with another process's stamps, such as a lab's failure (absent in older reports).
+        public var decidedAtMonotonicNanoseconds: UInt64?
         public var steps: [Step]
         /// Decision → first announcement on the wire (takeovers; absent when none went out yet).
         public var firstAnnouncementAfterMicroseconds: UInt64?

@@ -39,7 +39,10 @@ let package = Package(
         // (bench/ab-sessions): on a shared machine the noise then falls on both alike.
         .executableTarget(
             name: "SessionTableAB",
-            dependencies: ["BenchFixtures", "BaselineSessions", .product(name: "TakeoverCore", package: "takeover")],
+            dependencies: [
+                "BenchFixtures", "BaselineSessions", .product(name: "TakeoverCore", package: "takeover"),
+                .product(name: "TakeoverLinux", package: "takeover"),
+            ],
             swiftSettings: [.swiftLanguageMode(.v6)]),
         // A frozen copy of the session table and tracker before the tag array and the hash-once API, so the
         // SessionTable suite and bench/instructions measure old and new side by side in one run.

@@ -82,6 +82,16 @@ public struct TCPTracker: ~Copyable, Sendable {
     @discardableResult
     public func prefetch(_ key: FlowKey) -> FlowHash { table.prefetch(key) }
 
+    /// The first stage of a two-stage prefetch (see `SessionTable.prefetchTags`): hashes `key` and starts
+    /// loading its tags; `prefetch(_ hash:)` with the result is the second stage, a batch later.
+    @discardableResult
+    public func prefetchTags(_ key: FlowKey) -> FlowHash { table.prefetchTags(key) }
+
+    /// The second stage: reads the tags of the key whose hash `prefetchTags` returned and starts loading the
+    /// record its `track` will update; returns the hash to track it with (carrying the slot found).
+    @discardableResult
+    public func prefetch(_ hash: FlowHash) -> FlowHash { table.prefetch(hash) }
+
     /// `key`'s hash in this tracker's table (the same for both directions), for `track(_:_:at:hash:)`.
     public func hash(_ key: FlowKey) -> FlowHash { table.hash(key) }
 

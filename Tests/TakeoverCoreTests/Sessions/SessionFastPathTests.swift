@@ -117,6 +117,86 @@ import Testing
         #expect(tracker.count == 4)
     }
 
+    // MARK: The two-stage prefetch
+
+    /// `prefetchTags` (stage one) returns the key's hash with no slot; `prefetch(_ hash:)` on it (stage two)
+    /// returns what `prefetch(_ key:)` does, slot included.
+    @Test func theTwoStagesTogetherAreOnePrefetch() {
+        var table = SessionTable(capacity: 300, seed: 9)
+        for port in UInt16(1)...300 {
+            let inserted = table.insert(flow(clientPort: port, ipv6: port % 4 == 0))
+            #expect(inserted != nil)
+        }
+        var hinted = 0
+        for port in UInt16(1)...400 {
+            for key in [flow(clientPort: port, ipv6: port % 4 == 0), flow(clientPort: port, ipv6: port % 4 == 0).reversed] {
+                let first = table.prefetchTags(key)
+                #expect(first == table.hash(key) && first.slotHint == FlowHash.noSlot)
+                let second = table.prefetch(first)
+                let once = table.prefetch(key)
+                #expect(second == once && second.slotHint == once.slotHint)
+                if second.slotHint != FlowHash.noSlot { hinted += 1 }
+                #expect(table.find(key, hash: second) == table.find(key))
+            }
+        }
+        #expect(hinted > 400, "most present keys get a slot: \(hinted)")
+    }
+
+    /// A stream of segments tracked through the two-stage pipeline — batch k+2's tags and batch k+1's slots
+    /// requested before batch k is tracked, with expiry between batches — leaves exactly what tracking each
+    /// segment on its own leaves: flows created, updated, refused (the table fills), reset and expired while
+    /// their hashes and hints wait in the pipeline.
+    @Test func aPipelinedStreamTracksAsOneAtATime() {
+        // A flow idle for 40 segments (400 µs) expires, whatever its state: many do, between their prefetch and
+        // their track.
+        var timeouts = SessionTimeouts()
+        (timeouts.established, timeouts.transitory, timeouts.timeWait, timeouts.closed) = (400_000, 400_000, 400_000, 400_000)
+        var pipelined = TCPTracker(capacity: 64, timeouts: timeouts, seed: 4)
+        var direct = TCPTracker(capacity: 64, timeouts: timeouts, seed: 4)
+        var random = SplitMix64(seed: 0xB1B0)
+        let batch = 8
+        let stream: [(FlowKey, TCPSegment)] = (0..<3000).map { index in
+            // 90 flows for a table of 64: it fills, and expiry frees room.
+            let port = UInt16(random.next() % 90)
+            let key = random.next() & 1 == 0 ? flow(clientPort: port, ipv6: port % 3 == 0) : flow(clientPort: port, ipv6: port % 3 == 0).reversed
+            let flags: TCPFlags = index % 61 == 0 ? [.rst, .ack] : index % 13 == 0 ? .syn : .ack
+            let segment = TCPSegment(
+                sequence: UInt32(index) &* 100, acknowledgment: UInt32(index), flags: flags, window: 500,
+                payloadLength: flags == .ack ? 100 : 0)
+            return (key, segment)
+        }
+        let batches = stream.count / batch
+        var hashes = [FlowHash](repeating: pipelined.hash(stream[0].0), count: stream.count)
+        for index in 0..<2 * batch { hashes[index] = pipelined.prefetchTags(stream[index].0) }
+        for index in 0..<batch { hashes[index] = pipelined.prefetch(hashes[index]) }
+        for batchIndex in 0..<batches {
+            if batchIndex + 2 < batches {
+                for index in (batchIndex + 2) * batch..<(batchIndex + 3) * batch { hashes[index] = pipelined.prefetchTags(stream[index].0) }
+            }
+            if batchIndex + 1 < batches {
+                for index in (batchIndex + 1) * batch..<(batchIndex + 2) * batch { hashes[index] = pipelined.prefetch(hashes[index]) }
+            }
+            for index in batchIndex * batch..<(batchIndex + 1) * batch {
+                let time = MonotonicTime(nanoseconds: UInt64(index) * 10_000)
+                let (key, segment) = stream[index]
+                let (viaPipeline, oneAtATime) = (pipelined.track(key, segment, at: time, hash: hashes[index]), direct.track(key, segment, at: time))
+                #expect(viaPipeline == oneAtATime, "segment \(index)")
+            }
+            let now = MonotonicTime(nanoseconds: UInt64((batchIndex + 1) * batch) * 10_000)
+            let (expired, expiredDirect) = (pipelined.expire(now: now, slotBudget: 7), direct.expire(now: now, slotBudget: 7))
+            #expect(expired == expiredDirect)
+        }
+        #expect(pipelined.statistics == direct.statistics)
+        #expect(direct.statistics.tableFull > 0 && direct.statistics.expired > 0 && direct.statistics.restarted + direct.statistics.ignored > 0, "\(direct.statistics)")
+        #expect(pipelined.count == direct.count)
+        var compared = 0
+        pipelined.table.forEach { session in
+            compared += 1
+            #expect(direct.session(for: session.key).map(Self.fields) == Self.fields(session))
+        }
+        #expect(compared == direct.count)
+    }
+
     // MARK: The common-ACK update
 
     /// Every field of a session, for comparing two records (padding excluded).

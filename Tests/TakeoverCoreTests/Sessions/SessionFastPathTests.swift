@@ -142,52 +142,53 @@ import Testing
         #expect(hinted > 400, "most present keys get a slot: \(hinted)")
     }
 
-    /// A stream of segments tracked through the two-stage pipeline — batch k+2's tags and batch k+1's slots
-    /// requested before batch k is tracked, with expiry between batches — leaves exactly what tracking each
-    /// segment on its own leaves: flows created, updated, refused (the table fills), reset and expired while
-    /// their hashes and hints wait in the pipeline.
+    /// A stream of segments tracked through `forEachPrefetched` — drained in batches of 1 to 70 as from the
+    /// capture ring, each batch's groups of 8 prefetched in two stages, expiry between batches — leaves exactly
+    /// what tracking each segment on its own leaves: flows created, updated, refused (the table fills), reset,
+    /// restarted and expired while their hashes and hints wait in the pipeline.
     @Test func aPipelinedStreamTracksAsOneAtATime() {
-        // A flow idle for 40 segments (400 µs) expires, whatever its state: many do, between their prefetch and
-        // their track.
+        // A flow idle for 40 segments (400 µs) expires, whatever its state: many do.
         var timeouts = SessionTimeouts()
         (timeouts.established, timeouts.transitory, timeouts.timeWait, timeouts.closed) = (400_000, 400_000, 400_000, 400_000)
         var pipelined = TCPTracker(capacity: 64, timeouts: timeouts, seed: 4)
         var direct = TCPTracker(capacity: 64, timeouts: timeouts, seed: 4)
         var random = SplitMix64(seed: 0xB1B0)
-        let batch = 8
-        let stream: [(FlowKey, TCPSegment)] = (0..<3000).map { index in
+        let stream: [(FlowKey, TCPSegment)] = (0..<4000).map { index in
             // 90 flows for a table of 64: it fills, and expiry frees room.
             let port = UInt16(random.next() % 90)
-            let key = random.next() & 1 == 0 ? flow(clientPort: port, ipv6: port % 3 == 0) : flow(clientPort: port, ipv6: port % 3 == 0).reversed
+            let key = flow(clientPort: port, ipv6: port % 3 == 0)
             let flags: TCPFlags = index % 61 == 0 ? [.rst, .ack] : index % 13 == 0 ? .syn : .ack
             let segment = TCPSegment(
                 sequence: UInt32(index) &* 100, acknowledgment: UInt32(index), flags: flags, window: 500,
                 payloadLength: flags == .ack ? 100 : 0)
-            return (key, segment)
+            return (random.next() & 1 == 0 ? key : key.reversed, segment)
         }
-        let batches = stream.count / batch
-        var hashes = [FlowHash](repeating: pipelined.hash(stream[0].0), count: stream.count)
-        for index in 0..<2 * batch { hashes[index] = pipelined.prefetchTags(stream[index].0) }
-        for index in 0..<batch { hashes[index] = pipelined.prefetch(hashes[index]) }
-        for batchIndex in 0..<batches {
-            if batchIndex + 2 < batches {
-                for index in (batchIndex + 2) * batch..<(batchIndex + 3) * batch { hashes[index] = pipelined.prefetchTags(stream[index].0) }
+        let hashes = UnsafeMutableBufferPointer<FlowHash>.allocate(capacity: 70)
+        defer { hashes.deallocate() }
+        var start = 0
+        var groupsAhead = 0
+        while start < stream.count {
+            let count = Swift.min(stream.count - start, Int(random.next() % 70) + 1)
+            if count > 2 * TCPTracker.prefetchGroup { groupsAhead += 1 }
+            var visited: [Int] = []
+            pipelined.forEachPrefetched(count: count, hashes: hashes, key: { stream[start + $0].0 }) { tracker, index, hash in
+                visited.append(index)
+                let time = MonotonicTime(nanoseconds: UInt64(start + index) * 10_000)
+                let (key, segment) = stream[start + index]
+                #expect(hash == tracker.hash(key))
+                let (viaPipeline, oneAtATime) = (tracker.track(key, segment, at: time, hash: hash), direct.track(key, segment, at: time))
+                #expect(viaPipeline == oneAtATime, "segment \(start + index)")
             }
-            if batchIndex + 1 < batches {
-                for index in (batchIndex + 1) * batch..<(batchIndex + 2) * batch { hashes[index] = pipelined.prefetch(hashes[index]) }
-            }
-            for index in batchIndex * batch..<(batchIndex + 1) * batch {
-                let time = MonotonicTime(nanoseconds: UInt64(index) * 10_000)
-                let (key, segment) = stream[index]
-                let (viaPipeline, oneAtATime) = (pipelined.track(key, segment, at: time, hash: hashes[index]), direct.track(key, segment, at: time))
-                #expect(viaPipeline == oneAtATime, "segment \(index)")
-            }
-            let now = MonotonicTime(nanoseconds: UInt64((batchIndex + 1) * batch) * 10_000)
+            #expect(visited == Array(0..<count), "every item once, in order")
+            start += count
+            let now = MonotonicTime(nanoseconds: UInt64(start) * 10_000)
             let (expired, expiredDirect) = (pipelined.expire(now: now, slotBudget: 7), direct.expire(now: now, slotBudget: 7))
             #expect(expired == expiredDirect)
         }
+        #expect(groupsAhead > 20, "batches long enough for both stages to run ahead: \(groupsAhead)")
         #expect(pipelined.statistics == direct.statistics)
-        #expect(direct.statistics.tableFull > 0 && direct.statistics.expired > 0 && direct.statistics.restarted + direct.statistics.ignored > 0, "\(direct.statistics)")
+        let statistics = direct.statistics
+        #expect(statistics.tableFull > 0 && statistics.expired > 0 && statistics.restarted > 0 && statistics.ignored > 0, "\(statistics)")
         #expect(pipelined.count == direct.count)
         var compared = 0
         pipelined.table.forEach { session in

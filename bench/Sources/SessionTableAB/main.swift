@@ -112,47 +112,68 @@ func nanoseconds(_ body: () -> Void) -> Double {
     return found
 }
 
-/// The new table's two-stage pipeline over a chunk, in batches as the tracker thread drains its ring: before
-/// batch k is operated on, batch k+2's tags (`prefetchTags`) and batch k+1's slots (`prefetch(_ hash:)`, reading
-/// the tags requested a batch earlier) are requested, so each batch's misses are in flight while the batches
-/// before it are worked. The first two batches are primed inside the timing (a stream pays that once).
-@inline(__always) func pipelined(
+/// The control for the two-stage pipeline (`TCPTracker.forEachPrefetched`): one stage, one batch ahead — batch
+/// k+1's `prefetch(_ key:)` (tags read, record requested) before batch k is operated on. What the pipeline gains
+/// over this is the tag stage's.
+@inline(__always) func oneBatchAhead(
     _ tracker: inout TCPTracker, _ keys: UnsafeBufferPointer<FlowKey>, _ from: Int,
     _ operate: (inout TCPTracker, FlowKey, TakeoverCore.FlowHash) -> Int
 ) -> Int {
-    // Three batches of hashes, used as a ring: batch b's in row b % 3.
-    var hashes = InlineArray<24, TakeoverCore.FlowHash>(repeating: tracker.hash(keys[from]))
+    var hashes = InlineArray<16, TakeoverCore.FlowHash>(repeating: tracker.hash(keys[from]))
     let batches = chunk / batch
-    func row(_ batchIndex: Int) -> Int { batchIndex % 3 * batch }
-    for offset in 0..<2 * batch { hashes[offset] = tracker.prefetchTags(keys[from + offset]) }
-    for offset in 0..<batch { hashes[offset] = tracker.prefetch(hashes[offset]) }
+    for offset in 0..<batch { hashes[offset] = tracker.prefetch(keys[from + offset]) }
     var done = 0
     for batchIndex in 0..<batches {
-        if batchIndex + 2 < batches {
-            let base = from + (batchIndex + 2) * batch, at = row(batchIndex + 2)
-            for offset in 0..<batch { hashes[at + offset] = tracker.prefetchTags(keys[base + offset]) }
-        }
         if batchIndex + 1 < batches {
-            let at = row(batchIndex + 1)
-            for offset in 0..<batch { hashes[at + offset] = tracker.prefetch(hashes[at + offset]) }
+            let base = from + (batchIndex + 1) * batch, at = ((batchIndex + 1) & 1) * batch
+            for offset in 0..<batch { hashes[at + offset] = tracker.prefetch(keys[base + offset]) }
         }
-        let base = from + batchIndex * batch, at = row(batchIndex)
+        let base = from + batchIndex * batch, at = (batchIndex & 1) * batch
         for offset in 0..<batch { done &+= operate(&tracker, keys[base + offset], hashes[at + offset]) }
     }
     return done
 }
 
-@inline(never) func newUpdatesPipelined(_ tracker: inout TCPTracker, _ keys: UnsafeBufferPointer<FlowKey>, _ from: Int, _ round: UInt32) -> Int {
+@inline(never) func newUpdatesOneBatchAhead(_ tracker: inout TCPTracker, _ keys: UnsafeBufferPointer<FlowKey>, _ from: Int, _ round: UInt32) -> Int {
     let ack = segment(round)
     var time = MonotonicTime(nanoseconds: 2_000_000_000 &+ UInt64(round) &* 1_000_000)
-    return pipelined(&tracker, keys, from) { tracker, key, hash in
+    return oneBatchAhead(&tracker, keys, from) { tracker, key, hash in
         time = time + 1000
         return tracker.track(key, ack, at: time, hash: hash) == .updated ? 1 : 0
     }
 }
 
-@inline(never) func newLookupsPipelined(_ tracker: inout TCPTracker, _ keys: UnsafeBufferPointer<FlowKey>, _ from: Int) -> Int {
-    pipelined(&tracker, keys, from) { tracker, key, hash in tracker.table.find(key, hash: hash) != nil ? 1 : 0 }
+/// `forEachPrefetched`'s scratch, allocated once.
+nonisolated(unsafe) let pipelineHashes = UnsafeMutableBufferPointer<TakeoverCore.FlowHash>.allocate(capacity: chunk)
+
+/// A chunk as the tracker thread does it: drained from the capture ring in batches of `drained` (the engine's
+/// default is 64), each through `TCPTracker.forEachPrefetched`, the two-stage pipeline (tags two groups of 8
+/// ahead, records one ahead; primed again at every batch).
+@inline(never) func newUpdatesPipelined(
+    _ tracker: inout TCPTracker, _ keys: UnsafeBufferPointer<FlowKey>, _ from: Int, _ round: UInt32, drained: Int
+) -> Int {
+    let ack = segment(round)
+    var time = MonotonicTime(nanoseconds: 2_000_000_000 &+ UInt64(round) &* 1_000_000)
+    var updated = 0
+    for start in stride(from: from, to: from + chunk, by: drained) {
+        let count = Swift.min(drained, from + chunk - start)
+        tracker.forEachPrefetched(count: count, hashes: pipelineHashes, key: { keys[start + $0] }) { tracker, index, hash in
+            time = time + 1000
+            updated &+= tracker.track(keys[start + index], ack, at: time, hash: hash) == .updated ? 1 : 0
+        }
+    }
+    return updated
+}
+
+@inline(never) func newLookupsPipelined(_ tracker: inout TCPTracker, _ keys: UnsafeBufferPointer<FlowKey>, _ from: Int, drained: Int) -> Int {
+    var found = 0
+    for start in stride(from: from, to: from + chunk, by: drained) {
+        let count = Swift.min(drained, from + chunk - start)
+        tracker.forEachPrefetched(count: count, hashes: pipelineHashes, key: { keys[start + $0] }) { tracker, index, hash in
+            found &+= tracker.table.find(keys[start + index], hash: hash) != nil ? 1 : 0
+        }
+    }
+    return found
 }
 
 func quartiles(_ values: [Double]) -> (Double, Double, Double) {
@@ -190,9 +211,11 @@ var cursor = 0
     return cursor
 }
 var updates = Pair("update (track an ACK), batches of 8 prefetched")
-var updatesPipelined = Pair("update, old batches of 8 prefetched | new two-stage pipeline")
+var updatesPipelined = Pair("update, old batches of 8 prefetched | new two-stage pipeline, drained 64 at a time")
+var updatesPipelinedLong = Pair("update, old batches of 8 prefetched | new two-stage pipeline, drained 1000 at a time")
+var updatesAhead = Pair("update, old batches of 8 prefetched | new one batch ahead, one stage")
 var lookups = Pair("lookup, batches of 8 prefetched")
-var lookupsPipelined = Pair("lookup, old batches of 8 prefetched | new two-stage pipeline")
+var lookupsPipelined = Pair("lookup, old batches of 8 prefetched | new two-stage pipeline, drained 64 at a time")
 var checks = 0
 for round in 0..<rounds {
     let stamp = UInt32(round + 1)
@@ -200,13 +223,20 @@ for round in 0..<rounds {
     updates.time(round: round, { checks &+= oldUpdates(&old, walk, from, stamp) }, { checks &+= newUpdates(&new, walk, from, stamp) })
     from = nextChunk()
     updatesPipelined.time(
-        round: round, { checks &+= oldUpdates(&old, walk, from, stamp) }, { checks &+= newUpdatesPipelined(&new, walk, from, stamp) })
+        round: round, { checks &+= oldUpdates(&old, walk, from, stamp) }, { checks &+= newUpdatesPipelined(&new, walk, from, stamp, drained: 64) })
+    from = nextChunk()
+    updatesPipelinedLong.time(
+        round: round, { checks &+= oldUpdates(&old, walk, from, stamp) },
+        { checks &+= newUpdatesPipelined(&new, walk, from, stamp, drained: chunk) })
+    from = nextChunk()
+    updatesAhead.time(
+        round: round, { checks &+= oldUpdates(&old, walk, from, stamp) }, { checks &+= newUpdatesOneBatchAhead(&new, walk, from, stamp) })
     from = nextChunk()
     lookups.time(round: round, { checks &+= oldLookups(old, walk, from) }, { checks &+= newLookups(new, walk, from) })
     from = nextChunk()
-    lookupsPipelined.time(round: round, { checks &+= oldLookups(old, walk, from) }, { checks &+= newLookupsPipelined(&new, walk, from) })
+    lookupsPipelined.time(round: round, { checks &+= oldLookups(old, walk, from) }, { checks &+= newLookupsPipelined(&new, walk, from, drained: 64) })
 }
-precondition(checks == rounds * 8 * chunk, "every update updated and every lookup found: \(checks)")
+precondition(checks == rounds * 12 * chunk, "every update updated and every lookup found: \(checks)")
 print("SessionTableAB: \(sessions) sessions in \(new.table.slotCount) slots, \(hugePages ? "HugePageSessionMemory" : "heap") (MiB on huge pages: old \(oldHuge), new \(newHuge)), chunks of \(chunk) operations, old and new alternating; allocated first: \(oldFirst ? "old" : "new")")
-for pair in [updates, updatesPipelined, lookups, lookupsPipelined] { report(pair.name, pair.old, pair.new) }
+for pair in [updates, updatesPipelined, updatesPipelinedLong, updatesAhead, lookups, lookupsPipelined] { report(pair.name, pair.old, pair.new) }
 keys.deallocate()

@@ -21,7 +21,8 @@
 // batch of keys: `prefetch(_:)` each (it returns the key's `FlowHash`), then look each up with that hash
 // (`find(_:hash:)`, `TCPTracker.track(…, hash:)`): the batch's misses overlap and each key is hashed once.
 // For a stream of batches, a two-stage pipeline hides the misses behind the work instead of waiting for them
-// once per batch: `prefetchTags(_:)` for batch k+2, `prefetch(_ hash:)` for batch k+1, then batch k's lookups.
+// once per batch: `prefetchTags(_:)` for batch k+2, `prefetch(_ hash:)` for batch k+1, then batch k's lookups
+// (`TCPTracker.forEachPrefetched` runs it over a batch drained from the capture ring).
 
 internal import CTakeoverPrefetch
 
@@ -195,11 +196,12 @@ public struct SessionTable: ~Copyable, @unchecked Sendable {
     }
 
     /// The first stage of a two-stage prefetch, for a stream of keys: hashes `key` and starts loading its tag
-    /// group (one or two cache lines) without reading it, so nothing waits for the load. Later — a batch
-    /// later, when the tags have arrived — `prefetch(_:)` with the returned hash reads them and starts the
-    /// slot's load; a batch after that, the lookup or track with the hash `prefetch` returned finds the slot
-    /// loaded. `prefetch(_ key:)` does both stages at once: its tag read then waits in the batch's critical
-    /// path (an L2 miss at a million sessions: 1.3 MB of tags), before the slot's miss can start.
+    /// group (one or two cache lines) without reading it, so nothing waits for the load. A batch later, when
+    /// the tags have arrived, `prefetch(_ hash:)` with the returned hash reads them and starts the slot's load;
+    /// a batch after that, the lookup or track with the hash `prefetch` returned finds the slot loaded.
+    /// `prefetch(_ key:)` does both stages at once: its tag read then waits in the batch's critical path (at a
+    /// million sessions the 1.3 MB of tags miss the L2 while the slots stream through it) before the slot's
+    /// miss can start.
     @discardableResult
     public func prefetchTags(_ key: FlowKey) -> FlowHash {
         let hash = hash(key)

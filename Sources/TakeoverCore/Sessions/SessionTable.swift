@@ -20,6 +20,9 @@
 // first). At a million sessions nearly every slot read misses the caches and the TLB (~200 ns here). For a
 // batch of keys: `prefetch(_:)` each (it returns the key's `FlowHash`), then look each up with that hash
 // (`find(_:hash:)`, `TCPTracker.track(…, hash:)`): the batch's misses overlap and each key is hashed once.
+// For a stream of batches, a two-stage pipeline hides the misses behind the work instead of waiting for them
+// once per batch: `prefetchTags(_:)` for batch k+2, `prefetch(_ hash:)` for batch k+1, then batch k's lookups
+// (`TCPTracker.forEachPrefetched` runs it over a batch drained from the capture ring).
 
 internal import CTakeoverPrefetch
 
@@ -190,6 +193,23 @@ public struct SessionTable: ~Copyable, @unchecked Sendable {
         // of 2^32 slots or more gives none.
         let hinted = candidates != 0 && index < Int(FlowHash.noSlot)
         return FlowHash(hash.value, slotHint: hinted ? UInt32(truncatingIfNeeded: index) : FlowHash.noSlot)
+    }
+
+    /// The first stage of a two-stage prefetch, for a stream of keys: hashes `key` and starts loading its tag
+    /// group (one or two cache lines) without reading it, so nothing waits for the load. A batch later, when
+    /// the tags have arrived, `prefetch(_ hash:)` with the returned hash reads them and starts the slot's load;
+    /// a batch after that, the lookup or track with the hash `prefetch` returned finds the slot loaded.
+    /// `prefetch(_ key:)` does both stages at once: its tag read then waits in the batch's critical path (at a
+    /// million sessions the 1.3 MB of tags miss the L2 while the slots stream through it) before the slot's
+    /// miss can start.
+    @discardableResult
+    public func prefetchTags(_ key: FlowKey) -> FlowHash {
+        let hash = hash(key)
+        let group = UnsafeRawPointer(tags + home(hash))
+        takeover_prefetch_for_read(group)
+        // The group's 8 bytes cross into the next line 7 times in 64; the same line again costs a cached no-op.
+        takeover_prefetch_for_read(group + (Self.groupWidth - 1))
+        return hash
     }
 
     /// Starts loading the first `lines` cache lines of the home slot of the key whose hash is `hash`, without

@@ -82,6 +82,51 @@ public struct TCPTracker: ~Copyable, Sendable {
     @discardableResult
     public func prefetch(_ key: FlowKey) -> FlowHash { table.prefetch(key) }
 
+    /// The first stage of a two-stage prefetch (see `SessionTable.prefetchTags`): hashes `key` and starts
+    /// loading its tags; `prefetch(_ hash:)` with the result is the second stage, a batch later.
+    @discardableResult
+    public func prefetchTags(_ key: FlowKey) -> FlowHash { table.prefetchTags(key) }
+
+    /// The second stage: reads the tags of the key whose hash `prefetchTags` returned and starts loading the
+    /// record its `track` will update; returns the hash to track it with (carrying the slot found).
+    @discardableResult
+    public func prefetch(_ hash: FlowHash) -> FlowHash { table.prefetch(hash) }
+
+    /// Keys that go through `forEachPrefetched`'s stages together.
+    @inlinable public static var prefetchGroup: Int { 16 }
+
+    /// Calls `body` for the items `0..<count` in order, each with its key's hash (for `track(…hash:)` or
+    /// `table.find(_:hash:)`), prefetched in two stages over groups of `prefetchGroup` items: before group g is
+    /// handed to `body`, group g+2's tags are requested (`prefetchTags`) and group g+1's records (`prefetch(_
+    /// hash:)`, reading the tags requested a group earlier). The records' and the tags' misses are then in
+    /// flight while the groups before them are tracked, instead of being waited for once per group. For a batch
+    /// drained from the capture ring. `hashes` holds at least `count` hashes (scratch, allocated once by the
+    /// caller); `key(i)` is item i's flow.
+    @inlinable
+    public mutating func forEachPrefetched(
+        count: Int, hashes: UnsafeMutableBufferPointer<FlowHash>, key: (Int) -> FlowKey,
+        _ body: (inout TCPTracker, Int, FlowHash) -> Void
+    ) {
+        precondition(hashes.count >= count, "forEachPrefetched: room for \(count) hashes needed")
+        let group = Self.prefetchGroup
+        // Prime: the first two groups' tags, the first group's records.
+        for index in 0..<Swift.min(count, 2 * group) { hashes[index] = prefetchTags(key(index)) }
+        for index in 0..<Swift.min(count, group) { hashes[index] = prefetch(hashes[index]) }
+        var start = 0
+        while start < count {
+            let tagsStart = start + 2 * group
+            for index in tagsStart..<Swift.max(tagsStart, Swift.min(count, tagsStart + group)) {
+                hashes[index] = prefetchTags(key(index))
+            }
+            let recordsStart = start + group
+            for index in recordsStart..<Swift.max(recordsStart, Swift.min(count, recordsStart + group)) {
+                hashes[index] = prefetch(hashes[index])
+            }
+            for index in start..<Swift.min(count, start + group) { body(&self, index, hashes[index]) }
+            start += group
+        }
+    }
+
     /// `key`'s hash in this tracker's table (the same for both directions), for `track(_:_:at:hash:)`.
     public func hash(_ key: FlowKey) -> FlowHash { table.hash(key) }
 

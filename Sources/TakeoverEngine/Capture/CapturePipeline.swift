@@ -310,16 +310,16 @@ public final class CapturePipeline: Sendable {
             let count = consumer.peek(batchSize)
             if count > 0 {
                 tracker.withLock { tracker in
-                    // Every record's slot is requested first, so the batch's cache misses overlap.
-                    for index in 0..<count { hashes[index] = tracker.prefetch(consumer[index].flow) }
-                    for index in 0..<count {
+                    // Each record's tags, then its session, are requested groups ahead of its track, so the
+                    // batch's cache misses overlap one another and the tracking work.
+                    tracker.forEachPrefetched(count: count, hashes: hashes, key: { consumer[$0].flow }) {
+                        tracker, index, hash in
                         let record = consumer[index]
                         switch record.transport {
                         case .tcp(let segment):
-                            tracker.track(record.flow, segment, at: record.timestamp, hash: hashes[index])
+                            tracker.track(record.flow, segment, at: record.timestamp, hash: hash)
                         case .udp(let length):
-                            tracker.trackUDP(
-                                record.flow, payloadLength: Int(length), at: record.timestamp, hash: hashes[index])
+                            tracker.trackUDP(record.flow, payloadLength: Int(length), at: record.timestamp, hash: hash)
                         }
                     }
                 }

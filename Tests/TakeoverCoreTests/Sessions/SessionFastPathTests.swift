@@ -117,6 +117,87 @@ import Testing
         #expect(tracker.count == 4)
     }
 
+    // MARK: The two-stage prefetch
+
+    /// `prefetchTags` (stage one) returns the key's hash with no slot; `prefetch(_ hash:)` on it (stage two)
+    /// returns what `prefetch(_ key:)` does, slot included.
+    @Test func theTwoStagesTogetherAreOnePrefetch() {
+        var table = SessionTable(capacity: 300, seed: 9)
+        for port in UInt16(1)...300 {
+            let inserted = table.insert(flow(clientPort: port, ipv6: port % 4 == 0))
+            #expect(inserted != nil)
+        }
+        var hinted = 0
+        for port in UInt16(1)...400 {
+            for key in [flow(clientPort: port, ipv6: port % 4 == 0), flow(clientPort: port, ipv6: port % 4 == 0).reversed] {
+                let first = table.prefetchTags(key)
+                #expect(first == table.hash(key) && first.slotHint == FlowHash.noSlot)
+                let second = table.prefetch(first)
+                let once = table.prefetch(key)
+                #expect(second == once && second.slotHint == once.slotHint)
+                if second.slotHint != FlowHash.noSlot { hinted += 1 }
+                #expect(table.find(key, hash: second) == table.find(key))
+            }
+        }
+        #expect(hinted > 400, "most present keys get a slot: \(hinted)")
+    }
+
+    /// A stream of segments tracked through `forEachPrefetched` — drained in batches of 1 to 70 as from the
+    /// capture ring, each batch's groups of 8 prefetched in two stages, expiry between batches — leaves exactly
+    /// what tracking each segment on its own leaves: flows created, updated, refused (the table fills), reset,
+    /// restarted and expired while their hashes and hints wait in the pipeline.
+    @Test func aPipelinedStreamTracksAsOneAtATime() {
+        // A flow idle for 40 segments (400 µs) expires, whatever its state: many do.
+        var timeouts = SessionTimeouts()
+        (timeouts.established, timeouts.transitory, timeouts.timeWait, timeouts.closed) = (400_000, 400_000, 400_000, 400_000)
+        var pipelined = TCPTracker(capacity: 64, timeouts: timeouts, seed: 4)
+        var direct = TCPTracker(capacity: 64, timeouts: timeouts, seed: 4)
+        var random = SplitMix64(seed: 0xB1B0)
+        let stream: [(FlowKey, TCPSegment)] = (0..<4000).map { index in
+            // 90 flows for a table of 64: it fills, and expiry frees room.
+            let port = UInt16(random.next() % 90)
+            let key = flow(clientPort: port, ipv6: port % 3 == 0)
+            let flags: TCPFlags = index % 61 == 0 ? [.rst, .ack] : index % 13 == 0 ? .syn : .ack
+            let segment = TCPSegment(
+                sequence: UInt32(index) &* 100, acknowledgment: UInt32(index), flags: flags, window: 500,
+                payloadLength: flags == .ack ? 100 : 0)
+            return (random.next() & 1 == 0 ? key : key.reversed, segment)
+        }
+        let hashes = UnsafeMutableBufferPointer<FlowHash>.allocate(capacity: 70)
+        defer { hashes.deallocate() }
+        var start = 0
+        var groupsAhead = 0
+        while start < stream.count {
+            let count = Swift.min(stream.count - start, Int(random.next() % 70) + 1)
+            if count > 2 * TCPTracker.prefetchGroup { groupsAhead += 1 }
+            var visited: [Int] = []
+            pipelined.forEachPrefetched(count: count, hashes: hashes, key: { stream[start + $0].0 }) { tracker, index, hash in
+                visited.append(index)
+                let time = MonotonicTime(nanoseconds: UInt64(start + index) * 10_000)
+                let (key, segment) = stream[start + index]
+                #expect(hash == tracker.hash(key))
+                let (viaPipeline, oneAtATime) = (tracker.track(key, segment, at: time, hash: hash), direct.track(key, segment, at: time))
+                #expect(viaPipeline == oneAtATime, "segment \(start + index)")
+            }
+            #expect(visited == Array(0..<count), "every item once, in order")
+            start += count
+            let now = MonotonicTime(nanoseconds: UInt64(start) * 10_000)
+            let (expired, expiredDirect) = (pipelined.expire(now: now, slotBudget: 7), direct.expire(now: now, slotBudget: 7))
+            #expect(expired == expiredDirect)
+        }
+        #expect(groupsAhead > 20, "batches long enough for both stages to run ahead: \(groupsAhead)")
+        #expect(pipelined.statistics == direct.statistics)
+        let statistics = direct.statistics
+        #expect(statistics.tableFull > 0 && statistics.expired > 0 && statistics.restarted > 0 && statistics.ignored > 0, "\(statistics)")
+        #expect(pipelined.count == direct.count)
+        var compared = 0
+        pipelined.table.forEach { session in
+            compared += 1
+            #expect(direct.session(for: session.key).map(Self.fields) == Self.fields(session))
+        }
+        #expect(compared == direct.count)
+    }
+
     // MARK: The common-ACK update
 
     /// Every field of a session, for comparing two records (padding excluded).

@@ -15,12 +15,14 @@
 //
 // Each table operation is measured side by side in one run (the machine is shared: compare the ratios): the
 // table as of the baseline commit ("old": BaselineSessions, generated from git by bench/baseline-sessions; since
-// 206d0d4 the tag array and the hash-once API, without the slot hint and the common-ACK update) and the current
+// a845704 the tag array, hash once, slot hint and common-ACK update, without the two-stage prefetch) and the current
 // one ("new"); the slots on the heap (4 KiB pages) or on 2 MiB pages (`HugePageSessionMemory`); one key at a time,
 // in batches of `batch` keys whose home slots are all prefetched first (`prefetch(_:)`), or with each key
 // prefetched `batch` keys ahead of its lookup (a rolling window) — as the tracker thread can do over a batch
 // drained from the capture ring. Both tables' prefetch returns the key's hash and their lookups take it (hashed
-// once); the new one's hash also carries the slot prefetch found.
+// once); the new one's hash also carries the slot prefetch found. The new tracker also runs as the engine's
+// tracker thread does (`pipelineBenchmarks`): drained 64 keys at a time, each batch through the two-stage
+// pipeline `TCPTracker.forEachPrefetched`, which the baseline lacks.
 import BaselineSessions
 import Benchmark
 import BenchFixtures
@@ -30,6 +32,9 @@ import TakeoverLinux
 let sessions = 1_000_000
 /// Keys prefetched ahead of their lookups in the batched benchmarks (1000 is a multiple of it).
 let batch = 8
+/// Records the engine's tracker thread drains from the capture ring at a time (`CapturePipeline`'s default), for
+/// the pipelined benchmarks (1000 is not a multiple: a sample's last batch is shorter).
+let drained = 64
 
 enum Slots: String { case heap = "heap", hugePages = "2 MiB pages" }
 
@@ -116,6 +121,8 @@ final class FilledTracker<Tracker: TrackerUnderTest & ~Copyable>: @unchecked Sen
     let absent: UnsafeMutableBufferPointer<FlowKey>
     /// What `prefetch` returned for the keys in flight (a ring of 2 × `batch`), allocated once.
     let hints: UnsafeMutableBufferPointer<Tracker.Hint>
+    /// `TCPTracker.forEachPrefetched`'s scratch for a drained batch, allocated once.
+    let drainedHashes = UnsafeMutableBufferPointer<TakeoverCore.FlowHash>.allocate(capacity: drained)
     var cursor = 0
     var time = MonotonicTime(nanoseconds: 1_000_000_000)
 
@@ -151,6 +158,7 @@ final class FilledTracker<Tracker: TrackerUnderTest & ~Copyable>: @unchecked Sen
         order.deallocate()
         absent.deallocate()
         hints.deallocate()
+        drainedHashes.deallocate()
     }
 
     /// An ACK carrying 1000 bytes, the `round`th of its flow.
@@ -259,6 +267,76 @@ let benchmarks: @Sendable () -> Void = {
     for slots in [Slots.heap, .hugePages] {
         tableBenchmarks(BaselineTCPTracker.self, slots)
         tableBenchmarks(TCPTracker.self, slots)
+        pipelineBenchmarks(slots)
+    }
+}
+
+/// The current tracker as the engine's tracker thread runs it: the walk drained `drained` keys at a time, each
+/// batch through `TCPTracker.forEachPrefetched` (tags two groups ahead, records one group ahead). The baseline
+/// has no two-stage prefetch: compare with its "batches of 8 prefetched" rows.
+func pipelineBenchmarks(_ slots: Slots) {
+    let label = "new, \(slots.rawValue)"
+    /// Walks `count` keys from `start` in drained batches, calling `body` with each key and its hash.
+    func walk(
+        _ tracker: inout TCPTracker, _ filled: FilledTracker<TCPTracker>, from start: Int, count: Int,
+        _ body: (inout TCPTracker, FlowKey, TakeoverCore.FlowHash) -> Void
+    ) {
+        let order = filled.order
+        var done = 0
+        while done < count {
+            // `sessions` is a multiple of 1000 and of `batch`: a sample's batches never wrap.
+            let base = start + done
+            let size = Swift.min(drained, count - done)
+            tracker.forEachPrefetched(count: size, hashes: filled.drainedHashes, key: { order[base + $0] }) {
+                tracker, index, hash in body(&tracker, order[base + index], hash)
+            }
+            done += size
+        }
+    }
+
+    Benchmark(
+        "SessionTable: lookup at 1M entries, random order, two-stage pipeline drained \(drained) at a time, \(label)",
+        configuration: perOperation
+    ) {
+        (benchmark: Benchmark, filled: FilledTracker<TCPTracker>) in
+        let count = benchmark.scaledIterations.count
+        let start = filled.advance(by: count)
+        var found = 0
+        benchmark.startMeasurement()
+        filled.withTracker { tracker in
+            walk(&tracker, filled, from: start, count: count) { tracker, key, hash in
+                found &+= tracker.table.find(key, hash: hash)?.index ?? -1
+            }
+        }
+        benchmark.stopMeasurement()
+        blackHole(found)
+    } setup: {
+        FilledTracker<TCPTracker>(slots)
+    }
+
+    Benchmark(
+        "SessionTable: update (track an ACK) at 1M entries, random order, two-stage pipeline drained \(drained) at a "
+            + "time, \(label), steady state",
+        configuration: perOperation
+    ) {
+        (benchmark: Benchmark, filled: FilledTracker<TCPTracker>) in
+        let count = benchmark.scaledIterations.count
+        let start = filled.advance(by: count)
+        let segment = FilledTracker<TCPTracker>.segment(UInt32(truncatingIfNeeded: benchmark.currentIteration))
+        var time = filled.time
+        var updated = 0
+        benchmark.startMeasurement()
+        filled.withTracker { tracker in
+            walk(&tracker, filled, from: start, count: count) { tracker, key, hash in
+                time = time + 1000
+                updated &+= tracker.track(key, segment, at: time, hash: hash) == .updated ? 1 : 0
+            }
+        }
+        benchmark.stopMeasurement()
+        filled.time = time
+        precondition(updated == count, "\(updated) updated")
+    } setup: {
+        FilledTracker<TCPTracker>(slots)
     }
 }
 

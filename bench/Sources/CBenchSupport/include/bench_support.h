@@ -24,3 +24,8 @@ long long bench_thread_allocations(void);
 static inline __attribute__((always_inline)) void bench_prefetch_for_write(const void *address) {
     __builtin_prefetch(address, 1, 3);
 }
+
+/// TakeoverCore's `takeover_prefetch_for_read` (the tag stage), for a baseline copy from a revision that has it.
+static inline __attribute__((always_inline)) void bench_prefetch_for_read(const void *address) {
+    __builtin_prefetch(address, 0, 3);
+}

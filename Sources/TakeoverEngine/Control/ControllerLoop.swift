@@ -28,11 +28,8 @@ final class ControllerLoop {
     private static let receiveBurst = 64
 
     private let configuration: FailoverControllerConfiguration
-    private let nodeID: UInt32
     private let interval: UInt64
-    private let incarnation: UInt64
     private let sockets: [UDPSocket]
-    private let peers: [SocketAddress]
     private let timer: TimerFD
     /// One-shot, armed for the detector's next deadline (`deadlinePlan` says when to arm it).
     private let deadlineTimer: TimerFD
@@ -44,7 +41,6 @@ final class ControllerLoop {
     private let shared: ControllerShared
     private let actions: any FailoverActions
     private let onStateChange: (@Sendable (FailoverStateChange) -> Void)?
-    private let authenticator: HMACAuthenticator
 
     private var receiver: HeartbeatReceiver<HMACAuthenticator>
     private var detector: FailureDetector
@@ -82,10 +78,8 @@ final class ControllerLoop {
         onDiagnostic: (@Sendable (FailoverDiagnostic) -> Void)?, shared: ControllerShared
     ) throws(FailoverControllerError) {
         self.configuration = configuration
-        nodeID = configuration.nodeID
+        let nodeID = configuration.nodeID
         interval = configuration.interval.nanoseconds
-        self.incarnation = incarnation
-        self.authenticator = authenticator
         self.actions = actions
         self.onStateChange = onStateChange
         self.onDiagnostic = onDiagnostic
@@ -102,7 +96,7 @@ final class ControllerLoop {
             }
         }
         self.sockets = sockets
-        peers = configuration.channels.map { SocketAddress($0.peerAddress, port: $0.port) }
+        let peers = configuration.channels.map { SocketAddress($0.peerAddress, port: $0.port) }
         do {
             timer = try TimerFD()
             deadlineTimer = try TimerFD()

@@ -93,6 +93,9 @@ public struct FailoverRunResult: Sendable, Codable {
     public var detection: UInt64?
     public var firstAnnouncement: UInt64?
     public var firstAnswer: UInt64?
+    /// From the same capture: the new owner's first UDP answer (the service's echo) on the wire. Against the client's
+    /// UDP gap it tells a late service from a late client.
+    public var firstUDPAnswer: UInt64?
     /// Windows in which two MACs sent frames from the group address, every kind counted (see `OwnershipTimeline`).
     public var dualOwnerWindows: [OwnershipTimeline.DualOwnerWindow]
     /// The same, counting only claims of the address and service answers: ARP replies, gratuitous ARP, UDP and
@@ -340,6 +343,7 @@ public enum FailoverScenarioRunner {
             detection: relative(timeline.firstMasterAdvertisement(after: failureWall)),
             firstAnnouncement: relative(timeline.firstAnnouncement(after: failureWall, excluding: primary.lan.mac)),
             firstAnswer: relative(timeline.firstAnswer(after: failureWall, excluding: primary.lan.mac)),
+            firstUDPAnswer: relative(timeline.firstAnswer(after: failureWall, excluding: primary.lan.mac, kind: "UDP")),
             dualOwnerWindows: timeline.dualOwnerWindows().map {
                 OwnershipTimeline.DualOwnerWindow(start: relative($0.start)!, end: relative($0.end)!, switches: $0.switches)
             },

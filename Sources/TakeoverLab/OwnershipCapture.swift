@@ -85,9 +85,9 @@ public struct OwnershipTimeline: Sendable {
         answers.first { $0.time >= time && $0.isAnnouncement && $0.mac != excluding }?.time
     }
 
-    /// The first answer of any kind at or after `time` from a MAC other than `excluding`.
-    public func firstAnswer(after time: UInt64, excluding: MACAddress) -> UInt64? {
-        answers.first { $0.time >= time && $0.mac != excluding }?.time
+    /// The first answer at or after `time` from a MAC other than `excluding`, of any kind or of `kind` ("UDP"…).
+    public func firstAnswer(after time: UInt64, excluding: MACAddress, kind: String? = nil) -> UInt64? {
+        answers.first { $0.time >= time && $0.mac != excluding && (kind == nil || $0.kind == kind) }?.time
     }
 
     public func firstMasterAdvertisement(after time: UInt64) -> UInt64? {

@@ -306,8 +306,11 @@ import TakeoverLinux
         defer { setup.lab.teardown() }
         let a = try setup.start(.a, actions: RecordingFailoverActions())
         defer { a.shutdown(timeout: .seconds(3)) }
-        // B: W = 8 ms, N = 2, k = 1; a miss count of 10 (100 ms) so that only the new rule can decide in time.
+        // B: W = 8 ms, N = 2, k = 1, with 100 ms ticks and a miss count of 10 (1 s), so that only the new rule can
+        // decide in time, and a tick rarely comes close to the report (one that consumes the evidence first decides
+        // as well, but is no wake-up).
         let b = try setup.start(.b, actions: RecordingFailoverActions()) { configuration in
+            configuration.interval = .milliseconds(100)
             configuration.missCount = 10
             configuration.unansweredRequests = UnansweredRequestRule(window: 8_000_000, minimumFrames: 2, missedIntervals: 1)
         }
@@ -319,9 +322,9 @@ import TakeoverLinux
         b.peerTrafficSeen(at: lastPeerFrame)
         try setup.cut(.a, channel: 0)
         try setup.cut(.a, channel: 1)
-        // The capture's report comes late (after B's heartbeat point has passed with no evidence): it must wake B's
-        // loop rather than wait for a tick. Its frames were 1 and 2 ms after A's last frame.
-        Thread.sleep(forTimeInterval: 0.02)
+        // The capture's report comes late (after B's heartbeat point, one interval, has passed with no evidence): it
+        // must wake B's loop rather than wait for a tick. Its frames were 1 and 2 ms after A's last frame.
+        Thread.sleep(forTimeInterval: 0.15)
         #expect(b.state(of: Lab.group) == .standby, "no evidence yet: nothing decided")
         let reported = MonotonicClock.now()
         b.unansweredRequestsSeen(at: lastPeerFrame + 2_000_000)
@@ -337,8 +340,8 @@ import TakeoverLinux
         #expect(counters.failuresByUnansweredRequests == 1 && counters.failuresByMissedHeartbeats == 0)
         #expect(counters.unansweredEvidenceWakeups >= 1)
         let afterReport = takeover.transition.at.nanoseconds(since: reported)
-        // Well before the 100 ms miss count; the report woke the loop (a tick would come up to 10 ms later).
-        #expect(takeover.transition.at.nanoseconds(since: lastPeerFrame) < 100_000_000)
+        // Well before the 1 s miss count; the report woke the loop (a tick would come up to 100 ms later).
+        #expect(takeover.transition.at.nanoseconds(since: lastPeerFrame) < 1_000_000_000)
         print("MEASURED unanswered rule: decided \(afterReport.milliseconds) after the late report, \(silence.milliseconds) after A's last frame")
     }
 

@@ -89,7 +89,8 @@ public final class UDPProber: @unchecked Sendable {
         for _ in 0..<1024 {
             guard case .done(let datagram)? = buffer.withUnsafeMutableBytes({ try? socket.receive(into: $0) }) else { return }
             let now = MonotonicClock.now().nanoseconds
-            guard datagram.length == 16 else { continue }
+            // Only the service the client asked counts: a reply from another address is no answer.
+            guard datagram.length == 16, datagram.source == target else { continue }
             let sequence = Int(UInt64(bigEndian: buffer.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }))
             lock.lock()
             if sequence < samples.count {

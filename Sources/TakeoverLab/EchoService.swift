@@ -1,5 +1,5 @@
 import Foundation
-import TakeoverCore
+public import TakeoverCore
 import TakeoverLinux
 
 #if canImport(Glibc)
@@ -21,11 +21,15 @@ public final class EchoService: @unchecked Sendable {
     private let listener: Int32
     private var thread: StoppableThread?
 
-    /// Opens the sockets in `host`'s namespace and starts serving.
-    public init(lab: NetworkLab, host: LabHost, port: UInt16, tcp: Bool = true) throws {
+    /// Opens the sockets in `host`'s namespace and starts serving. With `udpAddress` the UDP echo is bound to that
+    /// address (free bind: the host need not have it yet), so it answers only while the host holds it and its
+    /// answers come from it, as a client that checks the source wants; otherwise it answers on every address, each
+    /// answer from the address the kernel's route picks.
+    public init(lab: NetworkLab, host: LabHost, port: UInt16, tcp: Bool = true, udpAddress: IPAddress? = nil) throws {
         self.port = port
         let (udp, listener) = try lab.withNamespace(of: host) { () throws -> (UDPSocket, Int32) in
-            let udp = try UDPSocket(bindingTo: SocketAddress(.v4(IPv4Address(0, 0, 0, 0)), port: port))
+            let udp = try UDPSocket(
+                bindingTo: SocketAddress(udpAddress ?? .v4(IPv4Address(0, 0, 0, 0)), port: port), freeBind: udpAddress != nil)
             return (udp, tcp ? try LabTCP.listen(port: port) : -1)
         }
         self.udp = udp

@@ -185,7 +185,10 @@ public enum FailoverScenarioRunner {
         // With resume, TCP is served by the demo service on each server (the lab stops it at teardown).
         var tcpServices: [LabProcess] = []
         for node in [primary, standby] {
-            echoes.append(try EchoService(lab: lab, host: node.lan.host, port: servicePort, tcp: !scenario.resumesTCP))
+            // UDP answers from the group address, as a real service's: the hub's capture then sees whose they are.
+            echoes.append(
+                try EchoService(
+                    lab: lab, host: node.lan.host, port: servicePort, tcp: !scenario.resumesTCP, udpAddress: .v4(groupAddress)))
             guard scenario.resumesTCP else { continue }
             let service = try lab.start(in: node.lan.host, [
                 scenario.resumeServiceExecutable, "--listen", "\(groupAddress):\(servicePort)",

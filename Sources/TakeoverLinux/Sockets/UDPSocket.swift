@@ -27,14 +27,24 @@ public final class UDPSocket {
     public let device: String?
 
     /// Opens, configures and binds. `receiveBufferSize` (bytes) is forced past `net.core.rmem_max` when the
-    /// process has CAP_NET_ADMIN, else capped by it.
-    public init(bindingTo address: SocketAddress, device: String? = nil, receiveBufferSize: Int? = nil) throws(SystemCallError) {
+    /// process has CAP_NET_ADMIN, else capped by it. `freeBind` binds an address the host does not have (yet):
+    /// the socket receives for it, and sends from it, once it is added.
+    public init(
+        bindingTo address: SocketAddress, device: String? = nil, receiveBufferSize: Int? = nil, freeBind: Bool = false
+    ) throws(SystemCallError) {
         let kind = Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
         let descriptor = try systemCall("socket(UDP, \(address))") { socket(address.family, kind, Int32(IPPROTO_UDP)) }
         do {
             if address.family == AF_INET6 {
                 // One family per socket: an IPv6 channel must not also catch IPv4-mapped traffic.
                 try Self.setOption(descriptor, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "setsockopt(IPV6_V6ONLY)")
+            }
+            if freeBind {
+                let isIPv6 = address.family == AF_INET6
+                // IPV6_FREEBIND is 78 (linux/in6.h); Glibc's module does not export it.
+                try Self.setOption(
+                    descriptor, isIPv6 ? Int32(IPPROTO_IPV6) : Int32(IPPROTO_IP), isIPv6 ? 78 : IP_FREEBIND, 1,
+                    "setsockopt(IP_FREEBIND)")
             }
             if let device {
                 try systemCall("setsockopt(SO_BINDTODEVICE, \(device))") {

@@ -38,7 +38,10 @@ struct FailoverScenarioLabTests {
         #expect(result.udpGap < 1_000_000_000, "the client was served again within 1 s: \(text)")
         #expect(result.lastAnswerer == "standby", "\(text)")
         #expect(result.ownersAtEnd.contains("standby"), "\(text)")
-        #expect(result.dualOwnerWindows.isEmpty, "\(text)")
+        // The killed primary's kernel keeps the address and still answers the client's TCP segments (with resets:
+        // its service is gone), which the standby cannot stop; those are not claims. No ARP claim or service answer
+        // (UDP) from both MACs, ever.
+        #expect(result.claimConflicts.isEmpty, "\(text)")
     }
 
     @Test(

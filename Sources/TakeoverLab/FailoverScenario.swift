@@ -79,6 +79,10 @@ public struct FailoverRunResult: Sendable, Codable {
     public var topology: String
     /// The longest time between two consecutive UDP answers the client received.
     public var udpGap: UInt64
+    /// The longest time between two of the client's own probe sends: the instrument's lateness (its thread shares
+    /// the machine with the systems under test). A UDP gap much longer than the failover, with a send gap as long,
+    /// is the client's. nil in older reports.
+    public var udpSendGap: UInt64?
     public var udpSent: Int
     public var udpLost: Int
     public var udpDuplicated: Int
@@ -340,7 +344,9 @@ public enum FailoverScenarioRunner {
         let tcpStall = zip(responses, responses.dropFirst()).map { $1 > $0 ? $1 - $0 : 0 }.max() ?? 0
         return FailoverRunResult(
             system: scenario.system.description, failure: scenario.failure.rawValue, topology: scenario.topology.rawValue,
-            udpGap: udpGap, udpSent: samples.count, udpLost: samples.count - answered.count, udpDuplicated: udpDuplicates,
+            udpGap: udpGap,
+            udpSendGap: zip(samples, samples.dropFirst()).map { $1.sent > $0.sent ? $1.sent - $0.sent : 0 }.max(),
+            udpSent: samples.count, udpLost: samples.count - answered.count, udpDuplicated: udpDuplicates,
             tcpStall: tcpStall, tcpRequests: stream.requestsSent, tcpReconnects: stream.reconnects, tcpLost: stream.lost,
             tcpDuplicated: stream.duplicated,
             detection: relative(timeline.firstMasterAdvertisement(after: failureWall)),

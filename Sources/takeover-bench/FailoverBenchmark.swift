@@ -328,8 +328,9 @@ func runFailover(_ options: FailoverBenchmarkOptions) throws {
                     // The picture shows a run whose failover followed the failure.
                     if scenario.keepSamples, result.firstAnnouncement != nil, !result.standbyAnsweredBeforeFailure { pictureRun = result }
                     progress(String(
-                        format: "    udp gap %.1f ms (lost %d) · tcp stall %.1f ms, %d reconnects · announce %@ · first UDP answer on the wire %@ · dual owners %d (ARP/UDP %d) · owners at end %@",
-                        Double(result.udpGap) / 1e6, result.udpLost, Double(result.tcpStall) / 1e6, result.tcpReconnects,
+                        format: "    udp gap %.1f ms (lost %d; client's longest send gap %.1f ms) · tcp stall %.1f ms, %d reconnects · announce %@ · first UDP answer on the wire %@ · dual owners %d (ARP/UDP %d) · owners at end %@",
+                        Double(result.udpGap) / 1e6, result.udpLost, Double(result.udpSendGap ?? 0) / 1e6,
+                        Double(result.tcpStall) / 1e6, result.tcpReconnects,
                         result.firstAnnouncement.map { String(format: "%.2f ms", Double($0) / 1e6) } ?? "—",
                         result.firstUDPAnswer.map { String(format: "%.2f ms", Double($0) / 1e6) } ?? "—",
                         result.dualOwnerWindows.count, result.claimConflicts.count, result.ownersAtEnd.joined(separator: "+")))

@@ -29,6 +29,8 @@ final class ControllerLoop {
 
     private let configuration: FailoverControllerConfiguration
     private let interval: UInt64
+    /// Interval × miss count: how long a peer with our settings waits for our heartbeats.
+    private let window: UInt64
     private let sockets: [UDPSocket]
     private let timer: TimerFD
     /// One-shot, armed for the detector's next deadline (`deadlinePlan` says when to arm it).
@@ -80,6 +82,7 @@ final class ControllerLoop {
         self.configuration = configuration
         let nodeID = configuration.nodeID
         interval = configuration.interval.nanoseconds
+        window = interval * UInt64(configuration.missCount)
         self.actions = actions
         self.onStateChange = onStateChange
         self.onDiagnostic = onDiagnostic
@@ -265,14 +268,13 @@ final class ControllerLoop {
     private func tick(at now: MonotonicTime, expirations: UInt64) {
         let gap = now.nanoseconds(since: lastTick)
         lastTick = now
-        let window = interval * UInt64(configuration.missCount)
         shared.status.withLock { status in
             status.counters.ticks += 1
             status.counters.lateTimerExpirations += expirations - 1
             status.counters.longestTickGap = max(status.counters.longestTickGap, gap)
             if gap > window { status.counters.stallsBeyondWindow += 1 }
         }
-        if gap > window { reportStall(gap, window: window, at: now) }
+        if gap > window { reportStall(gap, at: now) }
         judge(at: now)
         for group in machines.indices { sendHeartbeats(group: group, at: now) }
         advanceShutdown(at: now, ticked: true)
@@ -373,7 +375,7 @@ final class ControllerLoop {
 
     /// Our heartbeats went out `gap` apart, more than a peer with our settings waits: it may have taken over.
     /// Said at most once a second (with the count of those not said), since a stalling machine stalls often.
-    private func reportStall(_ gap: UInt64, window: UInt64, at now: MonotonicTime) {
+    private func reportStall(_ gap: UInt64, at now: MonotonicTime) {
         if let last = lastStallReport, now.nanoseconds(since: last) < 1_000_000_000 {
             unreportedStalls += 1
             return
@@ -383,7 +385,7 @@ final class ControllerLoop {
         unreportedStalls = 0
     }
 
-    /// Keeps the newest heartbeat and the fastest delivery per channel; the first heartbeat after a failure was
+    /// Keeps the newest heartbeat (receive times only grow: one loop, one clock) and the fastest delivery per channel; the first heartbeat after a failure was
     /// decided is reviewed against the newest before it (counted, and reported to `onDiagnostic`).
     private func review(_ message: HeartbeatMessage, onChannel channel: Int, at now: MonotonicTime) {
         let heartbeat = PeerReturnReview.Heartbeat(
@@ -397,7 +399,7 @@ final class ControllerLoop {
             failureUnderReview = nil
             if let review = PeerReturnReview(
                 before: before, after: heartbeat, decidedAt: decidedAt, fastestTransit: fastestTransit[channel],
-                window: interval * UInt64(configuration.missCount), channelCount: sockets.count)
+                window: window, channelCount: sockets.count)
             {
                 shared.status.withLock { status in
                     status.counters.peerReturns.count(review.finding)
@@ -406,7 +408,7 @@ final class ControllerLoop {
                 onDiagnostic?(.peerReturned(review))
             }
         }
-        if newestPeerHeartbeat.map({ $0.received <= now }) ?? true { newestPeerHeartbeat = heartbeat }
+        newestPeerHeartbeat = heartbeat
     }
 
     // MARK: Commands

@@ -105,6 +105,8 @@ final class StallCover: Sendable {
     private let interval: UInt64
     private let limit: UInt64
     private let stop: EventFD
+    /// Made and armed before the thread starts, so a failure is the caller's to report; moves into the thread.
+    private let timer: Mutex<TimerFD?>
     private let thread = Mutex<LoopThread?>(nil)
     private let sender: Mutex<HeartbeatSender?>
 
@@ -113,14 +115,19 @@ final class StallCover: Sendable {
         self.interval = interval
         self.limit = limit
         stop = try EventFD()
+        timer = Mutex(try TimerFD())
         self.sender = Mutex(sender)
     }
 
-    /// Starts the thread on `cpu`.
+    /// Starts the thread on `cpu`, its timer ticking every interval.
     func start(cpu: Int, realtimePriority: Int32?) throws(SystemCallError) {
+        let interval = interval
+        try timer.withLock { (timer) throws(SystemCallError) in try timer?.arm(intervalNanoseconds: interval) }
         let started = try LoopThread(name: "takeover-cover", realtimePriority: realtimePriority, cpu: cpu) { [self] in
-            guard let sender = self.sender.withLock({ $0.take() }) else { return }
-            self.run(sender)
+            guard let sender = self.sender.withLock({ $0.take() }), let timer = self.timer.withLock({ $0.take() }) else {
+                return
+            }
+            self.run(sender, timer)
         }
         thread.withLock { $0 = started }
     }
@@ -131,8 +138,7 @@ final class StallCover: Sendable {
         _ = thread.withLock { $0 }?.join(timeoutNanoseconds: 1_000_000_000)
     }
 
-    private func run(_ sender: borrowing HeartbeatSender) {
-        guard let timer = try? TimerFD(), (try? timer.arm(intervalNanoseconds: interval)) != nil else { return }
+    private func run(_ sender: borrowing HeartbeatSender, _ timer: TimerFD) {
         var poller = PollSet(fileDescriptors: [timer.fileDescriptor, stop.fileDescriptor])
         var covering = false
         while true {

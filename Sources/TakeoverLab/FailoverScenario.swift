@@ -106,6 +106,10 @@ public struct FailoverRunResult: Sendable, Codable {
     /// ICMP. Leaves out TCP segments, which a frozen primary's kernel still retransmits on connections it had before
     /// the failure (its stack runs on; only the engine is stopped).
     public var claimConflicts: [OwnershipTimeline.DualOwnerWindow]
+    /// The same, counting ARP claims only (replies and gratuitous). After SIGSTOP the frozen primary's kernel keeps
+    /// the address and its service keeps running, so a probe that reaches both hosts during the switch (a hub floods
+    /// it, XDP takes it on the standby) is answered by both: that is the scenario, not a claim. nil in older reports.
+    public var arpClaimConflicts: [OwnershipTimeline.DualOwnerWindow]?
     /// The standby answered for the group address before the failure was injected: a false failover (the
     /// steady state was not steady), which also makes the run's other figures meaningless.
     public var standbyAnsweredBeforeFailure: Bool
@@ -357,6 +361,9 @@ public enum FailoverScenarioRunner {
                 OwnershipTimeline.DualOwnerWindow(start: relative($0.start)!, end: relative($0.end)!, switches: $0.switches)
             },
             claimConflicts: timeline.dualOwnerWindows { $0.kind != "TCP" }.map {
+                OwnershipTimeline.DualOwnerWindow(start: relative($0.start)!, end: relative($0.end)!, switches: $0.switches)
+            },
+            arpClaimConflicts: timeline.dualOwnerWindows { $0.kind == "gratuitous ARP" || $0.kind == "ARP reply" }.map {
                 OwnershipTimeline.DualOwnerWindow(start: relative($0.start)!, end: relative($0.end)!, switches: $0.switches)
             },
             standbyAnsweredBeforeFailure: timeline.answers.contains { $0.time < failureWall && $0.mac == standby.lan.mac },

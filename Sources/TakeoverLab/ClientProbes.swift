@@ -116,6 +116,9 @@ public struct TCPStreamReport: Sendable, Codable {
     public var reconnectTimes: [UInt64]
     /// Monotonic ns when the stream stopped sending.
     public var ended: UInt64 = 0
+    /// The longest time between two of the thread's timer ticks handled (ns), while connected: the instrument's own
+    /// lateness, as the UDP side's send gap (time spent connecting is left out: it waits by design).
+    public var longestTickGap: UInt64 = 0
 }
 
 /// The TCP side of the client: one connection to the group address carrying requests (16 bytes: a sequence number
@@ -184,12 +187,22 @@ public final class TCPStreamProber: @unchecked Sendable {
         lock.lock()
         connectedOnce = connection != nil
         lock.unlock()
+        var lastTick: UInt64?
         defer { if let connection { close(connection) } }
         while !control.isStopRequested, let descriptor = connection {
             var poll = PollSet(fileDescriptors: [descriptor, timer.fileDescriptor])
             guard (try? poll.wait(timeoutMilliseconds: 20)) != nil else { continue }
             var failed = false
-            if poll.isReady(1) { _ = try? timer.readExpirations() }
+            if poll.isReady(1) {
+                _ = try? timer.readExpirations()
+                let now = MonotonicClock.now().nanoseconds
+                if let lastTick, now - lastTick > report.longestTickGap {
+                    lock.lock()
+                    report.longestTickGap = now - lastTick
+                    lock.unlock()
+                }
+                lastTick = now
+            }
             if poll.isReady(1), expected == nextSequence {
                 var request = [UInt8](repeating: 0, count: 16)
                 request.withUnsafeMutableBytes {
@@ -242,6 +255,7 @@ public final class TCPStreamProber: @unchecked Sendable {
                 expected = nextSequence
                 pending.removeAll()
                 connection = connect(control: control)
+                lastTick = nil
             }
         }
     }

@@ -226,6 +226,12 @@ public struct FailoverEngineLauncher: Sendable {
 /// Signals a process and every descendant (keepalived forks its VRRP process; a frozen or killed keepalived must
 /// be all of it). Descendants first, so none is left orphaned and running.
 public func signalProcessTree(_ root: Int32, _ signal: Int32) {
+    signalProcesses(processTree(root), signal)
+}
+
+/// `root` and its descendants (at most 64), descendants first. Reads every process's /proc/PID/stat: a few ms of CPU
+/// on a busy machine, so a failure injection collects the tree before its instant and only signals at it.
+public func processTree(_ root: Int32) -> [Int32] {
     var children: [Int32: [Int32]] = [:]
     for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
         guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
@@ -240,5 +246,9 @@ public func signalProcessTree(_ root: Int32, _ signal: Int32) {
         order.append(pid)
         stack.append(contentsOf: children[pid] ?? [])
     }
-    for pid in order.reversed() { kill(pid, signal) }
+    return order.reversed()
+}
+
+public func signalProcesses(_ processes: [Int32], _ signal: Int32) {
+    for pid in processes { kill(pid, signal) }
 }

@@ -83,6 +83,12 @@ public struct FailoverRunResult: Sendable, Codable {
     /// the machine with the systems under test). A UDP gap much longer than the failover, with a send gap as long,
     /// is the client's. nil in older reports.
     public var udpSendGap: UInt64?
+    /// The TCP client thread's longest time between two of its timer ticks while connected: its lateness, like
+    /// `udpSendGap`. nil in older reports.
+    public var tcpTickGap: UInt64?
+    /// Steal time of the VM's CPUs while the client probed (`HostSteal`, 10 ms resolution): the host not running
+    /// them. nil in older reports or without /proc/stat.
+    public var hostSteal: UInt64?
     public var udpSent: Int
     public var udpLost: Int
     public var udpDuplicated: Int
@@ -260,6 +266,7 @@ public enum FailoverScenarioRunner {
         let after = scenario.after ?? scenario.system.settleTime
         var total = scenario.before + after + .seconds(2)
         if scenario.recover || scenario.failure == .freeze { total += scenario.afterResume }
+        let stealBefore = HostSteal.total()
         let udp = try UDPProber(
             lab: lab, host: topology.client.host, target: groupAddress, port: servicePort, interval: scenario.probeInterval,
             duration: total)
@@ -274,6 +281,8 @@ public enum FailoverScenarioRunner {
             throw FailoverScenarioError.notReady("the client's TCP stream did not connect to \(groupAddress)")
         }
         sleep(scenario.before)
+        // Collected before the failure's instant (a scan of /proc), so at it the failure is only signals and a write.
+        let primaryProcesses = processTree(primaryEngine.processIdentifier)
 
         // The failure, stamped on both clocks: the capture is in wall-clock time, the probes in monotonic time.
         let failureWall = RealtimeClock.nanoseconds()
@@ -282,16 +291,16 @@ public enum FailoverScenarioRunner {
         case .linkCut:
             try failureBatch!.apply()
         case .kill:
-            signalProcessTree(primaryEngine.processIdentifier, SIGKILL)
+            signalProcesses(primaryProcesses, SIGKILL)
             echoes[0].stop()
             if let service = tcpServices.first { kill(service.processIdentifier, SIGKILL) }
         case .crash:
             try failureBatch!.apply()
-            signalProcessTree(primaryEngine.processIdentifier, SIGKILL)
+            signalProcesses(primaryProcesses, SIGKILL)
             echoes[0].stop()
             if let service = tcpServices.first { kill(service.processIdentifier, SIGKILL) }
         case .freeze:
-            signalProcessTree(primaryEngine.processIdentifier, SIGSTOP)
+            signalProcesses(primaryProcesses, SIGSTOP)
         case .partition:
             try partitionHeartbeat(topology)
         case .heartbeatCut:
@@ -315,7 +324,7 @@ public enum FailoverScenarioRunner {
             case .linkCut:
                 try lab.setLink(primary.lan, up: true)
                 if let link = primary.heartbeat { try lab.setLink(link, up: true) }
-            case .freeze: signalProcessTree(primaryEngine.processIdentifier, SIGCONT)
+            case .freeze: signalProcesses(primaryProcesses, SIGCONT)
             case .partition, .heartbeatCut:
                 try lab.runChecked(
                     in: LabHost(name: topology.hub.name, namespace: topology.hub.namespace),
@@ -333,6 +342,7 @@ public enum FailoverScenarioRunner {
             .map(\.name)
         let (samples, udpDuplicates) = udp.stop()
         let stream = tcp.stop()
+        let hostSteal = HostSteal.total().flatMap { after in stealBefore.map { after >= $0 ? after - $0 : 0 } }
         capture.stop(grace: .seconds(3))
 
         let records = try PcapFile.read(capturePath).records
@@ -350,6 +360,7 @@ public enum FailoverScenarioRunner {
             system: scenario.system.description, failure: scenario.failure.rawValue, topology: scenario.topology.rawValue,
             udpGap: udpGap,
             udpSendGap: zip(samples, samples.dropFirst()).map { $1.sent > $0.sent ? $1.sent - $0.sent : 0 }.max(),
+            tcpTickGap: stream.longestTickGap, hostSteal: hostSteal,
             udpSent: samples.count, udpLost: samples.count - answered.count, udpDuplicated: udpDuplicates,
             tcpStall: tcpStall, tcpRequests: stream.requestsSent, tcpReconnects: stream.reconnects, tcpLost: stream.lost,
             tcpDuplicated: stream.duplicated,
@@ -445,5 +456,16 @@ public enum FailoverScenarioRunner {
 
     private static func sleep(_ duration: Duration) {
         Thread.sleep(forTimeInterval: Double(duration.labNanoseconds) / 1e9)
+    }
+}
+
+extension FailoverRunResult {
+    /// The client's own longest stall, UDP or TCP thread (nil in older reports): while it lasts the client neither
+    /// asks nor hears, so the run's gaps measure the client (or the VM under it), not the failover.
+    public var clientStall: UInt64? {
+        switch (udpSendGap, tcpTickGap) {
+        case (nil, nil): nil
+        case let (udp, tcp): max(udp ?? 0, tcp ?? 0)
+        }
     }
 }

@@ -93,7 +93,9 @@ final class StoppableThread: @unchecked Sendable {
     }
 
     init(name: String, _ body: @escaping @Sendable (StoppableThread) -> Void) {
+        // Foundation's `Thread.name` does not reach the kernel on Linux; scheduler traces need it there.
         let thread = Thread { [unowned self] in
+            LoopThread.nameCurrentThread(name)
             body(self)
             self.lock.lock()
             self.finished = true

@@ -27,16 +27,22 @@ struct FailoverBenchmarkOptions {
     var output: String
     /// Recompute the summary from an earlier report's runs instead of running anything.
     var fromJSON: String?
+    /// Runs whose client stalled longer than this are counted apart and left out of the figures (nil: none are).
+    var clientStallBound: Duration? = .milliseconds(5)
 
     static let usage = """
         usage: takeover-bench failover [--reps N] [--systems LIST] [--scenarios LIST] [--miss-count N]
-                                       [--tcp-policy none|reset|resume] [--topology hub|mirror] [--takeover PATH] [--out DIR]
-               takeover-bench failover --from-json FILE --out DIR   (summarize an earlier report's runs again)
+                                       [--tcp-policy none|reset|resume] [--topology hub|mirror] [--client-stall-bound D]
+                                       [--takeover PATH] [--out DIR]
+               takeover-bench failover --from-json FILE [--client-stall-bound D] --out DIR
+                                       (summarize an earlier report's runs again)
           --systems    comma-separated: takeover:INTERVAL[:POLICY][+OPTION…], keepalived:INTERVAL (≥ 10ms), ucarp:SECONDSs
                        (default takeover:1ms,takeover:10ms,keepalived:10ms); takeover options: +unanswered[=W]
                        (the unanswered-requests rule, W default 0.8 × INTERVAL), +peer-traffic,
                        +stall-cover=LIMIT (0: off; default: the daemon's)
           --scenarios  comma-separated: \(FailureKind.allCases.map(\.rawValue).joined(separator: ", ")) (default link-cut)
+          --client-stall-bound  a run whose client thread (UDP or TCP) did not run for longer than this is counted
+                       apart and left out of the percentiles, which then also show all runs (default 5ms; 0: keep all)
         """
 
     init(_ arguments: ArraySlice<String>) throws {
@@ -72,6 +78,9 @@ struct FailoverBenchmarkOptions {
             case "--takeover": takeoverExecutable = try value()
             case "--out": output = try value()
             case "--from-json": fromJSON = try value()
+            case "--client-stall-bound":
+                let text = try value()
+                clientStallBound = try text == "0" ? nil : Self.duration(text) ?? { throw BenchError.usage("--client-stall-bound: a duration like 5ms, or 0") }()
             default: throw BenchError.usage("unknown option \(flag)\n\(Self.usage)")
             }
         }
@@ -186,6 +195,14 @@ struct Cell: Codable {
     /// after the decision, in the order the steps ran (absent in older reports).
     var standbyDecisionMs: Percentiles?
     var standbyStepsMs: [StepTime]?
+    /// Runs whose client stalled beyond the report's bound: counted, and left out of every figure above like false
+    /// failovers (absent in older reports).
+    var clientStalledRuns: Int?
+    /// UDP gap and TCP stall over every run without a false failover, the client-stalled ones included.
+    var udpGapAllRunsMs: Percentiles?
+    var tcpStallAllRunsMs: Percentiles?
+    /// The most steal time (the host not running the VM's CPUs) in one run, counted runs and stalled alike.
+    var hostStealMaxMs: Double?
 }
 
 struct StepTime: Codable {
@@ -209,22 +226,37 @@ struct Report: Codable {
     var errors: [String]
     /// Set when the cells were recomputed from an earlier report's runs (`--from-json`).
     var summarizedFrom: String?
+    /// `--client-stall-bound` in ms; nil: no run was left out for it.
+    var clientStallBoundMs: Double?
 }
 
 /// One cell per system and scenario. Runs with a false failover (the standby answered before the failure) are
-/// counted but left out of every figure: their gap and stall measure the flapping, not the failover.
-func summarize(runs all: [FailoverRunResult], failed: [FailedRun], systems: [String], scenarios: [String], topology: String) -> [Cell] {
+/// counted but left out of every figure: their gap and stall measure the flapping, not the failover. So are runs
+/// whose client stalled longer than `clientStallBound`: while its thread does not run it neither asks nor hears, so
+/// their gaps measure the client (on the lab's shared CPUs) or the VM under it. Both are applied to every system
+/// alike, and the cell keeps the percentiles over all runs too.
+func summarize(
+    runs all: [FailoverRunResult], failed: [FailedRun], systems: [String], scenarios: [String], topology: String,
+    clientStallBound: Duration? = nil
+) -> [Cell] {
+    let bound = clientStallBound.map { UInt64($0.components.seconds) * 1_000_000_000 + UInt64($0.components.attoseconds / 1_000_000_000) }
+    func clientStalled(_ run: FailoverRunResult) -> Bool {
+        guard let bound, let stall = run.clientStall else { return false }
+        return stall > bound
+    }
     var cells: [Cell] = []
     for scenario in scenarios {
-        func valid(_ system: String) -> [FailoverRunResult] {
+        func withoutFalseFailovers(_ system: String) -> [FailoverRunResult] {
             all.filter { $0.system == system && $0.failure == scenario && !$0.standbyAnsweredBeforeFailure }
         }
+        func valid(_ system: String) -> [FailoverRunResult] { withoutFalseFailovers(system).filter { !clientStalled($0) } }
         let reference = systems.first { $0 == "keepalived 10ms" } ?? systems.first { $0.hasPrefix("keepalived") }
         let referenceRuns = reference.map(valid) ?? []
         let referenceUDP = Percentiles(nanoseconds: referenceRuns.map(\.udpGap)).p50
         let referenceTCP = Percentiles(nanoseconds: referenceRuns.map(\.tcpStall)).p50
         for system in systems {
             let runs = valid(system)
+            let unfiltered = withoutFalseFailovers(system)
             let udp = Percentiles(nanoseconds: runs.map(\.udpGap))
             let tcp = Percentiles(nanoseconds: runs.map(\.tcpStall))
             let isReference = system == reference
@@ -246,7 +278,11 @@ func summarize(runs all: [FailoverRunResult], failed: [FailedRun], systems: [Str
                 ratioReference: isReference ? nil : reference,
                 standbyDecisionMs: runs.contains { $0.standbyDecision != nil }
                     ? Percentiles(nanoseconds: runs.compactMap(\.standbyDecision)) : nil,
-                standbyStepsMs: stepTimes(runs)))
+                standbyStepsMs: stepTimes(runs),
+                clientStalledRuns: unfiltered.filter(clientStalled).count,
+                udpGapAllRunsMs: Percentiles(nanoseconds: unfiltered.map(\.udpGap)),
+                tcpStallAllRunsMs: Percentiles(nanoseconds: unfiltered.map(\.tcpStall)),
+                hostStealMaxMs: unfiltered.compactMap(\.hostSteal).max().map { Double($0) / 1e6 }))
         }
     }
     return cells
@@ -278,7 +314,7 @@ func write(_ report: Report, to directory: String) throws -> String {
 }
 
 /// `takeover-bench failover --from-json FILE --out DIR`: the cells recomputed from an earlier report's runs.
-func resummarize(_ path: String, into directory: String) throws {
+func resummarize(_ path: String, into directory: String, clientStallBound: Duration? = nil) throws {
     let decoder = JSONDecoder()
     decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     var report = try decoder.decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
@@ -289,14 +325,18 @@ func resummarize(_ path: String, into directory: String) throws {
     }
     report.cells = summarize(
         runs: report.runs, failed: failed, systems: ordered(report.cells.map(\.system)),
-        scenarios: ordered(report.cells.map(\.scenario)), topology: report.cells.first?.topology ?? "hub")
+        scenarios: ordered(report.cells.map(\.scenario)), topology: report.cells.first?.topology ?? "hub",
+        clientStallBound: clientStallBound)
+    report.clientStallBoundMs = clientStallBound.map(milliseconds)
     report.failedRuns = failed
     report.summarizedFrom = path
     print(try write(report, to: directory))
 }
 
 func runFailover(_ options: FailoverBenchmarkOptions) throws {
-    if let source = options.fromJSON { return try resummarize(source, into: options.output) }
+    if let source = options.fromJSON {
+        return try resummarize(source, into: options.output, clientStallBound: options.clientStallBound)
+    }
     guard FileManager.default.isExecutableFile(atPath: options.takeoverExecutable) else {
         throw BenchError.failed("no takeover executable at \(options.takeoverExecutable) (build it, or pass --takeover)")
     }
@@ -328,9 +368,10 @@ func runFailover(_ options: FailoverBenchmarkOptions) throws {
                     // The picture shows a run whose failover followed the failure.
                     if scenario.keepSamples, result.firstAnnouncement != nil, !result.standbyAnsweredBeforeFailure { pictureRun = result }
                     progress(String(
-                        format: "    udp gap %.1f ms (lost %d; client's longest send gap %.1f ms) · tcp stall %.1f ms, %d reconnects · announce %@ · first UDP answer on the wire %@ · dual owners %d (ARP/UDP %d) · owners at end %@",
-                        Double(result.udpGap) / 1e6, result.udpLost, Double(result.udpSendGap ?? 0) / 1e6,
-                        Double(result.tcpStall) / 1e6, result.tcpReconnects,
+                        format: "    udp gap %.1f ms (lost %d) · tcp stall %.1f ms, %d reconnects · client stalled %.1f ms (UDP %.1f, TCP %.1f) · host steal %.0f ms · announce %@ · first UDP answer on the wire %@ · dual owners %d (ARP/UDP %d) · owners at end %@",
+                        Double(result.udpGap) / 1e6, result.udpLost,
+                        Double(result.tcpStall) / 1e6, result.tcpReconnects, Double(result.clientStall ?? 0) / 1e6,
+                        Double(result.udpSendGap ?? 0) / 1e6, Double(result.tcpTickGap ?? 0) / 1e6, Double(result.hostSteal ?? 0) / 1e6,
                         result.firstAnnouncement.map { String(format: "%.2f ms", Double($0) / 1e6) } ?? "—",
                         result.firstUDPAnswer.map { String(format: "%.2f ms", Double($0) / 1e6) } ?? "—",
                         result.dualOwnerWindows.count, result.claimConflicts.count, result.ownersAtEnd.joined(separator: "+")))
@@ -345,7 +386,8 @@ func runFailover(_ options: FailoverBenchmarkOptions) throws {
 
     let cells = summarize(
         runs: results.values.flatMap { $0 }, failed: failedRuns, systems: options.systems.map(\.description),
-        scenarios: options.scenarios.map(\.rawValue), topology: options.topology.rawValue)
+        scenarios: options.scenarios.map(\.rawValue), topology: options.topology.rawValue,
+        clientStallBound: options.clientStallBound)
 
     var system = utsname()
     _ = uname(&system)
@@ -358,7 +400,7 @@ func runFailover(_ options: FailoverBenchmarkOptions) throws {
         date: ISO8601DateFormatter().string(from: Date()), command: CommandLine.arguments.joined(separator: " "),
         machine: machine, repetitions: options.repetitions, cells: cells,
         runs: results.values.flatMap { $0 }.map { var run = $0; run.samples = nil; return run }, failedRuns: failedRuns,
-        errors: errors)
+        errors: errors, clientStallBoundMs: options.clientStallBound.map(milliseconds))
     let markdown = try write(report, to: options.output)
     var picture: String?
     if let pictureRun {
@@ -369,6 +411,10 @@ func runFailover(_ options: FailoverBenchmarkOptions) throws {
     print("JSON: \(options.output)/failover.json")
     print("summary: \(options.output)/summary.md")
     if let picture { print("picture of one run (\(pictureRun!.system), \(pictureRun!.failure)): \(picture)") }
+}
+
+func milliseconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
 }
 
 func progress(_ line: String) {
@@ -383,13 +429,20 @@ func summary(_ report: Report) -> String {
         + "\(report.repetitions) runs per system and scenario. Times in ms from the failure; gap = longest time between "
         + "two answers the client received (UDP probe every 1 ms; TCP request/response every 1 ms on one connection). "
         + "runs = runs counted; a run in which the standby answered for the address before the failure (a false "
-        + "failover) is left out of every figure and counted in its own column.\n"
+        + "failover) is left out of every figure and counted in its own column"
+        + (report.clientStallBoundMs.map {
+            ", and so is a run in which the client's own UDP or TCP thread did not run for more than \(ms($0)) ms "
+                + "(client stalled): the client shares the lab's CPUs with the systems under test, and while it does not run "
+                + "it neither asks nor hears. The last columns give the percentiles over all runs, those included, and the "
+                + "most steal time in one run (the host not running the VM's CPUs, 10 ms resolution)"
+        } ?? "") + ".\n"
     for scenario in Set(report.cells.map(\.scenario)).sorted() {
         text += "\n### \(scenario)\n\n"
         text += "| system | runs | UDP gap p50 / p90 / p99 / max | TCP stall p50 / p99 / max | TCP reconnects | UDP lost | "
             + "TCP lost / dup | detection p50 | first GARP p50 | first answer p50 | dual-owner windows (ARP/UDP only) | ended with 2 owners | "
-            + "standby took over after the failure | false failovers before it | UDP p50 ratio | TCP p50 ratio |\n"
-        text += "|---|---:|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+            + "standby took over after the failure | false failovers before it | UDP p50 ratio | TCP p50 ratio | "
+            + "client stalled | all runs: UDP gap p99 / max, TCP stall p99 / max | host steal max |\n"
+        text += "|---|---:|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n"
         for cell in report.cells where cell.scenario == scenario {
             let u = cell.udpGapMs, t = cell.tcpStallMs
             text += "| \(cell.system) | \(cell.runs)\(cell.failedRuns > 0 ? " (+\(cell.failedRuns) failed)" : "") "
@@ -398,7 +451,11 @@ func summary(_ report: Report) -> String {
                 + "| \(ms(cell.detectionMs.p50)) | \(ms(cell.firstAnnouncementMs.p50)) | \(ms(cell.firstAnswerMs.p50)) "
                 + "| \(cell.dualOwnerWindows) (\(cell.claimConflicts)) | \(cell.runsEndingWithTwoOwners) | \(cell.runsWhereStandbyTookOver)/\(cell.runs) "
                 + "| \(cell.falseFailovers) "
-                + "| \(ratio(cell.udpGapRatioToKeepalived)) | \(ratio(cell.tcpStallRatioToKeepalived)) |\n"
+                + "| \(ratio(cell.udpGapRatioToKeepalived)) | \(ratio(cell.tcpStallRatioToKeepalived)) "
+                + "| \(cell.clientStalledRuns.map(String.init) ?? "—") "
+                + "| \(cell.udpGapAllRunsMs.map { "\(ms($0.p99)) / \(ms($0.max))" } ?? "—"), "
+                + "\(cell.tcpStallAllRunsMs.map { "\(ms($0.p99)) / \(ms($0.max))" } ?? "—") "
+                + "| \(cell.hostStealMaxMs.map(ms) ?? "—") |\n"
         }
     }
     let timed = report.cells.filter { $0.standbyDecisionMs != nil }

@@ -94,9 +94,12 @@ import Testing
         let text = summary(report)
         let rows = text.split(separator: "\n").filter { $0.hasPrefix("| takeover 10ms ") }
         #expect(rows.count == 2, "one row per scenario: \(text)")
-        #expect(rows.contains { $0.contains("| 22.0 / 24.0 / 24.0 / 24.0 |") && $0.hasSuffix("| 0.55 | 0.20 |") }, "\(rows)")
+        #expect(
+            rows.contains { $0.contains("| 22.0 / 24.0 / 24.0 / 24.0 |") && $0.hasSuffix("| 0.55 | 0.20 | 0 | 24.0 / 24.0, 63.0 / 63.0 | — |") },
+            "\(rows)")
         let empty = try #require(text.split(separator: "\n").first { $0.hasPrefix("| takeover 1ms | 0 ") })
-        #expect(empty.contains("| — / — / — / — |") && empty.hasSuffix("| — | — |"), "\(empty)")
+        #expect(empty.contains("| — / — / — / — |") && empty.hasSuffix("| — | — | 0 | — / —, — / — | — |"), "\(empty)")
+        #expect(!text.contains("client stalled):"), "no bound, no client-stall sentence: \(text)")
         #expect(text.contains("### crash") && text.contains("### link-cut"))
         #expect(text.contains("Ratios: p50 of the system divided by p50 of keepalived 10ms"))
         #expect(text.contains("- takeover 1ms link-cut rep 2: the lab did not become ready"))
@@ -134,6 +137,52 @@ import Testing
         #expect(
             text.contains("| link-cut | takeover 1ms | 4.00 | xdp-takeover 0.02 · responder 0.03 · address-add 0.60 · tcp-rebuild 0.30 |"),
             "\(text)")
+    }
+
+    /// A run whose client thread (UDP sends or TCP ticks) stalled beyond the bound is counted apart and left out of
+    /// the figures and the ratio, for every system alike; the all-runs percentiles and the host's steal keep it. A run
+    /// without the client's figures (an older report) is never left out.
+    @Test func clientStalledRunsAreCountedApartAndKeptInTheAllRunsFigures() throws {
+        let ms = Self.millisecond
+        func run(_ system: String, gap: UInt64, udpSend: UInt64?, tcpTick: UInt64?, steal: UInt64? = nil) throws -> FailoverRunResult {
+            var run = try Self.run(system, gap: gap, stall: gap)
+            run.udpSendGap = udpSend
+            run.tcpTickGap = tcpTick
+            run.hostSteal = steal
+            return run
+        }
+        let runs = [
+            try run("takeover 1ms", gap: 4 * ms, udpSend: 2 * ms, tcpTick: 2 * ms),
+            try run("takeover 1ms", gap: 5 * ms, udpSend: 5 * ms, tcpTick: 1 * ms),
+            try run("takeover 1ms", gap: 75 * ms, udpSend: 75 * ms, tcpTick: 74 * ms, steal: 70 * ms),
+            try run("takeover 1ms", gap: 20 * ms, udpSend: 2 * ms, tcpTick: 12 * ms),
+            try run("takeover 1ms", gap: 6 * ms, udpSend: nil, tcpTick: nil),
+            try run("keepalived 10ms", gap: 40 * ms, udpSend: 2 * ms, tcpTick: 2 * ms, steal: 10 * ms),
+            try run("keepalived 10ms", gap: 90 * ms, udpSend: 60 * ms, tcpTick: 2 * ms),
+        ]
+        #expect(runs[3].clientStall == 12 * ms && runs[4].clientStall == nil)
+        let cells = summarize(
+            runs: runs, failed: [], systems: ["takeover 1ms", "keepalived 10ms"], scenarios: ["link-cut"], topology: "hub",
+            clientStallBound: .milliseconds(5))
+        let takeover = try #require(cells.first { $0.system == "takeover 1ms" })
+        let keepalived = try #require(cells.first { $0.system == "keepalived 10ms" })
+        #expect(takeover.runs == 3 && takeover.clientStalledRuns == 2, "5 ms is within the bound; 75 and 12 are not")
+        #expect(Self.near(takeover.udpGapMs.max, 6) && Self.near(takeover.udpGapMs.p50, 5))
+        #expect(Self.near(try #require(takeover.udpGapAllRunsMs).max, 75))
+        #expect(Self.near(try #require(takeover.hostStealMaxMs), 70))
+        #expect(keepalived.runs == 1 && keepalived.clientStalledRuns == 1)
+        #expect(Self.near(takeover.udpGapRatioToKeepalived ?? .nan, 5.0 / 40.0), "the ratio compares counted runs only")
+
+        let unbounded = summarize(
+            runs: runs, failed: [], systems: ["takeover 1ms"], scenarios: ["link-cut"], topology: "hub", clientStallBound: nil)
+        #expect(unbounded[0].runs == 5 && unbounded[0].clientStalledRuns == 0)
+
+        let text = summary(
+            Report(date: "2026-11-22", command: "takeover-bench failover", machine: "test", repetitions: 5, cells: cells,
+                   runs: runs, failedRuns: [], errors: [], clientStallBoundMs: 5))
+        #expect(text.contains("did not run for more than 5.00 ms (client stalled)"), "\(text)")
+        let row = try #require(text.split(separator: "\n").first { $0.hasPrefix("| takeover 1ms | 3 ") })
+        #expect(row.hasSuffix("| 2 | 75.0 / 75.0, 75.0 / 75.0 | 70.0 |"), "\(row)")
     }
 
     /// `failover.json` written, then summarized again (`--from-json`): the same cells, NaN included.

@@ -25,7 +25,7 @@ struct FailoverScenarioLabTests {
 
     static func describe(_ result: FailoverRunResult) -> String {
         "udp gap \(Double(result.udpGap) / 1e6) ms, lost \(result.udpLost); tcp stall \(Double(result.tcpStall) / 1e6) ms, "
-            + "\(result.tcpReconnects) reconnects; announcement \(result.firstAnnouncement.map { "\(Double($0) / 1e6) ms" } ?? "none"); "
+            + "\(result.tcpReconnects) reconnects; client stalled \(result.clientStall.map { "\(Double($0) / 1e6) ms" } ?? "?"); announcement \(result.firstAnnouncement.map { "\(Double($0) / 1e6) ms" } ?? "none"); "
             + "dual-owner windows \(result.dualOwnerWindows), claim conflicts \(result.claimConflicts); owners at end \(result.ownersAtEnd); last answer from "
             + "\(result.lastAnswerer ?? "nobody")\nownership moves: \(result.ownershipMoves)\nstandby log:\n\(result.standbyLog)"
     }
@@ -59,6 +59,12 @@ struct FailoverScenarioLabTests {
         #expect(result.tcpRequests > 500, "\(text)")
         #expect(result.tcpStall < 1_000_000_000, "\(text)")
         #expect(result.ownersAtEnd == ["standby"], "\(text)")
+        // The client's own lateness is measured on both threads: ticks 1 ms apart, so the longest gap is at least
+        // about one interval, and the run's length bounds it. Steal is read from /proc/stat (0 on bare metal).
+        for lateness in [result.udpSendGap, result.tcpTickGap] {
+            #expect(lateness.map { (900_000..<3_000_000_000).contains($0) } == true, "\(text)")
+        }
+        #expect(result.hostSteal != nil, "\(text)")
         print("MEASURED fsresume: \(text.prefix { $0 != "\n" })")
     }
 

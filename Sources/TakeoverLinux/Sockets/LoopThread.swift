@@ -61,9 +61,7 @@ public final class LoopThread: Sendable {
             try negativeErrnoCall("pthread_create") {
                 -pthread_create(&thread, &attributes, { context in
                     let job = Unmanaged<Job>.fromOpaque(context!).takeRetainedValue()
-                    if let name = job.name {
-                        _ = LoopThread.kernelThreadName(name).withCString { linuxSetThreadName(pthread_self(), $0) }
-                    }
+                    if let name = job.name { LoopThread.nameCurrentThread(name) }
                     job.body()
                     // Tells `join` the thread is done; the join itself then returns at once.
                     try? job.exited.signal()
@@ -76,6 +74,11 @@ public final class LoopThread: Sendable {
         }
         self.thread = thread
         self.exited = exited
+    }
+
+    /// Names the calling thread for the kernel (`comm` in ps, top and scheduler traces), cut to its 15 bytes.
+    public static func nameCurrentThread(_ name: String) {
+        _ = kernelThreadName(name).withCString { linuxSetThreadName(pthread_self(), $0) }
     }
 
     /// The longest prefix of whole characters that fits the kernel's 15 bytes.

@@ -88,8 +88,7 @@ public final class PreparedBatch: Sendable {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
             let length = readlink(directory + "/" + name, &buffer, buffer.count - 1)
             if length > 0 {
-                buffer[length] = 0
-                targets.append(String(cString: buffer))
+                targets.append(String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self))
             }
         }
         return targets

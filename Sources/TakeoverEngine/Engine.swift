@@ -125,7 +125,7 @@ public final class Engine: Sendable {
             interval: configuration.heartbeat.interval, missCount: configuration.heartbeat.missCount,
             usesPeerTraffic: configuration.heartbeat.usesPeerTraffic,
             unansweredRequests: configuration.heartbeat.unansweredRequests, startupWait: configuration.failover.startupWait,
-            stallCover: configuration.heartbeat.stallCover)
+            stallCover: configuration.heartbeat.stallCover, cpus: configuration.heartbeat.cpus)
         let controller: FailoverController
         do {
             controller = try FailoverController(

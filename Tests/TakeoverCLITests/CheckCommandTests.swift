@@ -82,4 +82,23 @@ struct CheckCommandTests {
 
                 """)
     }
+
+    @Test("a configured CPU this process may not use: check names it with the allowed list, and run refuses to start")
+    func cpusNotAllowed() throws {
+        let scratch = try ScratchDirectory()
+        let allowed = LinuxConfigurationEnvironment().allowedCPUs()
+        let outside = try #require((0...HeartbeatCPUs.range.upperBound).last { !allowed.contains($0) })
+        let text = try exampleText("alpha").replacingOccurrences(
+            of: "[heartbeat]\n", with: "[heartbeat]\ncpus = [\(allowed[0]), \(outside)]\n")
+        let path = try scratch.file("alpha.toml", text)
+        #expect(try takeover("check", "--skip-environment", "--config", path).status == 0)
+        let problem = "  heartbeat.cpus: CPU \(outside) is not one this process may use (allowed: \(HeartbeatCPUs.listText(allowed)))\n"
+        let checked = try takeover("check", "--config", path)
+        #expect(checked.status == 1)
+        #expect(checked.standardError.contains(problem), "\(checked.standardError)")
+        // The daemon validates as check does, before it opens anything.
+        let run = try takeover("run", "--config", path)
+        #expect(run.status == 1)
+        #expect(run.standardError.contains(problem), "\(run.standardError)")
+    }
 }

@@ -46,7 +46,8 @@ struct HelpTextTests {
 
                 Checks the file (syntax, keys, types, ranges, and the keys against each other) and then this
                 machine: the interfaces exist and carry the configured MACs and addresses, the key file is private
-                and long enough, hooks are executable. On success prints the configuration with every default
+                and long enough, hooks are executable, the CPUs in heartbeat.cpus are ones this process may use
+                (run it under the daemon's CPU affinity). On success prints the configuration with every default
                 filled in and exits 0; otherwise prints every problem, each with the key it is about, and exits 1.
 
                 USAGE: takeover check [--config <file>] [--skip-environment]

@@ -80,4 +80,6 @@ struct MatchingEnvironment: ConfigurationEnvironment {
 
     func keyFileProblem(at path: String) -> String? { nil }
     func executableProblem(at path: String) -> String? { nil }
+    /// The CPUs the file names, or two.
+    func allowedCPUs() -> [Int] { (configuration.heartbeat.cpus ?? [0, 1]).sorted() }
 }

@@ -9,6 +9,8 @@ public protocol ConfigurationEnvironment {
     func keyFileProblem(at path: String) -> String?
     /// nil when `path` is an executable regular file; else what is wrong.
     func executableProblem(at path: String) -> String?
+    /// The CPUs this process may use, ascending (what `[heartbeat] cpus` may name); empty when unknown.
+    func allowedCPUs() -> [Int]
 }
 
 public struct InterfaceFacts: Hashable, Sendable {
@@ -78,6 +80,13 @@ struct EnvironmentCheck {
             guard let interface = channel.interface, let found = lookUp(interface, for: path + "interface") else { continue }
             if !found.addresses.contains(channel.localAddress) {
                 log.report(path + "local", "\(channel.localAddress) is not assigned to \(interface)")
+            }
+        }
+        if let cpus = configuration.heartbeat.cpus {
+            // The controller refuses these at start too; said here so `takeover check` and `run` name the key first.
+            let allowed = environment.allowedCPUs()
+            for cpu in cpus where !allowed.contains(cpu) {
+                log.report("heartbeat.cpus", HeartbeatCPUs.notAllowed(cpu, allowed: allowed))
             }
         }
         if let problem = environment.keyFileProblem(at: configuration.heartbeat.keyFile) {

@@ -58,7 +58,7 @@ enum ConfigurationKeys {
     static let group = ["id", "interface", "addresses", "priority"]
     static let heartbeat = [
         "interval", "miss-count", "peer-traffic", "unanswered-window", "unanswered-frames", "unanswered-after", "stall-cover",
-        "key-file", "channels",
+        "cpus", "key-file", "channels",
     ]
     static let channel = ["interface", "local", "peer", "port"]
     static let engine = ["mode", "capture", "tcp-policy", "resume-socket"]
@@ -77,6 +77,7 @@ public enum ConfigurationLimits {
     public static let unansweredFrames = 1...1000
     public static let unansweredAfter = 1...999
     public static let stallCover = Duration.zero...Duration.seconds(1)
+    public static let cpu = HeartbeatCPUs.range
     public static let nodeID = 1...Int(UInt32.max)
     public static let groupID = 1...Int(UInt16.max)
     public static let priority = 0...255
@@ -311,19 +312,37 @@ private struct ConfigurationDecoder {
                 path + "stall-cover",
                 "\(DurationText.format(cover)) must be longer than interval (\(DurationText.format(interval))), or 0s (off)")
         }
+        let cpus = table.optionalWithoutDefault("cpus") { value, path, log -> [Int]? in
+            let decode = Decode.array(minimumCount: 1, maximumCount: 2, Decode.integer(in: ConfigurationLimits.cpu))
+            // Every problem (not an array, a bad entry, too few or many) is reported by `decode`.
+            guard let decoded = decode(value, path, log), case .array(let entries) = value,
+                decoded.count == entries.count, (1...2).contains(decoded.count)
+            else { return nil }
+            return decoded.map(\.value)
+        }
         let keyFile = table.optional("key-file", default: HeartbeatConfiguration.defaultKeyFile, Decode.absolutePath)
         let channels = table.required(
             "channels", Decode.array(minimumCount: 1, maximumCount: HeartbeatConfiguration.maximumChannels, channel))
+        // Whether the cover is on, as far as the keys it depends on decoded.
+        let cover = interval.flatMap { interval in
+            stallCover.map { $0.map { $0 == .zero ? nil : $0 } ?? HeartbeatConfiguration.defaultStallCover(interval: interval) }
+        }
+        var cpusConflict = false
+        if let cpus = cpus ?? nil, let cover {
+            for problem in HeartbeatCPUs.conflicts(cpus, coverOn: cover != nil) {
+                log.report(path + "cpus", problem)
+                cpusConflict = true
+            }
+        }
         guard let interval, let missCount, let peerTraffic, let unansweredWindow, let unansweredFrames, let unansweredAfter,
-            let stallCover, let keyFile, let channels, unansweredAfter < missCount
+            let cover, let cpus, !cpusConflict, let keyFile, let channels, unansweredAfter < missCount
         else { return nil }
-        let cover = stallCover.map { $0 == .zero ? nil : $0 } ?? HeartbeatConfiguration.defaultStallCover(interval: interval)
         guard cover.map({ $0 > interval }) ?? true else { return nil }
         return (
             HeartbeatConfiguration(
                 channels: channels.map(\.value), interval: interval, missCount: missCount, usesPeerTraffic: peerTraffic,
                 keyFile: keyFile, unansweredWindow: unansweredWindow, unansweredFrames: unansweredFrames,
-                unansweredAfter: unansweredAfter, stallCover: cover),
+                unansweredAfter: unansweredAfter, stallCover: cover, cpus: cpus),
             channels
         )
     }

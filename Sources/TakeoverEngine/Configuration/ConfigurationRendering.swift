@@ -40,6 +40,13 @@ extension EngineConfiguration {
             out.key("unanswered-after", heartbeat.unansweredAfter)
         }
         out.key("stall-cover", duration: heartbeat.stallCover ?? .zero)
+        if let cpus = heartbeat.cpus {
+            out.key("cpus", integers: cpus)
+        } else if heartbeat.stallCover != nil {
+            out.comment("cpus: not set; the controller and the cover on the highest two CPUs the daemon may use")
+        } else {
+            out.comment("cpus: not set; the controller thread is not pinned")
+        }
         out.key("key-file", string: heartbeat.keyFile)
         for channel in heartbeat.channels {
             out.table("heartbeat.channels", array: true)
@@ -77,7 +84,7 @@ extension EngineConfiguration {
     }
 }
 
-/// Just enough TOML writing for `tomlText`: tables, keys, strings, integers, booleans, string arrays.
+/// Just enough TOML writing for `tomlText`: tables, keys, strings, integers, booleans, integer and string arrays.
 private struct TOMLWriter {
     var text = ""
 
@@ -93,6 +100,9 @@ private struct TOMLWriter {
     mutating func key(_ key: String, _ value: Bool) { line("\(key) = \(value)") }
     mutating func key(_ key: String, string value: String) { line("\(key) = \(TOMLSyntax.quoted(value))") }
     mutating func key(_ key: String, duration: Duration) { self.key(key, string: DurationText.format(duration)) }
+    mutating func key(_ key: String, integers values: [Int]) {
+        line("\(key) = [\(values.map(String.init).joined(separator: ", "))]")
+    }
     mutating func key(_ key: String, strings values: [String]) {
         line("\(key) = [\(values.map(TOMLSyntax.quoted).joined(separator: ", "))]")
     }

@@ -126,6 +126,9 @@ public struct HeartbeatConfiguration: Hashable, Sendable {
     public var unansweredAfter: Int
     /// How long a second thread sends our heartbeats while the controller thread is late (`stall-cover`); nil: off.
     public var stallCover: Duration?
+    /// The controller thread's CPU, then the stall cover's (`cpus`); nil: the highest two this process may use (the
+    /// controller unpinned while the cover is off).
+    public var cpus: [Int]?
 
     public static let maximumChannels = 8
     public static let defaultPort: UInt16 = 7410
@@ -145,7 +148,7 @@ public struct HeartbeatConfiguration: Hashable, Sendable {
         channels: [HeartbeatChannel], interval: Duration = defaultInterval, missCount: Int = defaultMissCount,
         usesPeerTraffic: Bool = true, keyFile: String = defaultKeyFile, unansweredWindow: Duration? = nil,
         unansweredFrames: Int = defaultUnansweredFrames, unansweredAfter: Int = defaultUnansweredAfter,
-        stallCover: Duration? = nil
+        stallCover: Duration? = nil, cpus: [Int]? = nil
     ) {
         self.channels = channels
         self.interval = interval
@@ -156,6 +159,7 @@ public struct HeartbeatConfiguration: Hashable, Sendable {
         self.unansweredFrames = unansweredFrames
         self.unansweredAfter = unansweredAfter
         self.stallCover = stallCover
+        self.cpus = cpus
     }
 
     /// The unanswered-requests rule as the core takes it; nil when off.

@@ -8,7 +8,9 @@ import TakeoverLinux
 #endif
 
 /// Pass 2 against this machine: interfaces over rtnetlink (in the caller's network namespace), the key file
-/// through `SecretFile` (the daemon's own reader, so the check cannot disagree with it), hooks with `stat`.
+/// through `SecretFile` (the daemon's own reader, so the check cannot disagree with it), hooks with `stat`, CPUs
+/// with `sched_getaffinity` (the calling thread's: a daemon started under another affinity, a systemd
+/// `CPUAffinity=` say, may be allowed others).
 public final class LinuxConfigurationEnvironment: ConfigurationEnvironment, Sendable {
     private let netlink: Result<RouteNetlinkSocket, RouteNetlinkError>
 
@@ -47,6 +49,8 @@ public final class LinuxConfigurationEnvironment: ConfigurationEnvironment, Send
         }
         return nil
     }
+
+    public func allowedCPUs() -> [Int] { LoopThread.allowedCPUs() }
 
     public func executableProblem(at path: String) -> String? {
         var status = stat()

@@ -542,7 +542,7 @@ final class ControllerLoop {
     var coverCounters: HeartbeatPublication { publication }
 
     private func startCover() {
-        guard let cover, case .running(_, let coverCPU, _) = coverPlacement else { return }
+        guard let cover, case .running(_, let coverCPU, _, _) = coverPlacement else { return }
         do {
             try cover.start(cpu: coverCPU, realtimePriority: configuration.realtimePriority)
         } catch {

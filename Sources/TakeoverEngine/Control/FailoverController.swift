@@ -69,9 +69,12 @@ public final class FailoverController: Sendable {
     /// before wait for it.
     public func start() throws(FailoverControllerError) {
         try startStop.withLock { (_) throws(FailoverControllerError) in
+            guard pendingLoop.withLock({ $0 != nil }) else { throw .alreadyStarted }
+            // Refused before the loop leaves `pendingLoop`, so a later `shutdown` still closes its sockets.
+            let placement = try Self.placement(
+                stallCover: configuration.stallCover, cpus: configuration.cpus, allowed: LoopThread.allowedCPUs())
             guard let loop = pendingLoop.withLock({ $0.take() }) else { throw .alreadyStarted }
             let scheduling = Self.scheduling(for: configuration.realtimePriority)
-            let placement = Self.placement(for: configuration.stallCover)
             loop.coverPlacement = placement
             shared.status.withLock {
                 $0.counters.scheduling = scheduling
@@ -79,9 +82,8 @@ public final class FailoverController: Sendable {
             }
             coverCounters.withLock { $0 = loop.coverCounters }
             let priority: Int32? = if case .realtime(let priority) = scheduling { priority } else { nil }
-            let controllerCPU: Int? = if case .running(let cpu, _, _) = placement { cpu } else { nil }
             do throws(SystemCallError) {
-                let started = try LoopThread(name: "takeover-ctl", realtimePriority: priority, cpu: controllerCPU) {
+                let started = try LoopThread(name: "takeover-ctl", realtimePriority: priority, cpu: placement.controllerCPU) {
                     loop.run()
                 }
                 thread.withLock { $0 = started }
@@ -105,15 +107,29 @@ public final class FailoverController: Sendable {
         }
     }
 
-    /// The controller on the highest CPU this process may use, the cover on the next lower one: two CPUs, so one
-    /// CPU's stall cannot hold both. Off without a limit; unavailable with one CPU.
-    private static func placement(for limit: Duration?) -> StallCoverPlacement {
-        guard let limit else { return .off }
-        let cpus = LoopThread.allowedCPUs()
-        guard cpus.count >= 2 else {
-            return .unavailable("\(cpus.count) CPU allowed; the cover needs a second one")
+    /// Where the threads run, given the CPUs this process may use (`allowed`, ascending). Configured `cpus`: exactly
+    /// there (the controller on the first, the cover on the second), or `.cpuNotAllowed` for one outside `allowed` —
+    /// never silently elsewhere. Otherwise the controller on the highest allowed CPU and the cover on the next lower
+    /// one, so one CPU's stall cannot hold both; without a cover the controller is not pinned, and with one CPU
+    /// allowed the cover is unavailable.
+    static func placement(
+        stallCover limit: Duration?, cpus: [Int]?, allowed: [Int]
+    ) throws(FailoverControllerError) -> StallCoverPlacement {
+        if let cpus {
+            if let refused = cpus.first(where: { !allowed.contains($0) }) {
+                throw .cpuNotAllowed(cpu: refused, allowed: allowed)
+            }
+            // `problems` (checked by `init`) requires a second CPU while the cover is on.
+            guard let limit else { return .offControllerPinned(controllerCPU: cpus[0]) }
+            return .running(controllerCPU: cpus[0], coverCPU: cpus[1], limit: limit.nanoseconds, chosen: .configured)
         }
-        return .running(controllerCPU: cpus[cpus.count - 1], coverCPU: cpus[cpus.count - 2], limit: limit.nanoseconds)
+        guard let limit else { return .off }
+        guard allowed.count >= 2 else {
+            return .unavailable("\(allowed.count) CPU allowed; the cover needs a second one")
+        }
+        return .running(
+            controllerCPU: allowed[allowed.count - 1], coverCPU: allowed[allowed.count - 2], limit: limit.nanoseconds,
+            chosen: .highestAllowed)
     }
 
     /// How the controller thread is scheduled (`.ordinary` before `start`).

@@ -80,6 +80,11 @@ public struct FailoverControllerConfiguration: Hashable, Sendable {
     /// most this long after its last ones (`StallCover`); nil: off. Needs two allowed CPUs; pins both threads.
     public var stallCover: Duration?
 
+    /// The controller thread's CPU, then the stall cover's (`[heartbeat] cpus`): one or two distinct CPUs, two while
+    /// the cover is on. nil: the highest two CPUs this process may use with the cover, and the controller unpinned
+    /// without it. A CPU this process may not use makes `start` fail (`.cpuNotAllowed`) rather than run elsewhere.
+    public var cpus: [Int]?
+
     /// Low among real-time priorities: above every ordinary thread, below the kernel's own RT threads.
     public static let defaultRealtimePriority: Int32 = 10
 
@@ -88,7 +93,7 @@ public struct FailoverControllerConfiguration: Hashable, Sendable {
         missCount: Int = 3, usesPeerTraffic: Bool = true, unansweredRequests: UnansweredRequestRule? = nil,
         stallThreshold: Duration? = nil, startupWait: Duration? = nil,
         finalHeartbeats: Int = 3, releaseTimeout: Duration = .seconds(2), timelineCapacity: Int = 64,
-        realtimePriority: Int32? = defaultRealtimePriority, stallCover: Duration? = nil
+        realtimePriority: Int32? = defaultRealtimePriority, stallCover: Duration? = nil, cpus: [Int]? = nil
     ) {
         self.nodeID = nodeID
         self.channels = channels
@@ -104,6 +109,7 @@ public struct FailoverControllerConfiguration: Hashable, Sendable {
         self.timelineCapacity = timelineCapacity
         self.realtimePriority = realtimePriority
         self.stallCover = stallCover
+        self.cpus = cpus
     }
 
     /// Interval × miss count: how long the peer waits before declaring us failed (configurations are symmetric).
@@ -128,6 +134,13 @@ public struct FailoverControllerConfiguration: Hashable, Sendable {
         if let stallCover, stallCover <= interval {
             problems.append("the stall cover (\(stallCover)) must be longer than the interval (\(interval))")
         }
+        if let cpus {
+            if !(1...2).contains(cpus.count) { problems.append("cpus: 1 or 2 CPUs are needed, not \(cpus.count)") }
+            for cpu in cpus where !HeartbeatCPUs.range.contains(cpu) {
+                problems.append("cpus: CPU \(cpu) is out of range (\(HeartbeatCPUs.range.lowerBound)–\(HeartbeatCPUs.range.upperBound))")
+            }
+            problems += HeartbeatCPUs.conflicts(cpus, coverOn: stallCover != nil).map { "cpus: " + $0 }
+        }
         for channel in channels {
             switch (channel.localAddress, channel.peerAddress) {
             case (.v4, .v4), (.v6, .v6): break
@@ -146,5 +159,42 @@ extension Duration {
         let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
         let (total, carry) = whole.addingReportingOverflow(UInt64(attoseconds / 1_000_000_000))
         return overflow || carry ? .max : total
+    }
+}
+
+/// The rules for `[heartbeat] cpus` that the loader, the environment check and the controller share.
+public enum HeartbeatCPUs {
+    /// glibc's `cpu_set_t` holds CPUs 0 to 1023 (`CPU_SETSIZE`).
+    public static let range = 0...1023
+
+    /// What is wrong with a list of valid CPU numbers (its count within 1–2): a CPU given twice, or one CPU where
+    /// the cover needs its own.
+    static func conflicts(_ cpus: [Int], coverOn: Bool) -> [String] {
+        var problems: [String] = []
+        for (index, cpu) in cpus.enumerated() where cpus[..<index].contains(cpu) {
+            problems.append("CPU \(cpu) given twice")
+        }
+        if coverOn && cpus.count < 2 {
+            problems.append("2 CPUs needed while stall-cover is on (the controller's, then the cover's)")
+        }
+        return problems
+    }
+
+    /// "CPU 7 is not one this process may use (allowed: 0-1)".
+    static func notAllowed(_ cpu: Int, allowed: [Int]) -> String {
+        "CPU \(cpu) is not one this process may use (allowed: \(allowed.isEmpty ? "none could be read" : listText(allowed)))"
+    }
+
+    /// Ascending CPUs in the kernel's list format (`Cpus_allowed_list`, `taskset -c`): "0-3,6,8-9".
+    public static func listText(_ cpus: [Int]) -> String {
+        var runs: [String] = []
+        var index = cpus.startIndex
+        while index < cpus.endIndex {
+            var end = index
+            while end + 1 < cpus.endIndex && cpus[end + 1] == cpus[end] + 1 { end += 1 }
+            runs.append(end == index ? "\(cpus[index])" : "\(cpus[index])-\(cpus[end])")
+            index = end + 1
+        }
+        return runs.joined(separator: ",")
     }
 }

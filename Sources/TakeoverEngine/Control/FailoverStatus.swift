@@ -132,20 +132,41 @@ public enum FailoverDiagnostic: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Where the stall cover runs (`FailoverControllerConfiguration.stallCover`).
+/// Where the controller thread and the stall cover run (`FailoverControllerConfiguration.stallCover` and `.cpus`).
 public enum StallCoverPlacement: Hashable, Sendable, CustomStringConvertible {
-    /// Not configured.
+    /// Where the CPUs came from.
+    public enum CPUChoice: Hashable, Sendable {
+        /// The highest two CPUs this process may use (no `cpus` configured).
+        case highestAllowed
+        /// `[heartbeat] cpus`.
+        case configured
+    }
+
+    /// Not configured; the controller thread is not pinned.
     case off
+    /// Not configured; the controller thread pinned to `controllerCPU` by `[heartbeat] cpus`.
+    case offControllerPinned(controllerCPU: Int)
     /// The controller thread pinned to one CPU, the cover to another; it covers stalls up to `limit` ns.
-    case running(controllerCPU: Int, coverCPU: Int, limit: UInt64)
+    case running(controllerCPU: Int, coverCPU: Int, limit: UInt64, chosen: CPUChoice)
     /// Configured but not running, and why (one CPU allowed, the thread refused…).
     case unavailable(String)
 
+    /// The CPU the controller thread is pinned to; nil: not pinned.
+    public var controllerCPU: Int? {
+        switch self {
+        case .off, .unavailable: nil
+        case .offControllerPinned(let cpu), .running(let cpu, _, _, _): cpu
+        }
+    }
+
     public var description: String {
         switch self {
-        case .off: "off"
-        case .running(let controller, let cover, let limit):
-            "controller on CPU \(controller), stall cover on CPU \(cover) for up to \(Milliseconds(limit)) ms"
+        case .off: "off, controller thread not pinned"
+        case .offControllerPinned(let controller): "off, controller on CPU \(controller) (as heartbeat.cpus says)"
+        case .running(let controller, let cover, let limit, let chosen):
+            "controller on CPU \(controller), stall cover on CPU \(cover) "
+                + (chosen == .configured ? "(as heartbeat.cpus says)" : "(the highest two allowed)")
+                + ", for up to \(Milliseconds(limit)) ms"
         case .unavailable(let reason): "unavailable: \(reason)"
         }
     }
@@ -183,6 +204,8 @@ public enum FailoverControllerError: Error, Equatable, Sendable, CustomStringCon
     case invalidConfiguration([String])
     case channelSetupFailed(channel: String, SystemCallError)
     case setupFailed(SystemCallError)
+    /// A CPU of `cpus` that this process may not use (`allowed`: those it may, ascending).
+    case cpuNotAllowed(cpu: Int, allowed: [Int])
     case alreadyStarted
 
     public var description: String {
@@ -190,6 +213,7 @@ public enum FailoverControllerError: Error, Equatable, Sendable, CustomStringCon
         case .invalidConfiguration(let problems): "invalid failover configuration: \(problems.joined(separator: "; "))"
         case .channelSetupFailed(let channel, let error): "heartbeat channel \(channel): \(error)"
         case .setupFailed(let error): "failover controller: \(error)"
+        case .cpuNotAllowed(let cpu, let allowed): "heartbeat.cpus: " + HeartbeatCPUs.notAllowed(cpu, allowed: allowed)
         case .alreadyStarted: "the failover controller was started already"
         }
     }

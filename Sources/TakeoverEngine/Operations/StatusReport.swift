@@ -69,7 +69,9 @@ public struct StatusReport: Codable, Hashable, Sendable {
     }
 
     public struct StallCover: Codable, Hashable, Sendable {
-        /// "off", "controller on CPU 1, stall cover on CPU 0 for up to 50.00 ms", or "unavailable: …".
+        /// Where the controller thread and the cover run, and who chose the CPUs: "controller on CPU 1, stall cover on
+        /// CPU 0 (the highest two allowed), for up to 50.00 ms", "… (as heartbeat.cpus says), …", "off, controller
+        /// thread not pinned", "off, controller on CPU 0 (as heartbeat.cpus says)", or "unavailable: …".
         public var placement: String
         public var heartbeatsSent: UInt64
         public var sendFailures: UInt64

@@ -83,6 +83,28 @@ struct ConfigurationDefaultsTests {
         }
     }
 
+    @Test(
+        "cpus: absent by default; one or two distinct CPUs, two while the cover is on; printed and parsed back",
+        arguments: [
+            ("", nil, "# cpus: not set; the controller thread is not pinned"),
+            ("interval = \"10ms\"\n", nil,
+             "# cpus: not set; the controller and the cover on the highest two CPUs the daemon may use"),
+            ("interval = \"10ms\"\ncpus = [0, 1]\n", [0, 1], "cpus = [0, 1]"),
+            ("interval = \"1ms\"\ncpus = [5, 2]\n", [5, 2], "cpus = [5, 2]"),
+            ("cpus = [3]\n", [3], "cpus = [3]"),
+            ("interval = \"10ms\"\nstall-cover = \"0s\"\ncpus = [1]\n", [1], "cpus = [1]"),
+            // The cover off: the second CPU is unused, but kept (the cover may be turned on with the same list).
+            ("cpus = [1, 0]\n", [1, 0], "cpus = [1, 0]"),
+        ] as [(String, [Int]?, String)])
+    func cpus(keys: String, expected: [Int]?, printed: String) throws {
+        let configuration = try ConfigurationLoader.parse(
+            minimalConfiguration.replacing(exactly: "[heartbeat]\n", with: "[heartbeat]\n" + keys))
+        #expect(configuration.heartbeat.cpus == expected)
+        let text = configuration.tomlText
+        #expect(text.contains("\n" + printed + "\nkey-file = "), "\(text)")
+        #expect(try ConfigurationLoader.parse(text) == configuration)
+    }
+
     @Test("the core's failure detector and state machine get the configured values in nanoseconds")
     func coreMapping() throws {
         let text =
@@ -180,6 +202,7 @@ struct ConfigurationDefaultsTests {
                 miss-count = 3
                 peer-traffic = true
                 stall-cover = "0s"
+                # cpus: not set; the controller thread is not pinned
                 key-file = "/etc/takeover/key"
 
                 [[heartbeat.channels]]

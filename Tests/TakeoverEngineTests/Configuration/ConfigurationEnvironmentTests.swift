@@ -100,12 +100,39 @@ struct ConfigurationEnvironmentTests {
                 "hooks[1].path: /opt/b is not executable",
             ])
     }
+
+    @Test("configured CPUs this process may not use are named with the allowed list")
+    func cpusNotAllowed() throws {
+        let text = minimalConfiguration.replacing(exactly: "[heartbeat]\n", with: "[heartbeat]\ninterval = \"10ms\"\ncpus = [1, 7]\n")
+        var environment = try matching
+        #expect(
+            problems(try check(text, environment)) == [
+                "heartbeat.cpus: CPU 7 is not one this process may use (allowed: 0-1)"
+            ])
+        environment.cpus = [0, 1, 2, 3, 6, 8, 9]
+        #expect(
+            problems(try check(text.replacing(exactly: "[1, 7]", with: "[5, 10]"), environment)) == [
+                "heartbeat.cpus: CPU 5 is not one this process may use (allowed: 0-3,6,8-9)",
+                "heartbeat.cpus: CPU 10 is not one this process may use (allowed: 0-3,6,8-9)",
+            ])
+        environment.cpus = [7, 1]
+        #expect(try check(text, environment).get().heartbeat.cpus == [1, 7])
+        environment.cpus = []
+        #expect(problems(try check(text, environment)).first == "heartbeat.cpus: CPU 1 is not one this process may use (allowed: none could be read)")
+    }
 }
 
 /// The real environment: rtnetlink, SecretFile and stat on this machine (read-only; no namespace needed).
 @Suite("Linux configuration environment")
 struct LinuxConfigurationEnvironmentTests {
     let environment = LinuxConfigurationEnvironment()
+
+    @Test("allowed CPUs: the calling thread's, as the kernel lists them in /proc")
+    func allowedCPUs() throws {
+        let status = try String(contentsOfFile: "/proc/thread-self/status", encoding: .utf8)
+        let listed = try #require(status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") })
+        #expect(HeartbeatCPUs.listText(environment.allowedCPUs()) == listed.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces))
+    }
 
     @Test("interfaces: lo is found with its loopback addresses and no Ethernet MAC; a made-up name is missing")
     func interfaces() throws {

@@ -70,6 +70,37 @@ let badConfigurations: [BadConfiguration] = [
         "stall-cover not longer than the interval", replace: "[heartbeat]\n",
         with: "[heartbeat]\ninterval = \"10ms\"\nstall-cover = \"5ms\"\n",
         ["heartbeat.stall-cover: 5ms must be longer than interval (10ms), or 0s (off)"]),
+    // `cpus`: the controller's CPU, then the cover's (the cover is on below 50 ms intervals unless stall-cover = "0s").
+    BadConfiguration(
+        "cpus: one CPU while the cover is on", replace: "[heartbeat]\n", with: "[heartbeat]\ninterval = \"10ms\"\ncpus = [1]\n",
+        ["heartbeat.cpus: 2 CPUs needed while stall-cover is on (the controller's, then the cover's)"]),
+    BadConfiguration(
+        "cpus: one CPU with the cover turned on explicitly", replace: "[heartbeat]\n",
+        with: "[heartbeat]\nstall-cover = \"200ms\"\ncpus = [0]\n",
+        ["heartbeat.cpus: 2 CPUs needed while stall-cover is on (the controller's, then the cover's)"]),
+    BadConfiguration(
+        "cpus: a CPU given twice", replace: "[heartbeat]\n", with: "[heartbeat]\ninterval = \"10ms\"\ncpus = [1, 1]\n",
+        ["heartbeat.cpus: CPU 1 given twice"]),
+    BadConfiguration(
+        "cpus: a CPU given twice with the cover off", replace: "[heartbeat]\n", with: "[heartbeat]\ncpus = [3, 3]\n",
+        ["heartbeat.cpus: CPU 3 given twice"]),
+    BadConfiguration(
+        "cpus: a negative CPU", replace: "[heartbeat]\n", with: "[heartbeat]\ncpus = [-1, 0]\n",
+        ["heartbeat.cpus[0]: -1 is out of range (0–1023)"]),
+    BadConfiguration(
+        "cpus: beyond cpu_set_t", replace: "[heartbeat]\n", with: "[heartbeat]\ncpus = [1024]\n",
+        ["heartbeat.cpus[0]: 1024 is out of range (0–1023)"]),
+    BadConfiguration(
+        "cpus: three CPUs", replace: "[heartbeat]\n", with: "[heartbeat]\ncpus = [0, 1, 2]\n",
+        ["heartbeat.cpus: has 3 entries; at most 2 are allowed"]),
+    BadConfiguration(
+        "cpus: empty", replace: "[heartbeat]\n", with: "[heartbeat]\ncpus = []\n", ["heartbeat.cpus: must not be empty"]),
+    BadConfiguration(
+        "cpus: a number, not an array", replace: "[heartbeat]\n", with: "[heartbeat]\ncpus = 1\n",
+        ["heartbeat.cpus: expected an array, found an integer"]),
+    BadConfiguration(
+        "cpus: a string entry", replace: "[heartbeat]\n", with: "[heartbeat]\ncpus = [\"0\", 1]\n",
+        ["heartbeat.cpus[0]: expected an integer, found a string"]),
     BadConfiguration(
         "date for a string", replace: "name = \"alpha\"", with: "name = 2026-11-22",
         ["node.name: expected a string, found a date or time"]),

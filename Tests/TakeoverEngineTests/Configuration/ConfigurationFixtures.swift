@@ -53,6 +53,7 @@ struct FakeEnvironment: ConfigurationEnvironment {
     var interfaces: [String: InterfaceFacts] = [:]
     var keyFileProblems: [String: String] = [:]
     var hookProblems: [String: String] = [:]
+    var cpus = [0, 1]
 
     func interface(named name: String) -> Result<InterfaceFacts, EnvironmentProblem> {
         interfaces[name].map { .success($0) } ?? .failure(EnvironmentProblem("no network interface named \"\(name)\""))
@@ -60,6 +61,7 @@ struct FakeEnvironment: ConfigurationEnvironment {
 
     func keyFileProblem(at path: String) -> String? { keyFileProblems[path] }
     func executableProblem(at path: String) -> String? { hookProblems[path] }
+    func allowedCPUs() -> [Int] { cpus }
 
     /// What a machine set up exactly as `configuration` says would report.
     init(matching configuration: EngineConfiguration, macs: [String: MACAddress] = [:]) {

@@ -398,7 +398,7 @@ import TakeoverLinux
                 if change.transition.to == .standby && change.transition.from == .initializing { usleep(150_000) }
             })
         defer { b.shutdown(timeout: .seconds(3)) }
-        guard case .running(let controllerCPU, let coverCPU, let limit) = b.counters.stallCover else {
+        guard case .running(let controllerCPU, let coverCPU, let limit, _) = b.counters.stallCover else {
             Issue.record("the cover runs on a machine with two CPUs: \(b.counters.stallCover)")
             return
         }
@@ -420,6 +420,35 @@ import TakeoverLinux
             #expect(review.peerSendGap >= 80_000_000, "\(review)")
         }
         print("MEASURED stall cover \(cover) ms: \(coverCounters.stallCoverHeartbeats) heartbeats sent for B's 150 ms stall (controller on CPU \(controllerCPU), cover on CPU \(coverCPU))")
+    }
+
+    /// `[heartbeat] cpus` reversed from the default (the controller on the lower of the top two allowed CPUs, the cover
+    /// on the higher: 0 and 1 here): the kernel's affinity of the two threads, read from /proc by their names, says
+    /// they run exactly there.
+    @Test func theThreadsRunOnTheConfiguredCPUs() throws {
+        let allowed = LoopThread.allowedCPUs()
+        try #require(allowed.count >= 2, "two CPUs are needed: \(allowed)")
+        let (controllerCPU, coverCPU) = (allowed[allowed.count - 2], allowed[allowed.count - 1])
+        let setup = try Lab("focpus")
+        defer { setup.lab.teardown() }
+        // Threads of earlier tests in this process may share the names; only the new ones are this controller's.
+        let earlier = Set(ProcessThreads.named(["takeover-ctl", "takeover-cover"]).map(\.id))
+        let b = try setup.start(.b, actions: RecordingFailoverActions(), adjust: {
+            $0.stallCover = .milliseconds(50)
+            $0.cpus = [controllerCPU, coverCPU]
+        })
+        defer { b.shutdown(timeout: .seconds(3)) }
+        #expect(b.counters.stallCover == .running(controllerCPU: controllerCPU, coverCPU: coverCPU, limit: 50_000_000, chosen: .configured))
+        var threads: [ProcessThreads.Thread] = []
+        // The cover starts on the controller thread, as its loop begins.
+        let found = waitUntil(timeout: .seconds(2)) {
+            threads = ProcessThreads.named(["takeover-ctl", "takeover-cover"]).filter { !earlier.contains($0.id) }
+            return threads.count == 2
+        }
+        #expect(found, "\(threads)")
+        #expect(threads.first { $0.name == "takeover-ctl" }?.allowedCPUs == "\(controllerCPU)", "\(threads)")
+        #expect(threads.first { $0.name == "takeover-cover" }?.allowedCPUs == "\(coverCPU)", "\(threads)")
+        print("MEASURED thread affinity with cpus = [\(controllerCPU), \(coverCPU)]: \(threads)")
     }
 
     @Test func shutdownIsBoundedWhenAReleaseNeverFinishes() throws {
@@ -506,5 +535,31 @@ import TakeoverLinux
         #expect(throws: FailoverControllerError.alreadyStarted) { try controller.start() }
         #expect(!controller.isRunning)
         _ = try make()  // the discarded controller's sockets are closed
+    }
+}
+
+/// The threads of this process as /proc lists them: name (`comm`) and the CPUs each may run on.
+enum ProcessThreads {
+    struct Thread: CustomStringConvertible {
+        var id: Int
+        var name: String
+        /// `Cpus_allowed_list` of /proc/self/task/<id>/status: "0", "0-1"…
+        var allowedCPUs: String
+        var description: String { "\(name) (\(id)) on \(allowedCPUs)" }
+    }
+
+    static func named(_ names: Set<String>) -> [Thread] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.compactMap { task -> Thread? in
+            // A thread may end between the listing and the reads: it is then left out.
+            guard let id = Int(task),
+                let comm = try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8),
+                case let name = comm.trimmingCharacters(in: .whitespacesAndNewlines), names.contains(name),
+                let status = try? String(contentsOfFile: "/proc/self/task/\(task)/status", encoding: .utf8),
+                let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") })
+            else { return nil }
+            let cpus = line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces)
+            return Thread(id: id, name: name, allowedCPUs: cpus)
+        }
     }
 }

@@ -119,6 +119,8 @@ public struct TCPStreamReport: Sendable, Codable {
     /// The longest time between two of the thread's timer ticks handled (ns), while connected: the instrument's own
     /// lateness, as the UDP side's send gap (time spent connecting is left out: it waits by design).
     public var longestTickGap: UInt64 = 0
+    /// Monotonic ns when that gap ended.
+    public var longestTickGapEnd: UInt64 = 0
 }
 
 /// The TCP side of the client: one connection to the group address carrying requests (16 bytes: a sequence number
@@ -199,6 +201,7 @@ public final class TCPStreamProber: @unchecked Sendable {
                 if let lastTick, now - lastTick > report.longestTickGap {
                     lock.lock()
                     report.longestTickGap = now - lastTick
+                    report.longestTickGapEnd = now
                     lock.unlock()
                 }
                 lastTick = now

@@ -86,6 +86,10 @@ public struct FailoverRunResult: Sendable, Codable {
     /// The TCP client thread's longest time between two of its timer ticks while connected: its lateness, like
     /// `udpSendGap`. nil in older reports.
     public var tcpTickGap: UInt64?
+    /// Where the client's longest stall of each thread lay (UDP sends, TCP ticks), and where the run's UDP gap and TCP
+    /// stall lay: a client stall overlapping a gap may have made it (`clientStalledDuringGap`). nil in older reports.
+    public var clientStallSpans: [Span]?
+    public var gapSpans: [Span]?
     /// Steal time of the VM's CPUs while the client probed (`HostSteal`, 10 ms resolution): the host not running
     /// them. nil in older reports or without /proc/stat.
     public var hostSteal: UInt64?
@@ -352,17 +356,25 @@ public enum FailoverScenarioRunner {
         // Gaps between consecutive answers, and the silence from the last answer to the end of probing: a client
         // that was never served again has a gap as long as the run's remainder.
         let answered = samples.compactMap(\.answered).sorted()
-        let udpGap = zip(answered + [samples.last?.sent ?? 0], (answered + [samples.last?.sent ?? 0]).dropFirst())
-            .map { $1 > $0 ? $1 - $0 : 0 }.max() ?? 0
-        let responses = stream.responses + [stream.ended]
-        let tcpStall = zip(responses, responses.dropFirst()).map { $1 > $0 ? $1 - $0 : 0 }.max() ?? 0
+        func span(_ start: UInt64, _ end: UInt64) -> Span {
+            Span(start: Int64(start) - Int64(failureMonotonic), end: Int64(end) - Int64(failureMonotonic))
+        }
+        func longest(_ times: [UInt64]) -> Span? {
+            func length(_ pair: (UInt64, UInt64)) -> UInt64 { pair.1 > pair.0 ? pair.1 - pair.0 : 0 }
+            return zip(times, times.dropFirst()).max { length($0) < length($1) }.map { span($0.0, max($0.0, $0.1)) }
+        }
+        let udpGapSpan = longest(answered + [samples.last?.sent ?? 0])
+        let tcpStallSpan = longest(stream.responses + [stream.ended])
+        let udpSendGapSpan = longest(samples.map(\.sent))
+        let tcpTickGapSpan = stream.longestTickGap > 0
+            ? span(stream.longestTickGapEnd - stream.longestTickGap, stream.longestTickGapEnd) : nil
         return FailoverRunResult(
             system: scenario.system.description, failure: scenario.failure.rawValue, topology: scenario.topology.rawValue,
-            udpGap: udpGap,
-            udpSendGap: zip(samples, samples.dropFirst()).map { $1.sent > $0.sent ? $1.sent - $0.sent : 0 }.max(),
-            tcpTickGap: stream.longestTickGap, hostSteal: hostSteal,
+            udpGap: udpGapSpan?.length ?? 0, udpSendGap: udpSendGapSpan?.length, tcpTickGap: stream.longestTickGap,
+            clientStallSpans: [udpSendGapSpan, tcpTickGapSpan].compactMap { $0 },
+            gapSpans: [udpGapSpan, tcpStallSpan].compactMap { $0 }, hostSteal: hostSteal,
             udpSent: samples.count, udpLost: samples.count - answered.count, udpDuplicated: udpDuplicates,
-            tcpStall: tcpStall, tcpRequests: stream.requestsSent, tcpReconnects: stream.reconnects, tcpLost: stream.lost,
+            tcpStall: tcpStallSpan?.length ?? 0, tcpRequests: stream.requestsSent, tcpReconnects: stream.reconnects, tcpLost: stream.lost,
             tcpDuplicated: stream.duplicated,
             detection: relative(timeline.firstMasterAdvertisement(after: failureWall)),
             firstAnnouncement: relative(timeline.firstAnnouncement(after: failureWall, excluding: primary.lan.mac)),
@@ -459,7 +471,30 @@ public enum FailoverScenarioRunner {
     }
 }
 
+/// Where a duration lay: ns from the failure (negative before it).
+public struct Span: Sendable, Codable, Equatable {
+    public var start: Int64
+    public var end: Int64
+
+    public init(start: Int64, end: Int64) {
+        self.start = start
+        self.end = end
+    }
+
+    public var length: UInt64 { UInt64(max(end - start, 0)) }
+
+    public func overlaps(_ other: Span) -> Bool { start < other.end && other.start < end }
+}
+
 extension FailoverRunResult {
+    /// The client's own stall, longer than `bound`, overlapped the run's UDP gap or TCP stall: the client neither
+    /// asked nor heard during part of it, so the figure may measure the client (or the VM under it) rather than the
+    /// failover. A stall elsewhere in the run changes neither figure. False without the spans (older reports).
+    public func clientStalledDuringGap(longerThan bound: UInt64) -> Bool {
+        guard let stalls = clientStallSpans, let gaps = gapSpans else { return false }
+        return stalls.contains { stall in stall.length > bound && gaps.contains { stall.overlaps($0) } }
+    }
+
     /// The client's own longest stall, UDP or TCP thread (nil in older reports): while it lasts the client neither
     /// asks nor hears, so the run's gaps measure the client (or the VM under it), not the failover.
     public var clientStall: UInt64? {

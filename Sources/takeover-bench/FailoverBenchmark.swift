@@ -41,8 +41,9 @@ struct FailoverBenchmarkOptions {
                        (the unanswered-requests rule, W default 0.8 × INTERVAL), +peer-traffic,
                        +stall-cover=LIMIT (0: off; default: the daemon's)
           --scenarios  comma-separated: \(FailureKind.allCases.map(\.rawValue).joined(separator: ", ")) (default link-cut)
-          --client-stall-bound  a run whose client thread (UDP or TCP) did not run for longer than this is counted
-                       apart and left out of the percentiles, which then also show all runs (default 5ms; 0: keep all)
+          --client-stall-bound  a run whose client thread (UDP or TCP) did not run for longer than this during its
+                       UDP gap or TCP stall is counted apart and left out of the percentiles, which then also show
+                       all runs (default 5ms; 0: keep all)
         """
 
     init(_ arguments: ArraySlice<String>) throws {
@@ -195,8 +196,8 @@ struct Cell: Codable {
     /// after the decision, in the order the steps ran (absent in older reports).
     var standbyDecisionMs: Percentiles?
     var standbyStepsMs: [StepTime]?
-    /// Runs whose client stalled beyond the report's bound: counted, and left out of every figure above like false
-    /// failovers (absent in older reports).
+    /// Runs whose client stalled beyond the report's bound during their UDP gap or TCP stall: counted, and left out
+    /// of every figure above like false failovers (absent in older reports).
     var clientStalledRuns: Int?
     /// UDP gap and TCP stall over every run without a false failover, the client-stalled ones included.
     var udpGapAllRunsMs: Percentiles?
@@ -232,17 +233,17 @@ struct Report: Codable {
 
 /// One cell per system and scenario. Runs with a false failover (the standby answered before the failure) are
 /// counted but left out of every figure: their gap and stall measure the flapping, not the failover. So are runs
-/// whose client stalled longer than `clientStallBound`: while its thread does not run it neither asks nor hears, so
-/// their gaps measure the client (on the lab's shared CPUs) or the VM under it. Both are applied to every system
-/// alike, and the cell keeps the percentiles over all runs too.
+/// whose client stalled longer than `clientStallBound` during their UDP gap or TCP stall: while its thread does not
+/// run it neither asks nor hears, so that gap may measure the client (on the lab's shared CPUs) or the VM under it.
+/// Both are applied to every system alike, and the cell keeps the percentiles over all runs too.
 func summarize(
     runs all: [FailoverRunResult], failed: [FailedRun], systems: [String], scenarios: [String], topology: String,
     clientStallBound: Duration? = nil
 ) -> [Cell] {
     let bound = clientStallBound.map { UInt64($0.components.seconds) * 1_000_000_000 + UInt64($0.components.attoseconds / 1_000_000_000) }
     func clientStalled(_ run: FailoverRunResult) -> Bool {
-        guard let bound, let stall = run.clientStall else { return false }
-        return stall > bound
+        guard let bound else { return false }
+        return run.clientStalledDuringGap(longerThan: bound)
     }
     var cells: [Cell] = []
     for scenario in scenarios {
@@ -368,10 +369,13 @@ func runFailover(_ options: FailoverBenchmarkOptions) throws {
                     // The picture shows a run whose failover followed the failure.
                     if scenario.keepSamples, result.firstAnnouncement != nil, !result.standbyAnsweredBeforeFailure { pictureRun = result }
                     progress(String(
-                        format: "    udp gap %.1f ms (lost %d) · tcp stall %.1f ms, %d reconnects · client stalled %.1f ms (UDP %.1f, TCP %.1f) · host steal %.0f ms · announce %@ · first UDP answer on the wire %@ · dual owners %d (ARP/UDP %d) · owners at end %@",
+                        format: "    udp gap %.1f ms (lost %d) · tcp stall %.1f ms, %d reconnects · client stalled %.1f ms (UDP %.1f, TCP %.1f%@) · host steal %.0f ms · announce %@ · first UDP answer on the wire %@ · dual owners %d (ARP/UDP %d) · owners at end %@",
                         Double(result.udpGap) / 1e6, result.udpLost,
                         Double(result.tcpStall) / 1e6, result.tcpReconnects, Double(result.clientStall ?? 0) / 1e6,
-                        Double(result.udpSendGap ?? 0) / 1e6, Double(result.tcpTickGap ?? 0) / 1e6, Double(result.hostSteal ?? 0) / 1e6,
+                        Double(result.udpSendGap ?? 0) / 1e6, Double(result.tcpTickGap ?? 0) / 1e6,
+                        options.clientStallBound.map { result.clientStalledDuringGap(longerThan: UInt64(milliseconds($0) * 1e6)) } == true
+                            ? "; during the gap: left out" : "",
+                        Double(result.hostSteal ?? 0) / 1e6,
                         result.firstAnnouncement.map { String(format: "%.2f ms", Double($0) / 1e6) } ?? "—",
                         result.firstUDPAnswer.map { String(format: "%.2f ms", Double($0) / 1e6) } ?? "—",
                         result.dualOwnerWindows.count, result.claimConflicts.count, result.ownersAtEnd.joined(separator: "+")))
@@ -432,8 +436,8 @@ func summary(_ report: Report) -> String {
         + "failover) is left out of every figure and counted in its own column"
         + (report.clientStallBoundMs.map {
             ", and so is a run in which the client's own UDP or TCP thread did not run for more than \(ms($0)) ms "
-                + "(client stalled): the client shares the lab's CPUs with the systems under test, and while it does not run "
-                + "it neither asks nor hears. The last columns give the percentiles over all runs, those included, and the "
+                + "during the run's UDP gap or TCP stall (client stalled): the client shares the lab's CPUs with the systems "
+                + "under test, and while it does not run it neither asks nor hears. The last columns give the percentiles over all runs, those included, and the "
                 + "most steal time in one run (the host not running the VM's CPUs, 10 ms resolution)"
         } ?? "") + ".\n"
     for scenario in Set(report.cells.map(\.scenario)).sorted() {

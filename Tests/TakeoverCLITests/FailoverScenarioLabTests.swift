@@ -65,6 +65,9 @@ struct FailoverScenarioLabTests {
             #expect(lateness.map { (900_000..<3_000_000_000).contains($0) } == true, "\(text)")
         }
         #expect(result.hostSteal != nil, "\(text)")
+        // Where they lay, for the summary's overlap test: the spans agree with the figures.
+        #expect(result.gapSpans?.map(\.length) == [result.udpGap, result.tcpStall], "\(text)")
+        #expect(result.clientStallSpans?.map(\.length) == [result.udpSendGap, result.tcpTickGap].compactMap { $0 }, "\(text)")
         print("MEASURED fsresume: \(text.prefix { $0 != "\n" })")
     }
 

@@ -240,10 +240,9 @@ func summarize(
     runs all: [FailoverRunResult], failed: [FailedRun], systems: [String], scenarios: [String], topology: String,
     clientStallBound: Duration? = nil
 ) -> [Cell] {
-    let bound = clientStallBound.map { UInt64($0.components.seconds) * 1_000_000_000 + UInt64($0.components.attoseconds / 1_000_000_000) }
     func clientStalled(_ run: FailoverRunResult) -> Bool {
-        guard let bound else { return false }
-        return run.clientStalledDuringGap(longerThan: bound)
+        guard let clientStallBound else { return false }
+        return run.clientStalledDuringGap(longerThan: clientStallBound.labNanoseconds)
     }
     var cells: [Cell] = []
     for scenario in scenarios {
@@ -373,7 +372,7 @@ func runFailover(_ options: FailoverBenchmarkOptions) throws {
                         Double(result.udpGap) / 1e6, result.udpLost,
                         Double(result.tcpStall) / 1e6, result.tcpReconnects, Double(result.clientStall ?? 0) / 1e6,
                         Double(result.udpSendGap ?? 0) / 1e6, Double(result.tcpTickGap ?? 0) / 1e6,
-                        options.clientStallBound.map { result.clientStalledDuringGap(longerThan: UInt64(milliseconds($0) * 1e6)) } == true
+                        options.clientStallBound.map { result.clientStalledDuringGap(longerThan: $0.labNanoseconds) } == true
                             ? "; during the gap: left out" : "",
                         Double(result.hostSteal ?? 0) / 1e6,
                         result.firstAnnouncement.map { String(format: "%.2f ms", Double($0) / 1e6) } ?? "—",
@@ -417,9 +416,7 @@ func runFailover(_ options: FailoverBenchmarkOptions) throws {
     if let picture { print("picture of one run (\(pictureRun!.system), \(pictureRun!.failure)): \(picture)") }
 }
 
-func milliseconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
-}
+func milliseconds(_ duration: Duration) -> Double { Double(duration.labNanoseconds) / 1e6 }
 
 func progress(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))

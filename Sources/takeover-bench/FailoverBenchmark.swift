@@ -196,8 +196,8 @@ struct Cell: Codable {
     /// after the decision, in the order the steps ran (absent in older reports).
     var standbyDecisionMs: Percentiles?
     var standbyStepsMs: [StepTime]?
-    /// Runs whose client stalled beyond the report's bound during their UDP gap or TCP stall: counted, and left out
-    /// of every figure above like false failovers (absent in older reports).
+    /// Runs whose client stalled beyond the report's bound during their UDP gap or TCP stall: left out of the times
+    /// above (percentiles, ratios, the standby's timeline) and kept in the counts (absent in older reports).
     var clientStalledRuns: Int?
     /// UDP gap and TCP stall over every run without a false failover, the client-stalled ones included.
     var udpGapAllRunsMs: Percentiles?
@@ -235,7 +235,8 @@ struct Report: Codable {
 /// counted but left out of every figure: their gap and stall measure the flapping, not the failover. So are runs
 /// whose client stalled longer than `clientStallBound` during their UDP gap or TCP stall: while its thread does not
 /// run it neither asks nor hears, so that gap may measure the client (on the lab's shared CPUs) or the VM under it.
-/// Both are applied to every system alike, and the cell keeps the percentiles over all runs too.
+/// Both are applied to every system alike, and the cell keeps the percentiles over all runs too. A client's stall
+/// leaves the run in every count (reconnects, losses, dual-owner windows, owners, takeovers).
 func summarize(
     runs all: [FailoverRunResult], failed: [FailedRun], systems: [String], scenarios: [String], topology: String,
     clientStallBound: Duration? = nil
@@ -266,13 +267,14 @@ func summarize(
                 detectionMs: Percentiles(nanoseconds: runs.compactMap(\.detection)),
                 firstAnnouncementMs: Percentiles(nanoseconds: runs.compactMap(\.firstAnnouncement)),
                 firstAnswerMs: Percentiles(nanoseconds: runs.compactMap(\.firstAnswer)),
-                tcpReconnects: runs.reduce(0) { $0 + $1.tcpReconnects }, udpLost: runs.reduce(0) { $0 + $1.udpLost },
-                tcpLost: runs.reduce(0) { $0 + $1.tcpLost }, tcpDuplicated: runs.reduce(0) { $0 + $1.tcpDuplicated },
-                dualOwnerWindows: runs.reduce(0) { $0 + $1.dualOwnerWindows.count },
-                claimConflicts: runs.reduce(0) { $0 + $1.claimConflicts.count },
-                runsEndingWithTwoOwners: runs.filter { $0.ownersAtEnd.count > 1 }.count,
+                // Counts of what went wrong cover the client-stalled runs too: a stall can lengthen a gap, not lose a byte.
+                tcpReconnects: unfiltered.reduce(0) { $0 + $1.tcpReconnects }, udpLost: unfiltered.reduce(0) { $0 + $1.udpLost },
+                tcpLost: unfiltered.reduce(0) { $0 + $1.tcpLost }, tcpDuplicated: unfiltered.reduce(0) { $0 + $1.tcpDuplicated },
+                dualOwnerWindows: unfiltered.reduce(0) { $0 + $1.dualOwnerWindows.count },
+                claimConflicts: unfiltered.reduce(0) { $0 + $1.claimConflicts.count },
+                runsEndingWithTwoOwners: unfiltered.filter { $0.ownersAtEnd.count > 1 }.count,
                 falseFailovers: all.filter { $0.system == system && $0.failure == scenario && $0.standbyAnsweredBeforeFailure }.count,
-                runsWhereStandbyTookOver: runs.filter { $0.firstAnnouncement != nil }.count,
+                runsWhereStandbyTookOver: unfiltered.filter { $0.firstAnnouncement != nil }.count,
                 udpGapRatioToKeepalived: isReference || referenceRuns.isEmpty || runs.isEmpty ? nil : udp.p50 / referenceUDP,
                 tcpStallRatioToKeepalived: isReference || referenceRuns.isEmpty || runs.isEmpty ? nil : tcp.p50 / referenceTCP,
                 ratioReference: isReference ? nil : reference,
@@ -434,8 +436,10 @@ func summary(_ report: Report) -> String {
         + (report.clientStallBoundMs.map {
             ", and so is a run in which the client's own UDP or TCP thread did not run for more than \(ms($0)) ms "
                 + "during the run's UDP gap or TCP stall (client stalled): the client shares the lab's CPUs with the systems "
-                + "under test, and while it does not run it neither asks nor hears. The last columns give the percentiles over all runs, those included, and the "
-                + "most steal time in one run (the host not running the VM's CPUs, 10 ms resolution)"
+                + "under test, and while it does not run it neither asks nor hears. Such a run is left out of the times only: "
+                + "the counts (reconnects, losses, dual-owner windows, owners, takeovers) include it. The last columns give the "
+                + "percentiles over all runs, those included, and the most steal time in one run (the host not running the "
+                + "VM's CPUs, 10 ms resolution)"
         } ?? "") + ".\n"
     for scenario in Set(report.cells.map(\.scenario)).sorted() {
         text += "\n### \(scenario)\n\n"
@@ -450,7 +454,8 @@ func summary(_ report: Report) -> String {
                 + "| \(ms(u.p50)) / \(ms(u.p90)) / \(ms(u.p99)) / \(ms(u.max)) | \(ms(t.p50)) / \(ms(t.p99)) / \(ms(t.max)) "
                 + "| \(cell.tcpReconnects) | \(cell.udpLost) | \(cell.tcpLost) / \(cell.tcpDuplicated) "
                 + "| \(ms(cell.detectionMs.p50)) | \(ms(cell.firstAnnouncementMs.p50)) | \(ms(cell.firstAnswerMs.p50)) "
-                + "| \(cell.dualOwnerWindows) (\(cell.claimConflicts)) | \(cell.runsEndingWithTwoOwners) | \(cell.runsWhereStandbyTookOver)/\(cell.runs) "
+                + "| \(cell.dualOwnerWindows) (\(cell.claimConflicts)) | \(cell.runsEndingWithTwoOwners) "
+                + "| \(cell.runsWhereStandbyTookOver)/\(cell.runs + (cell.clientStalledRuns ?? 0)) "
                 + "| \(cell.falseFailovers) "
                 + "| \(ratio(cell.udpGapRatioToKeepalived)) | \(ratio(cell.tcpStallRatioToKeepalived)) "
                 + "| \(cell.clientStalledRuns.map(String.init) ?? "—") "

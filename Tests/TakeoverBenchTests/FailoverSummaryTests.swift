@@ -140,8 +140,8 @@ import Testing
     }
 
     /// A run whose client thread (UDP sends or TCP ticks) stalled beyond the bound during the run's UDP gap or TCP
-    /// stall is counted apart and left out of the figures and the ratio, for every system alike; the all-runs
-    /// percentiles and the host's steal keep it. A stall elsewhere in the run leaves a long gap counted, and a run
+    /// stall is counted apart and left out of the times and the ratio, for every system alike; the counts, the
+    /// all-runs percentiles and the host's steal keep it. A stall elsewhere in the run leaves a long gap counted, and a run
     /// without the spans (an older report) is never left out.
     @Test func runsWhoseClientStalledDuringTheGapAreCountedApart() throws {
         let ms = Int64(Self.millisecond)
@@ -172,6 +172,8 @@ import Testing
         let takeover = try #require(cells.first { $0.system == "takeover 1ms" })
         let keepalived = try #require(cells.first { $0.system == "keepalived 10ms" })
         #expect(takeover.runs == 4 && takeover.clientStalledRuns == 1)
+        #expect(takeover.tcpReconnects == 5 && takeover.tcpLost == 5, "a stalled client lengthens a gap; its losses still count")
+        #expect(takeover.runsWhereStandbyTookOver == 5)
         #expect(Self.near(takeover.udpGapMs.max, 20) && Self.near(takeover.udpGapMs.p50, 5))
         #expect(Self.near(try #require(takeover.udpGapAllRunsMs).max, 75))
         #expect(Self.near(try #require(takeover.hostStealMaxMs), 70))
@@ -187,7 +189,7 @@ import Testing
                    runs: runs, failedRuns: [], errors: [], clientStallBoundMs: 5))
         #expect(text.contains("did not run for more than 5.00 ms during the run's UDP gap or TCP stall (client stalled)"), "\(text)")
         let row = try #require(text.split(separator: "\n").first { $0.hasPrefix("| takeover 1ms | 4 ") })
-        #expect(row.hasSuffix("| 1 | 75.0 / 75.0, 75.0 / 75.0 | 70.0 |"), "\(row)")
+        #expect(row.hasSuffix("| 1 | 75.0 / 75.0, 75.0 / 75.0 | 70.0 |") && row.contains("| 5/5 |"), "\(row)")
     }
 
     /// `failover.json` written, then summarized again (`--from-json`): the same cells, NaN included.
